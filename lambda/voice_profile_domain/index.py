@@ -1,0 +1,344 @@
+"""Custom resource: an Amazon Chime SDK voice profile domain (service ``chime-sdk-voice``).
+
+``on_event`` is the ``on_event_handler`` of an aws-cdk-lib ``custom_resources.Provider`` (no
+``is_complete`` handler). CloudFormation delivers every property value as a string.
+
+Properties (``ServiceToken`` is ignored; any other key is rejected):
+    Name         required; 1-256 chars of ``[a-zA-Z0-9 _.-]``.
+    Description  optional; 0-1024 chars.
+    KmsKeyArn    required; a symmetric customer managed key given as a key ARN
+                 ``arn:<partition>:kms:<region>:<account>:key/<key-id>``. Alias ARNs are rejected: the
+                 service documents "do not use ... KMS aliases".
+    Tags         optional; list of ``{"Key": str, "Value": str}`` (at most 50, unique keys).
+
+Returned Data: ``VoiceProfileDomainId``, ``VoiceProfileDomainArn``.
+
+Physical ID: the ``VoiceProfileDomainId``.
+    Create                  CreateVoiceProfileDomain with a deterministic ClientRequestToken (sha256 of
+                            StackId|LogicalResourceId|RequestId), so a retried Create names the same domain.
+    Update                  first GetVoiceProfileDomain: decisions compare the domain as it is with the new
+                            properties (robust to rollbacks after a partly applied Update). Tags are diffed
+                            against OldResourceProperties (tags added outside CloudFormation are kept).
+    Update, KmsKeyArn new   the service cannot change the key in place: a NEW domain is created and its ID
+                            returned; CloudFormation then deletes the old one (or keeps it under the Retain
+                            policy the construct sets by default: deleting a domain deletes every voiceprint).
+    Update, Name/Description  UpdateVoiceProfileDomain (same ID).
+    Update, Tags            UntagResource / TagResource with only the difference (same ID).
+    Update, nothing changed only the GetVoiceProfileDomain; no mutating call.
+    Delete                  DeleteVoiceProfileDomain; an already deleted domain, or a physical ID that cannot
+                            be a domain ID (a failed Create's placeholder), counts as success.
+
+IAM actions the handler's role needs:
+    chime:CreateVoiceProfileDomain   Resource "*" (the action has no resource type)
+    chime:GetVoiceProfileDomain, chime:UpdateVoiceProfileDomain, chime:DeleteVoiceProfileDomain,
+    chime:TagResource, chime:UntagResource
+                                     arn:<partition>:chime:<region>:<account>:voice-profile-domain/*
+    chime:TagResource                also on "*" when Tags are given at create time (tag-on-create is
+                                     authorised against the request, before the domain ARN exists)
+    kms:CreateGrant, kms:DescribeKey, kms:Decrypt
+                                     the KmsKeyArn key (the service creates a grant for
+                                     chimevoiceconnector.<region>.amazonaws.com on create)
+
+Clients for tests: ``handle(event, client)`` does the work with any object that has the boto3
+``chime-sdk-voice`` methods; ``on_event`` passes ``_client()``, a lazily created real client that tests can
+monkeypatch. ``_sleep`` (throttle backoff) can be monkeypatched too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_chime_sdk_voice import ChimeSDKVoiceClient
+
+logger = logging.getLogger(__name__)
+logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
+
+T = TypeVar("T")
+
+# ---- shared: API calls with retries (identical in every custom resource handler) -----------------------
+# Each handler folder is its own Lambda asset, so this block is copied, not imported; a test keeps the
+# copies identical. botocore's standard mode retries 500/503 and connection errors, but NOT
+# ThrottledClientException (HTTP 429), so _call retries that itself.
+
+BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+THROTTLE_ATTEMPTS = 5
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+
+_sleep: Callable[[float], None] = time.sleep
+
+
+class ApiError(RuntimeError):
+    """A Chime API call failed; the message names the call, the resource and the AWS error code."""
+
+    def __init__(self, operation: str, resource: str, code: str, message: str) -> None:
+        super().__init__(f"{operation} failed for {resource}: {code}: {message}")
+        self.operation = operation
+        self.code = code
+
+
+def _backoff_s(attempt: int) -> float:
+    # Full jitter: spreads retries of concurrent deployments; not security relevant.
+    return random.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 10)))  # noqa: S311
+
+
+def _call(
+    operation: str,
+    resource: str,
+    fn: Callable[..., T],
+    /,
+    *,
+    conflict_budget_s: float = 0.0,
+    **kwargs: Any,
+) -> T:
+    """Call ``fn(**kwargs)``; retry throttling (and ConflictException within a time budget)."""
+    attempt = 0
+    waited_s = 0.0
+    while True:
+        attempt += 1
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "Unknown")
+            retry = (code == "ThrottledClientException" and attempt < THROTTLE_ATTEMPTS) or (
+                code == "ConflictException" and waited_s < conflict_budget_s
+            )
+            if not retry:
+                tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+                raise ApiError(operation, resource, code, error.get("Message", "") + tries) from exc
+            delay_s = _backoff_s(attempt)
+            logger.warning(
+                "api_retry",
+                extra={"operation": operation, "error_code": code, "attempt": attempt, "delay_s": delay_s},
+            )
+            _sleep(delay_s)
+            waited_s += delay_s
+
+
+# ---- shared: tokens and tags (identical in voice_profile_domain and media_insights_configuration) --------
+
+
+def client_request_token(event: Mapping[str, Any]) -> str:
+    """64 hex chars: the same CloudFormation request always gets the same token (fits [-_a-zA-Z0-9]{2,64})."""
+    seed = f"{event['StackId']}|{event['LogicalResourceId']}|{event['RequestId']}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:64]
+
+
+def parse_tags(value: Any, max_tags: int) -> dict[str, str]:
+    """Validate the ``Tags`` property (list of {"Key", "Value"}) into an ordered key -> value dict."""
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, list) or len(value) > max_tags:
+        raise ValueError(
+            f"Invalid property Tags={value!r}: expected a list of at most {max_tags} {{Key, Value}}"
+        )
+    tags: dict[str, str] = {}
+    for tag in value:
+        key = tag.get("Key") if isinstance(tag, dict) else None
+        val = tag.get("Value", "") if isinstance(tag, dict) else None
+        if not isinstance(key, str) or not isinstance(val, str) or not 1 <= len(key) <= 128 or len(val) > 256:
+            raise ValueError(
+                f"Invalid property Tags item {tag!r}: expected Key (1-128 chars) and Value (0-256)"
+            )
+        if key in tags:
+            raise ValueError(f"Invalid property Tags: duplicate Key {key!r}")
+        tags[key] = val
+    return tags
+
+
+def previous_tags(value: Any, max_tags: int) -> dict[str, str]:
+    """Tags of OldResourceProperties: lenient, because a rollback may carry the invalid values that failed."""
+    try:
+        return parse_tags(value, max_tags)
+    except ValueError:
+        return {}
+
+
+def sync_tags(client: Any, arn: str, resource: str, old: dict[str, str], new: dict[str, str]) -> None:
+    """Apply only the difference between two tag sets; tags added outside CloudFormation are left alone."""
+    removed = [key for key in old if key not in new]
+    changed = [{"Key": key, "Value": val} for key, val in new.items() if old.get(key) != val]
+    if removed:
+        _call("UntagResource", resource, client.untag_resource, ResourceARN=arn, TagKeys=removed)
+    if changed:
+        _call("TagResource", resource, client.tag_resource, ResourceARN=arn, Tags=changed)
+
+
+# ---- voice profile domain ------------------------------------------------------------------------------
+
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9 _.-]{1,256}")
+KMS_KEY_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]{1,128}")
+# A domain ID is a service-generated, URL-safe identifier; anything else (e.g. the Provider framework's
+# placeholder after a failed Create) is never sent to the API.
+DOMAIN_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,256}")
+MAX_TAGS = 50
+KNOWN_PROPERTIES = {"ServiceToken", "Name", "Description", "KmsKeyArn", "Tags"}
+
+_CLIENT: ChimeSDKVoiceClient | None = None
+
+
+def _client() -> ChimeSDKVoiceClient:
+    global _CLIENT  # noqa: PLW0603 -- one client per Lambda container, created on first use
+    if _CLIENT is None:
+        _CLIENT = boto3.client("chime-sdk-voice", config=BOTO_CONFIG)
+    return _CLIENT
+
+
+@dataclass(frozen=True)
+class DomainProps:
+    name: str
+    description: str
+    kms_key_arn: str
+    tags: dict[str, str]
+
+
+def parse_properties(props: Mapping[str, Any]) -> DomainProps:
+    """Validate ResourceProperties; a bad value raises ValueError naming the property and what is allowed."""
+    unknown = sorted(set(props) - KNOWN_PROPERTIES)
+    if unknown:
+        raise ValueError(
+            f"Unknown properties {unknown}: allowed are {sorted(KNOWN_PROPERTIES - {'ServiceToken'})}"
+        )
+    name = props.get("Name")
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"Invalid property Name={name!r}: expected 1-256 characters of [a-zA-Z0-9 _.-]")
+    description = props.get("Description", "")
+    if not isinstance(description, str) or len(description) > 1024:
+        raise ValueError(
+            f"Invalid property Description={description!r}: expected a string of 0-1024 characters"
+        )
+    key_arn = props.get("KmsKeyArn")
+    if isinstance(key_arn, str) and ":alias/" in key_arn:
+        raise ValueError(
+            f"Invalid property KmsKeyArn={key_arn!r}: a KMS alias is not accepted by the voice profile "
+            "domain API; pass the key ARN arn:<partition>:kms:<region>:<account>:key/<key-id>"
+        )
+    if not isinstance(key_arn, str) or not KMS_KEY_ARN_PATTERN.fullmatch(key_arn):
+        raise ValueError(
+            f"Invalid property KmsKeyArn={key_arn!r}: expected a KMS key ARN "
+            "arn:<partition>:kms:<region>:<account>:key/<key-id>"
+        )
+    return DomainProps(name, description, key_arn, parse_tags(props.get("Tags"), MAX_TAGS))
+
+
+def _data(domain: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "PhysicalResourceId": domain["VoiceProfileDomainId"],
+        "Data": {
+            "VoiceProfileDomainId": domain["VoiceProfileDomainId"],
+            "VoiceProfileDomainArn": domain["VoiceProfileDomainArn"],
+        },
+    }
+
+
+def _create(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceClient) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "Name": props.name,
+        "ServerSideEncryptionConfiguration": {"KmsKeyArn": props.kms_key_arn},
+        # chime-sdk-voice does not auto-fill the token; a deterministic one makes a retried Create return
+        # the domain the first attempt made instead of using up the (small) domain quota.
+        "ClientRequestToken": client_request_token(event),
+    }
+    if props.description:
+        kwargs["Description"] = props.description
+    if props.tags:
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in props.tags.items()]
+    response = _call(
+        "CreateVoiceProfileDomain",
+        f"voice profile domain {props.name!r}",
+        client.create_voice_profile_domain,
+        **kwargs,
+    )
+    domain = response["VoiceProfileDomain"]
+    logger.info("domain_created", extra={"voice_profile_domain_id": domain["VoiceProfileDomainId"]})
+    return _data(domain)
+
+
+def _update(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceClient) -> dict[str, Any]:
+    domain_id = event["PhysicalResourceId"]
+    resource = f"voice profile domain {domain_id!r}"
+    # Decide against the domain as it is, not against OldResourceProperties: a rollback after a failed
+    # Update carries the failed (possibly invalid) values as OldResourceProperties.
+    domain: Mapping[str, Any] = _call(
+        "GetVoiceProfileDomain", resource, client.get_voice_profile_domain, VoiceProfileDomainId=domain_id
+    )["VoiceProfileDomain"]
+    if domain.get("ServerSideEncryptionConfiguration", {}).get("KmsKeyArn") != props.kms_key_arn:
+        # The API cannot change the key: replace. CloudFormation deletes (or retains) the old domain.
+        logger.info("domain_replaced_for_new_key", extra={"old_voice_profile_domain_id": domain_id})
+        return _create(event, props, client)
+
+    if domain.get("Name") != props.name or domain.get("Description", "") != props.description:
+        # An empty Description clears the old one (the API allows 0 characters).
+        domain = _call(
+            "UpdateVoiceProfileDomain",
+            resource,
+            client.update_voice_profile_domain,
+            VoiceProfileDomainId=domain_id,
+            Name=props.name,
+            Description=props.description,
+        )["VoiceProfileDomain"]
+    old_tags = previous_tags(event.get("OldResourceProperties", {}).get("Tags"), MAX_TAGS)
+    sync_tags(client, domain["VoiceProfileDomainArn"], resource, old_tags, props.tags)
+    return _data(domain)
+
+
+def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, Any]:
+    domain_id = event["PhysicalResourceId"]
+    if not DOMAIN_ID_PATTERN.fullmatch(domain_id):
+        logger.info("delete_skipped_not_a_domain_id")
+        return {"PhysicalResourceId": domain_id, "Data": {}}
+    try:
+        # ConflictException: the domain allows one concurrent API call; wait a little for the other one.
+        _call(
+            "DeleteVoiceProfileDomain",
+            f"voice profile domain {domain_id!r}",
+            client.delete_voice_profile_domain,
+            conflict_budget_s=20.0,
+            VoiceProfileDomainId=domain_id,
+        )
+        logger.info("domain_deleted", extra={"voice_profile_domain_id": domain_id})
+    except ApiError as exc:
+        if exc.code != "NotFoundException":
+            raise
+        logger.info("domain_already_gone", extra={"voice_profile_domain_id": domain_id})
+    return {"PhysicalResourceId": domain_id, "Data": {}}
+
+
+def handle(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, Any]:
+    """Run one CloudFormation custom resource request against ``client``."""
+    request_type = event["RequestType"]
+    logger.info(
+        "request",
+        extra={
+            "request_type": request_type,
+            "logical_resource_id": event.get("LogicalResourceId"),
+            "physical_resource_id": event.get("PhysicalResourceId"),
+        },
+    )
+    if request_type == "Delete":
+        return _delete(event, client)
+    props = parse_properties(event["ResourceProperties"])
+    if request_type == "Create":
+        return _create(event, props, client)
+    if request_type == "Update":
+        return _update(event, props, client)
+    raise ValueError(f"Unsupported RequestType {request_type!r}: expected Create, Update or Delete")
+
+
+def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    """Provider framework entry point."""
+    return handle(event, _client())
