@@ -1,0 +1,443 @@
+"""Custom resource: a media insights pipeline configuration for voice analytics.
+
+Service ``chime-sdk-media-pipelines``.
+
+``on_event`` is the ``on_event_handler`` of an aws-cdk-lib ``custom_resources.Provider`` (no
+``is_complete`` handler). CloudFormation delivers every property value as a string. The CloudFormation type
+``AWS::Chime::MediaInsightsPipelineConfiguration`` cannot express a ``VoiceAnalyticsProcessor`` element or an
+SQS sink, hence this custom resource.
+
+Properties (``ServiceToken`` is ignored; any other key is rejected):
+    Name                   required; 2-64 chars of ``[0-9a-zA-Z._-]`` (chosen by the construct).
+    ResourceAccessRoleArn  required; ``arn:<partition>:iam::<account>:role/<name>`` (assumed by
+                           mediapipelines.chime.amazonaws.com).
+    SpeakerSearch          "Enabled" | "Disabled"; default "Enabled".
+    VoiceToneAnalysis      "Enabled" | "Disabled"; default "Disabled".
+    KinesisDataStreamArn   optional; ``arn:<partition>:kinesis:<region>:<account>:stream/<name>``. AWS
+                           documents a Kinesis data stream as required for voice analytics.
+    SqsQueueArn            optional; a standard (not FIFO) queue
+                           ``arn:<partition>:sqs:<region>:<account>:<name>``.
+    Tags                   optional; list of ``{"Key": str, "Value": str}`` (at most 200, unique keys).
+    At least one of KinesisDataStreamArn / SqsQueueArn is required.
+
+Elements sent, in this order: VoiceAnalyticsProcessor {SpeakerSearchStatus, VoiceToneAnalysisStatus}, then
+KinesisDataStreamSink (if given), then SqsQueueSink (if given).
+
+Returned Data: ``ConfigurationArn``, ``ConfigurationName``, ``ConfigurationId``.
+
+Physical ID: the configuration Name.
+    Create               CreateMediaInsightsPipelineConfiguration with a deterministic ClientRequestToken
+                         (sha256 of StackId|LogicalResourceId|RequestId; an idempotency token here).
+    Update, Name new     a NEW configuration is created and its name returned; CloudFormation then deletes
+                         the old one. (Compared with the physical ID, not OldResourceProperties.)
+    Update, role or elements changed
+                         UpdateMediaInsightsPipelineConfiguration (full replace of role and elements).
+    Update, Tags         UntagResource / TagResource with only the difference, on the configuration ARN.
+    Update, nothing changed
+                         GetMediaInsightsPipelineConfiguration only (fills Data); no mutating call.
+    Delete               DeleteMediaInsightsPipelineConfiguration. NotFound is success. ConflictException
+                         (still associated with a Voice Connector, e.g. while a detach propagates, which takes
+                         about 5 minutes) is retried for about 60 s, then reported as a clear failure.
+                         A physical ID that is not a configuration name (a failed Create's placeholder) is
+                         skipped without any call.
+
+IAM actions the handler's role needs:
+    chime:CreateMediaInsightsPipelineConfiguration   Resource "*" (no resource type)
+    chime:GetMediaInsightsPipelineConfiguration, chime:UpdateMediaInsightsPipelineConfiguration,
+    chime:DeleteMediaInsightsPipelineConfiguration, chime:TagResource, chime:UntagResource
+        arn:<partition>:chime:<region>:<account>:media-insights-pipeline-configuration/<Name>
+        (the ARN uses the name, so a prefix wildcard on the construct's names works)
+    chime:TagResource                                 also "*" when Tags are given at create time
+    iam:PassRole                                      the ResourceAccessRoleArn role
+    kinesis:DescribeStream                            the KinesisDataStreamArn stream (checked by the API)
+
+Clients for tests: ``handle(event, client)`` does the work with any object that has the boto3
+``chime-sdk-media-pipelines`` methods; ``on_event`` passes ``_client()``, a lazily created real client that
+tests can monkeypatch. ``_sleep`` (backoff) can be monkeypatched too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_chime_sdk_media_pipelines import ChimeSDKMediaPipelinesClient
+
+logger = logging.getLogger(__name__)
+logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
+
+T = TypeVar("T")
+
+# ---- shared: API calls with retries (identical in every custom resource handler) -----------------------
+# Each handler folder is its own Lambda asset, so this block is copied, not imported; a test keeps the
+# copies identical. botocore's standard mode retries 500/503 and connection errors, but NOT
+# ThrottledClientException (HTTP 429), so _call retries that itself.
+
+BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+THROTTLE_ATTEMPTS = 5
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+
+_sleep: Callable[[float], None] = time.sleep
+
+
+class ApiError(RuntimeError):
+    """A Chime API call failed; the message names the call, the resource and the AWS error code."""
+
+    def __init__(self, operation: str, resource: str, code: str, message: str) -> None:
+        super().__init__(f"{operation} failed for {resource}: {code}: {message}")
+        self.operation = operation
+        self.code = code
+
+
+def _backoff_s(attempt: int) -> float:
+    # Full jitter: spreads retries of concurrent deployments; not security relevant.
+    return random.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 10)))  # noqa: S311
+
+
+def _call(
+    operation: str,
+    resource: str,
+    fn: Callable[..., T],
+    /,
+    *,
+    conflict_budget_s: float = 0.0,
+    **kwargs: Any,
+) -> T:
+    """Call ``fn(**kwargs)``; retry throttling (and ConflictException within a time budget)."""
+    attempt = 0
+    waited_s = 0.0
+    while True:
+        attempt += 1
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "Unknown")
+            retry = (code == "ThrottledClientException" and attempt < THROTTLE_ATTEMPTS) or (
+                code == "ConflictException" and waited_s < conflict_budget_s
+            )
+            if not retry:
+                tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+                raise ApiError(operation, resource, code, error.get("Message", "") + tries) from exc
+            delay_s = _backoff_s(attempt)
+            logger.warning(
+                "api_retry",
+                extra={"operation": operation, "error_code": code, "attempt": attempt, "delay_s": delay_s},
+            )
+            _sleep(delay_s)
+            waited_s += delay_s
+
+
+# ---- shared: tokens and tags (identical in voice_profile_domain and media_insights_configuration) --------
+
+
+def client_request_token(event: Mapping[str, Any]) -> str:
+    """64 hex chars: the same CloudFormation request always gets the same token (fits [-_a-zA-Z0-9]{2,64})."""
+    seed = f"{event['StackId']}|{event['LogicalResourceId']}|{event['RequestId']}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:64]
+
+
+def parse_tags(value: Any, max_tags: int) -> dict[str, str]:
+    """Validate the ``Tags`` property (list of {"Key", "Value"}) into an ordered key -> value dict."""
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, list) or len(value) > max_tags:
+        raise ValueError(
+            f"Invalid property Tags={value!r}: expected a list of at most {max_tags} {{Key, Value}}"
+        )
+    tags: dict[str, str] = {}
+    for tag in value:
+        key = tag.get("Key") if isinstance(tag, dict) else None
+        val = tag.get("Value", "") if isinstance(tag, dict) else None
+        if not isinstance(key, str) or not isinstance(val, str) or not 1 <= len(key) <= 128 or len(val) > 256:
+            raise ValueError(
+                f"Invalid property Tags item {tag!r}: expected Key (1-128 chars) and Value (0-256)"
+            )
+        if key in tags:
+            raise ValueError(f"Invalid property Tags: duplicate Key {key!r}")
+        tags[key] = val
+    return tags
+
+
+def previous_tags(value: Any, max_tags: int) -> dict[str, str]:
+    """Tags of OldResourceProperties: lenient, because a rollback may carry the invalid values that failed."""
+    try:
+        return parse_tags(value, max_tags)
+    except ValueError:
+        return {}
+
+
+def sync_tags(client: Any, arn: str, resource: str, old: dict[str, str], new: dict[str, str]) -> None:
+    """Apply only the difference between two tag sets; tags added outside CloudFormation are left alone."""
+    removed = [key for key in old if key not in new]
+    changed = [{"Key": key, "Value": val} for key, val in new.items() if old.get(key) != val]
+    if removed:
+        _call("UntagResource", resource, client.untag_resource, ResourceARN=arn, TagKeys=removed)
+    if changed:
+        _call("TagResource", resource, client.tag_resource, ResourceARN=arn, Tags=changed)
+
+
+# ---- media insights pipeline configuration -------------------------------------------------------------
+
+NAME_PATTERN = re.compile(r"[0-9a-zA-Z._-]{2,64}")
+# The API's ARN pattern is ^arn[/:\-_.a-zA-Z0-9]+$, so IAM names with +=,@ are rejected here already.
+ROLE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[a-zA-Z0-9_./-]{1,512}")
+STREAM_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/[a-zA-Z0-9_.-]{1,128}")
+QUEUE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[a-zA-Z0-9_-]{1,80}")
+STATUSES = ("Enabled", "Disabled")
+MAX_TAGS = 200
+DELETE_CONFLICT_BUDGET_S = 60.0
+KNOWN_PROPERTIES = {
+    "ServiceToken",
+    "Name",
+    "ResourceAccessRoleArn",
+    "SpeakerSearch",
+    "VoiceToneAnalysis",
+    "KinesisDataStreamArn",
+    "SqsQueueArn",
+    "Tags",
+}
+
+_CLIENT: ChimeSDKMediaPipelinesClient | None = None
+
+
+def _client() -> ChimeSDKMediaPipelinesClient:
+    global _CLIENT  # noqa: PLW0603 -- one client per Lambda container, created on first use
+    if _CLIENT is None:
+        _CLIENT = boto3.client("chime-sdk-media-pipelines", config=BOTO_CONFIG)
+    return _CLIENT
+
+
+@dataclass(frozen=True)
+class ConfigurationProps:
+    name: str
+    role_arn: str
+    elements: list[dict[str, Any]]
+    tags: dict[str, str]
+
+
+def _arn(props: Mapping[str, Any], key: str, pattern: re.Pattern[str], expected: str) -> str | None:
+    value = props.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ValueError(f"Invalid property {key}={value!r}: expected {expected}")
+    return value
+
+
+def _status(props: Mapping[str, Any], key: str, default: str) -> str:
+    value = props.get(key, default)
+    if value not in STATUSES:
+        raise ValueError(f"Invalid property {key}={value!r}: allowed values are {list(STATUSES)}")
+    return str(value)
+
+
+def parse_properties(props: Mapping[str, Any]) -> ConfigurationProps:
+    """Validate ResourceProperties; a bad value raises ValueError naming the property and what is allowed."""
+    unknown = sorted(set(props) - KNOWN_PROPERTIES)
+    if unknown:
+        raise ValueError(
+            f"Unknown properties {unknown}: allowed are {sorted(KNOWN_PROPERTIES - {'ServiceToken'})}"
+        )
+    name = props.get("Name")
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"Invalid property Name={name!r}: expected 2-64 characters of [0-9a-zA-Z._-]")
+    role_arn = _arn(
+        props,
+        "ResourceAccessRoleArn",
+        ROLE_ARN_PATTERN,
+        "an IAM role ARN arn:<partition>:iam::<account>:role/<name>",
+    )
+    if role_arn is None:
+        raise ValueError(
+            "Missing property ResourceAccessRoleArn: the media pipelines resource access role ARN"
+        )
+    queue_arn = props.get("SqsQueueArn")
+    if isinstance(queue_arn, str) and queue_arn.endswith(".fifo"):
+        raise ValueError(
+            f"Invalid property SqsQueueArn={queue_arn!r}: FIFO queues are not supported as sinks"
+        )
+    queue_arn = _arn(
+        props,
+        "SqsQueueArn",
+        QUEUE_ARN_PATTERN,
+        "a standard SQS queue ARN arn:<partition>:sqs:<region>:<account>:<name>",
+    )
+    stream_arn = _arn(
+        props,
+        "KinesisDataStreamArn",
+        STREAM_ARN_PATTERN,
+        "a Kinesis data stream ARN arn:<partition>:kinesis:<region>:<account>:stream/<name>",
+    )
+    if queue_arn is None and stream_arn is None:
+        raise ValueError(
+            "Missing sink: at least one of the properties SqsQueueArn / KinesisDataStreamArn is required"
+        )
+
+    elements: list[dict[str, Any]] = [
+        {
+            "Type": "VoiceAnalyticsProcessor",
+            "VoiceAnalyticsProcessorConfiguration": {
+                "SpeakerSearchStatus": _status(props, "SpeakerSearch", "Enabled"),
+                "VoiceToneAnalysisStatus": _status(props, "VoiceToneAnalysis", "Disabled"),
+            },
+        }
+    ]
+    if stream_arn is not None:
+        elements.append(
+            {
+                "Type": "KinesisDataStreamSink",
+                "KinesisDataStreamSinkConfiguration": {"InsightsTarget": stream_arn},
+            }
+        )
+    if queue_arn is not None:
+        elements.append({"Type": "SqsQueueSink", "SqsQueueSinkConfiguration": {"InsightsTarget": queue_arn}})
+    return ConfigurationProps(name, role_arn, elements, parse_tags(props.get("Tags"), MAX_TAGS))
+
+
+def _previous(old: Mapping[str, Any]) -> ConfigurationProps | None:
+    """OldResourceProperties, or None when they are invalid (a rollback after a failed Update)."""
+    try:
+        return parse_properties(old)
+    except ValueError:
+        return None
+
+
+def _data(configuration: Mapping[str, Any]) -> dict[str, Any]:
+    name = configuration["MediaInsightsPipelineConfigurationName"]
+    return {
+        "PhysicalResourceId": name,
+        "Data": {
+            "ConfigurationArn": configuration["MediaInsightsPipelineConfigurationArn"],
+            "ConfigurationName": name,
+            "ConfigurationId": configuration["MediaInsightsPipelineConfigurationId"],
+        },
+    }
+
+
+def _resource(name: str) -> str:
+    return f"media insights pipeline configuration {name!r}"
+
+
+def _create(
+    event: Mapping[str, Any], props: ConfigurationProps, client: ChimeSDKMediaPipelinesClient
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "MediaInsightsPipelineConfigurationName": props.name,
+        "ResourceAccessRoleArn": props.role_arn,
+        "Elements": props.elements,
+        # boto3 would fill in a random token; a deterministic one makes a retried Create idempotent.
+        "ClientRequestToken": client_request_token(event),
+    }
+    if props.tags:
+        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in props.tags.items()]
+    configuration = _call(
+        "CreateMediaInsightsPipelineConfiguration",
+        _resource(props.name),
+        client.create_media_insights_pipeline_configuration,
+        **kwargs,
+    )["MediaInsightsPipelineConfiguration"]
+    logger.info("configuration_created", extra={"configuration_name": props.name})
+    return _data(configuration)
+
+
+def _update(
+    event: Mapping[str, Any], props: ConfigurationProps, client: ChimeSDKMediaPipelinesClient
+) -> dict[str, Any]:
+    name = event["PhysicalResourceId"]
+    if props.name != name:
+        # Names cannot change in place: replace. CloudFormation deletes the old configuration afterwards.
+        logger.info("configuration_replaced_for_new_name", extra={"old_configuration_name": name})
+        return _create(event, props, client)
+
+    old = _previous(event.get("OldResourceProperties", {}))
+    configuration: Mapping[str, Any]
+    if old is None or (old.role_arn, old.elements) != (props.role_arn, props.elements):
+        configuration = _call(
+            "UpdateMediaInsightsPipelineConfiguration",
+            _resource(name),
+            client.update_media_insights_pipeline_configuration,
+            conflict_budget_s=30.0,
+            Identifier=name,
+            ResourceAccessRoleArn=props.role_arn,
+            Elements=props.elements,
+        )["MediaInsightsPipelineConfiguration"]
+    else:
+        configuration = _call(
+            "GetMediaInsightsPipelineConfiguration",
+            _resource(name),
+            client.get_media_insights_pipeline_configuration,
+            Identifier=name,
+        )["MediaInsightsPipelineConfiguration"]
+    old_tags = old.tags if old is not None else {}
+    sync_tags(
+        client, configuration["MediaInsightsPipelineConfigurationArn"], _resource(name), old_tags, props.tags
+    )
+    return _data(configuration)
+
+
+def _delete(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> dict[str, Any]:
+    name = event["PhysicalResourceId"]
+    if not NAME_PATTERN.fullmatch(name):
+        logger.info("delete_skipped_not_a_configuration_name")
+        return {"PhysicalResourceId": name, "Data": {}}
+    try:
+        _call(
+            "DeleteMediaInsightsPipelineConfiguration",
+            _resource(name),
+            client.delete_media_insights_pipeline_configuration,
+            conflict_budget_s=DELETE_CONFLICT_BUDGET_S,
+            Identifier=name,
+        )
+        logger.info("configuration_deleted", extra={"configuration_name": name})
+    except ApiError as exc:
+        if exc.code == "NotFoundException":
+            logger.info("configuration_already_gone", extra={"configuration_name": name})
+        elif exc.code == "ConflictException":
+            raise RuntimeError(
+                f"{exc} -- still in use after ~{DELETE_CONFLICT_BUDGET_S:.0f} s of retries; "
+                "detach it from every Voice Connector streaming configuration (changes take about 5 minutes "
+                "to propagate) and retry the delete"
+            ) from exc
+        else:
+            raise
+    return {"PhysicalResourceId": name, "Data": {}}
+
+
+def handle(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> dict[str, Any]:
+    """Run one CloudFormation custom resource request against ``client``."""
+    request_type = event["RequestType"]
+    logger.info(
+        "request",
+        extra={
+            "request_type": request_type,
+            "logical_resource_id": event.get("LogicalResourceId"),
+            "physical_resource_id": event.get("PhysicalResourceId"),
+        },
+    )
+    if request_type == "Delete":
+        return _delete(event, client)
+    props = parse_properties(event["ResourceProperties"])
+    if request_type == "Create":
+        return _create(event, props, client)
+    if request_type == "Update":
+        return _update(event, props, client)
+    raise ValueError(f"Unsupported RequestType {request_type!r}: expected Create, Update or Delete")
+
+
+def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
+    """Provider framework entry point."""
+    return handle(event, _client())
