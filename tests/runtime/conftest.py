@@ -1,0 +1,117 @@
+"""Fixtures for the speaker-search runtime tests.
+
+Every test gets an isolated AWS environment (fake credentials, us-east-1, no profile, no
+endpoint overrides) and a freshly reset handler module whose backoff sleeps are recorded instead
+of slept and whose jitter is seeded.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from tests.runtime.fake_aws import FakeAws
+from tests.runtime.helpers import Stubs
+from tests.support import load_handler
+
+HANDLER_ENV = {
+    "VOICE_PROFILE_DOMAIN_ID": "vpd-0123456789",
+    "CALL_LEG": "Caller",
+    "VOICE_CONNECTOR_IDS": "vc-one, vc-two",
+    "EVENT_BUS_NAME": "speaker-bus",
+    "SEARCH_ID": "search-abc",
+    "LOG_LEVEL": "DEBUG",
+}
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+CLEARED = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_CHIME_SDK_VOICE",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_RETRY_MODE",
+    "AWS_MAX_ATTEMPTS",
+)
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**AWS_ENV, **HANDLER_ENV}.items():
+        monkeypatch.setenv(name, value)
+
+
+@dataclass
+class SleepRecorder:
+    delays: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def handler(monkeypatch: pytest.MonkeyPatch, sleeps: SleepRecorder) -> Iterator[ModuleType]:
+    """The handler module, reset to the test environment, with instant deterministic backoff."""
+    mod = load_handler("speaker_search")
+    monkeypatch.setattr(mod, "_sleep", sleeps)
+    monkeypatch.setattr(mod, "_rng", random.Random(1234))
+    mod._reset_for_tests()
+    yield mod
+    mod._reset_for_tests()
+
+
+@pytest.fixture
+def stubs(handler: ModuleType) -> Iterator[Stubs]:
+    """botocore Stubbers on the handler's real clients (requests are validated against the models).
+
+    Also captures every PutEvents request so tests can inspect the Detail JSON itself.
+    """
+    chime, events = handler._chime(), handler._events()
+    captured: list[dict[str, Any]] = []
+    events.meta.events.register(
+        "before-parameter-build.events.PutEvents", lambda params, **_: captured.append(params)
+    )
+    with Stubber(chime) as chime_stub, Stubber(events) as events_stub:
+        yield Stubs(chime_stub, events_stub, captured)
+        chime_stub.assert_no_pending_responses()
+        events_stub.assert_no_pending_responses()
+
+
+@pytest.fixture
+def fake_aws(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAws]:
+    """A local fake AWS on 127.0.0.1 that the handler's real clients talk to over HTTP.
+
+    Client timeouts are shortened so slow-response faults cost fractions of a second.
+    """
+    fake = FakeAws().start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CHIME_SDK_VOICE", fake.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", fake.url)
+    monkeypatch.setattr(handler, "CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(handler, "READ_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(handler, "SAFETY_MARGIN_S", 0.2)
+    handler._reset_for_tests()
+    try:
+        yield fake
+    finally:
+        fake.stop()
