@@ -1,0 +1,74 @@
+# Two commands do everything on a fresh machine with Python 3.11+, npm and make:
+#   make synth  - install the pinned toolchain locally and synthesize the example app into cdk.out/
+#   make test   - run every quality gate (lint, format, types, tests incl. cfn-lint and cdk-nag)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# The project's own Node.js (not the machine's) and CDK CLI come first, then the venv.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Extra `cdk` arguments for synth/deploy, e.g. make deploy CDK_ARGS="-c callLeg=Callee".
+CDK_ARGS ?=
+HANDLER_FILES := $(wildcard lambda/*/index.py)
+
+.PHONY: help setup synth test lint format typecheck pytest deploy bench lock clean
+
+help:
+	@echo "make synth   - set up and synthesize the example app into cdk.out/"
+	@echo "make test    - run every check (ruff, mypy --strict, pytest with cfn-lint and cdk-nag)"
+	@echo "make deploy  - deploy the example app with your AWS credentials (CDK_ARGS=\"-c callLeg=Callee\")"
+	@echo "make bench   - run the benchmarks under bench/"
+
+# Stamp files make a second run install nothing unless the pins change.
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The library's source root, importable from the venv without an editable build.
+	echo "$(CURDIR)/constructs" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/chime_speaker_search_checkout.pth"
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+synth: setup
+	cdk synth --strict --quiet --no-notices $(CDK_ARGS)
+	@echo "Templates written to cdk.out/"
+
+deploy: setup
+	cdk deploy --all --no-notices $(CDK_ARGS)
+
+lint: setup
+	ruff check .
+	ruff format --check .
+
+format: setup
+	ruff check --fix .
+	ruff format .
+
+# Handlers are all called index.py, so mypy checks each folder on its own.
+typecheck: setup
+	mypy constructs/chime_speaker_search app.py
+	@for handler in $(HANDLER_FILES); do mypy "$$handler"; done
+
+pytest: setup
+	pytest
+
+test: lint typecheck pytest
+
+bench: setup
+	$(PY) bench/synth.py
+	$(PY) bench/handler.py
+
+lock: setup
+	$(PY) -m pip freeze --exclude-editable > requirements-dev.txt.new
+	mv requirements-dev.txt.new requirements-dev.txt
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Example app: a contact-centre telephony stack that identifies callers by voice.
+
+Context values (``cdk synth -c name=value``):
+
+- ``callLeg``: ``Caller`` (default) or ``Callee``, the leg whose voice is searched.
+- ``voiceConnectorId``: an existing Voice Connector to use; without it the stack creates one.
+- ``region``: ``us-east-1`` (default) or ``us-west-2``, the Regions where voice analytics runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import aws_cdk as cdk
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import AwsSolutionsChecks
+from chime_speaker_search import VOICE_ANALYTICS_REGIONS, CallLeg, SpeakerSearch, VoiceConnector
+
+from constructs import Construct
+
+
+class TelephonyStack(cdk.Stack):
+    """A Voice Connector whose callers are identified by voice, with results queued for a CRM."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        call_leg: CallLeg | str,
+        voice_connector_id: str | None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
+        if voice_connector_id:
+            pbx = VoiceConnector.from_voice_connector_id(self, "Pbx", voice_connector_id)
+        else:
+            pbx = VoiceConnector(self, "Pbx")
+
+        search = SpeakerSearch(
+            self,
+            "SpeakerSearch",
+            voice_connectors=[pbx],
+            call_leg=call_leg,
+            enable_alarms=True,
+        )
+
+        # Results wait in a queue for the CRM integration to pick up.
+        crm_dead_letters = sqs.Queue(
+            self,
+            "CrmDeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        crm_inbox = sqs.Queue(
+            self,
+            "CrmInbox",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=crm_dead_letters, max_receive_count=5),
+        )
+        search.on_speaker_search_result(
+            "ToCrm",
+            target=targets.SqsQueue(crm_inbox, dead_letter_queue=crm_dead_letters),
+            description="Speaker search results for the CRM",
+        )
+
+        cdk.CfnOutput(self, "VoiceConnectorId", value=pbx.voice_connector_id)
+        cdk.CfnOutput(self, "VoiceProfileDomainId", value=search.voice_profile_domain.voice_profile_domain_id)
+        cdk.CfnOutput(self, "CrmInboxUrl", value=crm_inbox.queue_url)
+
+
+def _context_choice(app: cdk.App, key: str, allowed: list[str], default: str) -> str:
+    value = app.node.try_get_context(key)
+    if value is None:
+        return default
+    if value not in allowed:
+        raise ValueError(
+            f"context {key}: {value!r} is not allowed; allowed values are {', '.join(map(repr, allowed))}"
+        )
+    return str(value)
+
+
+def main() -> None:
+    app = cdk.App()
+    call_leg = _context_choice(app, "callLeg", [leg.value for leg in CallLeg], CallLeg.CALLER.value)
+    region = _context_choice(app, "region", list(VOICE_ANALYTICS_REGIONS), "us-east-1")
+    voice_connector_id = app.node.try_get_context("voiceConnectorId")
+    TelephonyStack(
+        app,
+        "ChimeSpeakerSearchExample",
+        call_leg=call_leg,
+        voice_connector_id=voice_connector_id,
+        env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region),
+        description="Example: Amazon Chime SDK speaker search on every Voice Connector call",
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    app.synth()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ValueError as error:
+        # A bad context value is the user's typo, not a crash: one line, no traceback.
+        sys.exit(f"app.py: {error}")

@@ -1,0 +1,267 @@
+"""Stack-level singletons: the custom-resource providers and the library's data key.
+
+Ten Voice Connectors, or ten ``SpeakerSearch`` constructs, in one stack must not multiply
+Lambda functions: each custom-resource type gets one Provider per stack, and every user of it
+widens the same least-privilege policy statements with its own resource ARNs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import custom_resources as cr
+
+from constructs import Construct, IConstruct
+
+from ._assets import handler_code
+
+#: Runtime and architecture of every Python function the library deploys.
+PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+#: How long the library's log groups keep events.
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
+_DATA_KEY_ID = "ChimeSpeakerSearchDataKey"
+
+
+def data_key(scope: Construct) -> kms.IKey:
+    """The stack's customer-managed key for the library's queues, stream and log groups.
+
+    One key per stack, not per construct: keys cost money each month and every user of this
+    one is in the same stack and trust boundary. The voice profile domain has its own key.
+    """
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child(_DATA_KEY_ID)
+    if existing is not None:
+        return cast(kms.IKey, existing)
+    return kms.Key(
+        stack,
+        _DATA_KEY_ID,
+        description="chime-speaker-search: encrypts voice analytics notifications, "
+        "the insights stream and logs",
+        enable_key_rotation=True,
+    )
+
+
+def encrypted_log_group(scope: Construct, id: str, key: kms.IKey | None = None) -> logs.LogGroup:
+    """A log group with bounded retention, encrypted with ``key`` (default: the stack's data key)."""
+    return logs.LogGroup(
+        scope,
+        id,
+        retention=LOG_RETENTION,
+        encryption_key=key or data_key(scope),
+    )
+
+
+def python_function(
+    scope: Construct,
+    id: str,
+    *,
+    function_folder: str,
+    handler: str,
+    description: str,
+    timeout: Duration,
+    memory_size: int = 256,
+    environment: Mapping[str, str] | None = None,
+    log_key: kms.IKey | None = None,
+) -> lambda_.Function:
+    """A Python function of this library: arm64, JSON logs, its own role and encrypted log group.
+
+    The role is written here rather than taken from CDK's default, which attaches the
+    AWSLambdaBasicExecutionRole managed policy (logs:* on every log group); this one may
+    write only to the function's own log group.
+    """
+    log_group = encrypted_log_group(scope, f"{id}Logs", log_key)
+    role = iam.Role(
+        scope,
+        f"{id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"Execution role of {description}",
+    )
+    log_group.grant_write(role)
+    return lambda_.Function(
+        scope,
+        id,
+        description=description,
+        runtime=PYTHON_RUNTIME,
+        architecture=ARCHITECTURE,
+        handler=handler,
+        code=handler_code(function_folder),
+        timeout=timeout,
+        memory_size=memory_size,
+        environment=dict(environment or {}),
+        role=role,
+        logging_format=lambda_.LoggingFormat.JSON,
+        log_group=log_group,
+    )
+
+
+@dataclass(frozen=True)
+class ProviderKind:
+    """One custom-resource type: its handler folder and its CloudFormation type name."""
+
+    construct_id: str
+    function_folder: str
+    resource_type: str
+    description: str
+    timeout: Duration
+
+
+VOICE_PROFILE_DOMAIN = ProviderKind(
+    construct_id="ChimeSpeakerSearchVoiceProfileDomainProvider",
+    function_folder="voice_profile_domain",
+    resource_type="Custom::ChimeVoiceProfileDomain",
+    description="chime-speaker-search: creates, updates and deletes voice profile domains",
+    timeout=Duration.minutes(2),
+)
+MEDIA_INSIGHTS_CONFIGURATION = ProviderKind(
+    construct_id="ChimeSpeakerSearchMediaInsightsConfigurationProvider",
+    function_folder="media_insights_configuration",
+    resource_type="Custom::ChimeMediaInsightsPipelineConfiguration",
+    description="chime-speaker-search: manages media insights pipeline configurations for voice analytics",
+    # Delete waits for a configuration that is still being detached from a connector.
+    timeout=Duration.minutes(3),
+)
+STREAMING_ASSOCIATION = ProviderKind(
+    construct_id="ChimeSpeakerSearchStreamingAssociationProvider",
+    function_folder="streaming_association",
+    resource_type="Custom::ChimeVoiceConnectorStreamingAssociation",
+    description="chime-speaker-search: attaches voice analytics to Voice Connector streaming",
+    timeout=Duration.minutes(2),
+)
+
+
+class SharedProvider(Construct):
+    """The Provider framework for one custom-resource type, shared by the whole stack."""
+
+    def __init__(self, scope: Construct, kind: ProviderKind) -> None:
+        super().__init__(scope, kind.construct_id)
+        self.kind = kind
+        self._statements: dict[str, iam.PolicyStatement] = {}
+        self._resources: dict[str, set[str]] = {}
+        self.on_event = python_function(
+            self,
+            "OnEvent",
+            function_folder=kind.function_folder,
+            handler="index.on_event",
+            description=kind.description,
+            timeout=kind.timeout,
+        )
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=self.on_event,
+            log_group=encrypted_log_group(self, "FrameworkLogs"),
+        )
+        _acknowledge_framework_findings(self)
+
+    @classmethod
+    def of(cls, scope: Construct, kind: ProviderKind) -> SharedProvider:
+        stack = Stack.of(scope)
+        existing = stack.node.try_find_child(kind.construct_id)
+        if existing is None:
+            return cls(stack, kind)
+        if not isinstance(existing, SharedProvider):
+            raise TypeError(f"construct ID {kind.construct_id!r} is reserved by chime-speaker-search")
+        return existing
+
+    @property
+    def on_event_logical_id(self) -> str:
+        return Stack.of(self).get_logical_id(cast(Any, self.on_event.node.default_child))
+
+    @property
+    def service_token(self) -> str:
+        return self.provider.service_token
+
+    def allow(
+        self,
+        actions: Sequence[str],
+        resources: Sequence[str],
+        conditions: Mapping[str, Any] | None = None,
+        *,
+        wildcard_reason: str | None = None,
+    ) -> None:
+        """Let the handler call ``actions`` on ``resources``, merged into one statement per action set.
+
+        Statements are keyed by actions and conditions so that N users add N ARNs to one
+        statement instead of N statements. A resource with a wildcard needs
+        ``wildcard_reason``: it becomes the cdk-nag acknowledgement.
+        """
+        for arn in resources:
+            if "*" in arn:
+                if wildcard_reason is None:
+                    raise ValueError(f"a wildcard resource {arn!r} needs a wildcard_reason")
+                acknowledge(self, wildcard_reason, nag_resource_finding(self, arn))
+        key = json.dumps([sorted(actions), conditions or {}], sort_keys=True)
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = iam.PolicyStatement(actions=sorted(actions), conditions=dict(conditions or {}))
+            self._statements[key] = statement
+            self._resources[key] = set()
+            self.on_event.add_to_role_policy(statement)
+        fresh = [arn for arn in resources if arn not in self._resources[key]]
+        self._resources[key].update(fresh)
+        if fresh:
+            statement.add_resources(*fresh)
+
+
+def nag_resource_finding(scope: IConstruct, arn: str) -> str:
+    """The cdk-nag finding ID for a wildcard ``arn`` in an IAM policy: ``AwsSolutions-IAM5[Resource::…]``.
+
+    cdk-nag names a finding after the resolved value, writing ``Ref`` as ``<Name>`` and
+    ``Fn::GetAtt`` as ``<LogicalId.Attribute>``; the same rendering is reproduced here so a
+    per-connector pattern can be acknowledged precisely.
+    """
+    return f"AwsSolutions-IAM5[Resource::{_render(Stack.of(scope).resolve(arn))}]"
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Fn::Join":
+            separator, parts = argument
+            return str(separator).join(_render(part) for part in parts)
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            return f"<{argument[0]}.{argument[1]}>"
+    raise ValueError(f"cannot name the cdk-nag finding for {value!r}")
+
+
+def acknowledge(scope: IConstruct, reason: str, *finding_ids: str) -> None:
+    """Acknowledge cdk-nag findings on ``scope`` and its children, each with the reason it is safe.
+
+    cdk-nag 3 reads CDK's own ``Validations`` acknowledgements, so the library needs no
+    dependency on cdk-nag; each finding (``RuleId[FindingId]``) is acknowledged by name.
+    """
+    Validations.of(scope).acknowledge(*(Acknowledgment(id=finding, reason=reason) for finding in finding_ids))
+
+
+def _acknowledge_framework_findings(provider: SharedProvider) -> None:
+    """Findings on code the library does not write: the CDK Provider framework's own Lambda."""
+    acknowledge(
+        provider.provider,
+        "The CDK Provider framework's function uses AWSLambdaBasicExecutionRole only to write its own logs.",
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+    )
+    acknowledge(
+        provider.provider,
+        "The CDK Provider framework may invoke any version of the one on_event function it fronts "
+        "(<function arn>:*); the wildcard is the version qualifier, not other functions.",
+        f"AwsSolutions-IAM5[Resource::<{provider.on_event_logical_id}.Arn>:*]",
+    )
+    acknowledge(
+        provider.provider,
+        "The Provider framework's Node.js runtime is chosen and kept current by aws-cdk-lib.",
+        "AwsSolutions-L1",
+    )

@@ -1,0 +1,56 @@
+"""Synth-time checks shared by the constructs: fail early, name the prop, the value and what is allowed."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import Annotations, Duration, Stack, Token
+
+from constructs import IConstruct
+
+#: Regions where Amazon Chime SDK voice analytics (speaker search, voice tone) runs.
+VOICE_ANALYTICS_REGIONS = ("us-east-1", "us-west-2")
+
+
+def is_token(value: object) -> bool:
+    return isinstance(value, str) and Token.is_unresolved(value)
+
+
+def check_pattern(prop: str, value: str | None, pattern: str, allowed: str) -> None:
+    """Raise ``ValueError`` unless ``value`` fully matches ``pattern`` (tokens are skipped)."""
+    if value is None or is_token(value):
+        return
+    if not re.fullmatch(pattern, value):
+        raise ValueError(f"{prop}: {value!r} is not allowed; expected {allowed}")
+
+
+def check_length(prop: str, value: str | None, minimum: int, maximum: int) -> None:
+    if value is None or is_token(value):
+        return
+    if not minimum <= len(value) <= maximum:
+        raise ValueError(f"{prop}: {value!r} has {len(value)} characters; expected {minimum} to {maximum}")
+
+
+def check_whole_hours(prop: str, value: Duration, minimum: int, maximum: int) -> int | str:
+    """Return the duration in whole hours, or its token when unresolved."""
+    if value.is_unresolved():
+        return Token.as_string(value.to_hours())
+    hours = value.to_hours()
+    if not minimum <= hours <= maximum:
+        raise ValueError(
+            f"{prop}: {value.to_human_string()} is out of range; expected {minimum} to {maximum} hours"
+        )
+    return int(hours)
+
+
+def warn_if_unsupported_region(scope: IConstruct) -> None:
+    """Voice analytics runs only in two Regions: say so at synth time when the Region is known."""
+    region = Stack.of(scope).region
+    if Token.is_unresolved(region):
+        return
+    if region not in VOICE_ANALYTICS_REGIONS:
+        Annotations.of(scope).add_warning_v2(
+            "chime-speaker-search:unsupportedRegion",
+            f"Amazon Chime SDK voice analytics runs only in {', '.join(VOICE_ANALYTICS_REGIONS)}; "
+            f"this stack is in {region}, where speaker search tasks cannot start.",
+        )

@@ -1,0 +1,280 @@
+"""SpeakerSearch: run a speaker search on every call of one or more Voice Connectors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aws_cdk import Duration, Fn, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+
+from constructs import Construct
+
+from ._shared import acknowledge, data_key, python_function
+from .call_leg import CallLeg, resolve_call_leg
+from .voice_analytics_configuration import VoiceAnalyticsConfiguration
+from .voice_connector import IVoiceConnector
+from .voice_profile_domain import IVoiceProfileDomain, VoiceProfileDomain
+
+#: ``source`` of the events the handler publishes for each speaker search result.
+RESULT_EVENT_SOURCE = "chime-speaker-search"
+#: ``detail-type`` of those events.
+RESULT_EVENT_DETAIL_TYPE = "Speaker Search Result"
+#: CloudWatch namespace of the metrics the library derives from its logs.
+METRIC_NAMESPACE = "ChimeSpeakerSearch"
+#: Log message the handler writes when a speaker search task could not be started.
+_START_FAILED_MESSAGE = "speaker_search_start_failed"
+
+
+class SpeakerSearch(Construct):
+    """Start a speaker search for every call on ``voice_connectors`` and publish the results.
+
+    Composes a :class:`VoiceProfileDomain` (unless one is given), one
+    :class:`VoiceAnalyticsConfiguration` for all the connectors, an encrypted SQS queue (the
+    configuration's notification sink) with a dead-letter queue, and one Lambda handler. On
+    each call's ``AnalyticsReady`` notification the handler calls ``StartSpeakerSearchTask``
+    for ``call_leg``; each ``SpeakerSearchStatus`` becomes one ``Speaker Search Result`` event
+    on ``event_bus`` (see :meth:`on_speaker_search_result`).
+
+    AWS requires you to give notice and obtain consent before any speaker search; this
+    construct does not do that for you.
+
+    :param voice_connectors: One or more connectors; they share one configuration, queue and handler.
+    :param call_leg: The leg to search: ``CallLeg.CALLER`` (default) or ``CallLeg.CALLEE``, their
+        exact strings ``"Caller"``/``"Callee"``, or a deploy-time token such as a
+        ``CfnParameter`` value (validated again by the handler at run time).
+    :param voice_profile_domain: The domain to match against. Default: a new, retained domain.
+    :param voice_tone_analysis: Also run voice tone analysis in the configuration. Default: ``False``.
+    :param streaming_data_retention: Kinesis Video Streams retention of call audio. Default: 24 hours.
+    :param event_bus: Where results are published. Default: the account's default bus.
+    :param encryption_key: Key for the queues, the stream and the handler's logs. Default: the
+        stack's chime-speaker-search data key (rotation on).
+    :param kinesis_stream: See :class:`VoiceAnalyticsConfiguration`. Default: a new stream.
+    :param enable_kinesis_sink: See :class:`VoiceAnalyticsConfiguration`. Default: ``True``.
+    :param max_receive_count: Deliveries of a notification before it moves to the dead-letter
+        queue, 1 to 1,000. Default: 5.
+    :param handler_timeout: The handler's timeout, 10 seconds to 15 minutes; its retries of a
+        throttled start stop in time. Default: 30 seconds.
+    :param handler_memory_size: The handler's memory in MiB. Default: 256.
+    :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth and handler
+        errors (no actions; add them with ``alarm.add_alarm_action``). Default: ``False``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        voice_connectors: Sequence[IVoiceConnector],
+        call_leg: CallLeg | str = CallLeg.CALLER,
+        voice_profile_domain: IVoiceProfileDomain | None = None,
+        voice_tone_analysis: bool = False,
+        streaming_data_retention: Duration | None = None,
+        event_bus: events.IEventBus | None = None,
+        encryption_key: kms.IKey | None = None,
+        kinesis_stream: kinesis.IStream | None = None,
+        enable_kinesis_sink: bool = True,
+        max_receive_count: int = 5,
+        handler_timeout: Duration | None = None,
+        handler_memory_size: int = 256,
+        enable_alarms: bool = False,
+    ) -> None:
+        super().__init__(scope, id)
+        connectors = list(voice_connectors)
+        if not connectors:
+            raise ValueError("voice_connectors: [] is empty; give at least one Voice Connector")
+        self.call_leg = resolve_call_leg(call_leg)
+        if not 1 <= max_receive_count <= 1000:
+            raise ValueError(f"max_receive_count: {max_receive_count} is out of range; expected 1 to 1000")
+        timeout = handler_timeout or Duration.seconds(30)
+        if not timeout.is_unresolved() and not 10 <= timeout.to_seconds() <= 900:
+            raise ValueError(
+                f"handler_timeout: {timeout.to_human_string()} is out of range; "
+                "expected 10 seconds to 15 minutes"
+            )
+        if not 128 <= handler_memory_size <= 10240:
+            raise ValueError(
+                f"handler_memory_size: {handler_memory_size} is out of range; expected 128 to 10240 MiB"
+            )
+
+        #: Identifies this construct's results on the bus (``detail.searchId``).
+        self.search_id = self.node.addr
+        key = encryption_key or data_key(self)
+        self.event_bus = event_bus or events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        self.voice_profile_domain = voice_profile_domain or VoiceProfileDomain(self, "VoiceProfileDomain")
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.queue = sqs.Queue(
+            self,
+            "NotificationQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            # AWS's guidance for Lambda event sources: six times the function timeout.
+            visibility_timeout=Duration.seconds(timeout.to_seconds() * 6),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=max_receive_count
+            ),
+        )
+
+        self.configuration = VoiceAnalyticsConfiguration(
+            self,
+            "Configuration",
+            voice_connectors=connectors,
+            notification_queue=self.queue,
+            kinesis_stream=kinesis_stream,
+            enable_kinesis_sink=enable_kinesis_sink,
+            voice_tone_analysis=voice_tone_analysis,
+            streaming_data_retention=streaming_data_retention,
+            encryption_key=key,
+        )
+
+        self.handler = python_function(
+            self,
+            "Handler",
+            function_folder="speaker_search",
+            handler="index.handler",
+            description="chime-speaker-search: starts a speaker search for each call and publishes results",
+            timeout=timeout,
+            memory_size=handler_memory_size,
+            log_key=key,
+            environment={
+                "VOICE_PROFILE_DOMAIN_ID": self.voice_profile_domain.voice_profile_domain_id,
+                "CALL_LEG": self.call_leg,
+                "VOICE_CONNECTOR_IDS": Fn.join(",", [vc.voice_connector_id for vc in connectors]),
+                "EVENT_BUS_NAME": self.event_bus.event_bus_name,
+                "SEARCH_ID": self.search_id,
+            },
+        )
+        self.handler.add_event_source(
+            event_sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
+        )
+        iam.Grant.add_to_principal(
+            grantee=self.handler,
+            actions=["chime:StartSpeakerSearchTask"],
+            resource_arns=[vc.voice_connector_arn for vc in connectors],
+        )
+        self.event_bus.grant_put_events_to(self.handler)
+
+        logs.MetricFilter(
+            self,
+            "StartFailuresFilter",
+            log_group=self.handler.log_group,
+            metric_namespace=METRIC_NAMESPACE,
+            metric_name="SpeakerSearchStartFailures",
+            filter_pattern=logs.FilterPattern.string_value("$.message", "=", _START_FAILED_MESSAGE),
+            metric_value="1",
+            dimensions={"SearchId": "$.searchId"},
+        )
+
+        self.dead_letter_queue_alarm: cloudwatch.Alarm | None = None
+        self.handler_errors_alarm: cloudwatch.Alarm | None = None
+        if enable_alarms:
+            self.dead_letter_queue_alarm = self.metric_dead_letter_queue_depth().create_alarm(
+                self,
+                "DeadLetterQueueAlarm",
+                alarm_description="Voice analytics notifications could not be handled and wait in the "
+                "dead-letter queue; the handler's logs say why.",
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            self.handler_errors_alarm = self.metric_handler_errors().create_alarm(
+                self,
+                "HandlerErrorsAlarm",
+                alarm_description="The speaker-search handler failed invocations.",
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+
+        acknowledge(self.dead_letter_queue, "This queue is the dead-letter queue.", "AwsSolutions-SQS3")
+
+    @property
+    def voice_connectors(self) -> list[IVoiceConnector]:
+        return list(self.configuration.voice_connectors)
+
+    def on_speaker_search_result(
+        self, id: str, *, target: events.IRuleTarget | None = None, **rule_options: Any
+    ) -> events.Rule:
+        """An EventBridge rule matching only this construct's speaker search results.
+
+        ``rule_options`` are passed to :class:`aws_cdk.aws_events.Rule` (``description``,
+        ``rule_name``, ``enabled``...). The event's ``detail`` carries ``searchId``,
+        ``voiceConnectorId``, ``transactionId``, ``callLeg``, ``taskId``, ``status``,
+        ``matches`` (ranked), ``bestMatch``, ``voiceProfileDomainId``, ``notificationId``
+        and ``notificationTime``.
+        """
+        rule = events.Rule(
+            self,
+            id,
+            event_bus=self.event_bus,
+            event_pattern=events.EventPattern(
+                source=[RESULT_EVENT_SOURCE],
+                detail_type=[RESULT_EVENT_DETAIL_TYPE],
+                detail={"searchId": [self.search_id]},
+            ),
+            **rule_options,
+        )
+        if target is not None:
+            rule.add_target(target)
+        return rule
+
+    def metric_failed_starts(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+        """Speaker search tasks the handler could not start (after its own retries), per period."""
+        return cloudwatch.Metric(
+            namespace=METRIC_NAMESPACE,
+            metric_name="SpeakerSearchStartFailures",
+            dimensions_map={"SearchId": self.search_id},
+            statistic="Sum",
+            period=period or Duration.minutes(5),
+        )
+
+    def metric_dead_letter_queue_depth(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+        """Notifications waiting in the dead-letter queue (maximum over the period)."""
+        return self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+            statistic="Maximum", period=period or Duration.minutes(1)
+        )
+
+    def metric_handler_errors(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+        """Failed invocations of the handler (sum over the period)."""
+        return self.handler.metric_errors(statistic="Sum", period=period or Duration.minutes(5))
+
+    def grant_enroll_voice_profiles(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to read this construct's search tasks and enroll or update voice profiles.
+
+        ``CreateVoiceProfile`` has no resource type in IAM, so it is granted on ``*``; the
+        profile actions are limited to this account and Region.
+        """
+        stack = Stack.of(self)
+        iam.Grant.add_to_principal(grantee=grantee, actions=["chime:CreateVoiceProfile"], resource_arns=["*"])
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["chime:GetVoiceProfile", "chime:UpdateVoiceProfile", "chime:DeleteVoiceProfile"],
+            resource_arns=[stack.format_arn(service="chime", resource="voice-profile", resource_name="*")],
+        )
+        return self.grant_read_results(grantee)
+
+    def grant_read_results(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to read this construct's speaker search tasks (``GetSpeakerSearchTask``)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["chime:GetSpeakerSearchTask"],
+            resource_arns=[vc.voice_connector_arn for vc in self.voice_connectors],
+        )

@@ -1,0 +1,300 @@
+"""Media insights pipeline configuration with voice analytics, its sinks and its Voice Connectors."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+
+from aws_cdk import ArnFormat, CustomResource, Duration, Names, Stack, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
+
+from constructs import Construct, IConstruct
+
+from ._shared import (
+    MEDIA_INSIGHTS_CONFIGURATION,
+    STREAMING_ASSOCIATION,
+    SharedProvider,
+    acknowledge,
+    data_key,
+    nag_resource_finding,
+)
+from ._validation import check_pattern, check_whole_hours, warn_if_unsupported_region
+from .voice_connector import IVoiceConnector
+
+#: The service that assumes the resource access role to run media insights pipelines.
+MEDIA_PIPELINES_PRINCIPAL = "mediapipelines.chime.amazonaws.com"
+#: The service-linked role the Voice Connector uses to stream calls and start pipelines.
+VOICE_CONNECTOR_SERVICE = "voiceconnector.chime.amazonaws.com"
+
+# Voice Connectors associated per app, to refuse a second association of the same connector.
+_ASSOCIATED: weakref.WeakKeyDictionary[IConstruct, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+class VoiceAnalyticsConfiguration(Construct):
+    """A media insights pipeline configuration that runs voice analytics on Voice Connector calls.
+
+    It owns the resource access role (assumed by ``mediapipelines.chime.amazonaws.com`` for
+    this account and Region only, allowed to write to its own sinks only), the configuration
+    (a custom resource, because ``AWS::Chime::MediaInsightsPipelineConfiguration`` cannot
+    express a ``VoiceAnalyticsProcessor``), its sinks, and one streaming association per
+    Voice Connector. Each association turns on the connector's streaming and attaches this
+    configuration without touching settings it does not own. Changes take about 5 minutes
+    to reach new calls.
+
+    :param voice_connectors: Connectors whose calls run voice analytics. More can be added
+        with :meth:`add_voice_connector`. A connector can be associated only once per app.
+    :param notification_queue: Standard SQS queue that receives the voice analytics
+        notifications (``AnalyticsReady``, speaker search results). Default: none.
+    :param kinesis_stream: Kinesis data stream sink for the same notifications. Default: a new
+        stream (1 provisioned shard, 24 h retention, KMS-encrypted) when
+        ``enable_kinesis_sink`` is true. AWS documents a Kinesis data stream as required for
+        voice analytics; it costs about 11 USD a month per shard in us-east-1.
+    :param enable_kinesis_sink: Whether the configuration has a Kinesis data stream sink.
+        Default: ``True``. Setting it to ``False`` saves the stream's cost, but a configuration
+        without one is undocumented by AWS.
+    :param speaker_search: Turn on speaker search. Default: ``True``.
+    :param voice_tone_analysis: Turn on voice tone analysis. Default: ``False``.
+    :param streaming_data_retention: How long Kinesis Video Streams keeps each call's audio
+        (``DataRetentionInHours``), 1 hour to 10 years in whole hours. A longer retention
+        already set on a connector is kept. Default: 24 hours.
+    :param configuration_name: 2 to 64 characters of ``[0-9a-zA-Z._-]``, unique in the account
+        and Region. Default: derived from the construct path. Changing it replaces the
+        configuration.
+    :param encryption_key: Key for the stream this construct creates. Default: the stack's
+        chime-speaker-search data key.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        voice_connectors: Sequence[IVoiceConnector] = (),
+        notification_queue: sqs.IQueue | None = None,
+        kinesis_stream: kinesis.IStream | None = None,
+        enable_kinesis_sink: bool = True,
+        speaker_search: bool = True,
+        voice_tone_analysis: bool = False,
+        streaming_data_retention: Duration | None = None,
+        configuration_name: str | None = None,
+        encryption_key: kms.IKey | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        if kinesis_stream is not None and not enable_kinesis_sink:
+            raise ValueError(
+                "kinesis_stream: a stream was given while enable_kinesis_sink is False; pass one or the other"
+            )
+        if not enable_kinesis_sink and notification_queue is None:
+            raise ValueError(
+                "enable_kinesis_sink: False leaves the configuration without any sink; "
+                "give a notification_queue or keep the Kinesis data stream sink"
+            )
+        if not speaker_search and not voice_tone_analysis:
+            raise ValueError(
+                "speaker_search: False with voice_tone_analysis False turns voice analytics off; "
+                "enable at least one of them"
+            )
+        check_pattern(
+            "configuration_name",
+            configuration_name,
+            r"[0-9a-zA-Z._-]{2,64}",
+            "2 to 64 characters of letters, digits, '.', '_' and '-'",
+        )
+        self._retention_hours = check_whole_hours(
+            "streaming_data_retention", streaming_data_retention or Duration.hours(24), 1, 87600
+        )
+        warn_if_unsupported_region(self)
+        stack = Stack.of(self)
+
+        self.configuration_name = configuration_name or Names.unique_resource_name(
+            self, max_length=64, separator="-"
+        )
+        self.configuration_arn = stack.format_arn(
+            service="chime",
+            resource="media-insights-pipeline-configuration",
+            resource_name=self.configuration_name,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        self.notification_queue = notification_queue
+        self.kinesis_stream = kinesis_stream
+        if enable_kinesis_sink and kinesis_stream is None:
+            self.kinesis_stream = kinesis.Stream(
+                self,
+                "InsightsStream",
+                shard_count=1,
+                retention_period=Duration.hours(24),
+                encryption=kinesis.StreamEncryption.KMS,
+                encryption_key=encryption_key or data_key(self),
+            )
+            acknowledge(
+                self.kinesis_stream,
+                "The stream is encrypted with a customer-managed key with rotation rather than aws/kinesis, "
+                "so access to the notifications is governed by the key policy.",
+                "AwsSolutions-KDS3",
+            )
+
+        self.resource_access_role = iam.Role(
+            self,
+            "ResourceAccessRole",
+            description="Lets Amazon Chime SDK media insights pipelines read call audio and write "
+            "voice analytics notifications to this configuration's sinks",
+            assumed_by=iam.ServicePrincipal(MEDIA_PIPELINES_PRINCIPAL).with_conditions(
+                {
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="chime", resource="*", arn_format=ArnFormat.NO_RESOURCE_NAME
+                        )
+                    },
+                }
+            ),
+        )
+        self._call_audio_statement = iam.PolicyStatement(
+            actions=["kinesisvideo:GetDataEndpoint", "kinesisvideo:GetMedia"]
+        )
+        self.resource_access_role.add_to_principal_policy(self._call_audio_statement)
+        if self.notification_queue is not None:
+            self.notification_queue.grant_send_messages(self.resource_access_role)
+        if self.kinesis_stream is not None:
+            self.kinesis_stream.grant_write(self.resource_access_role)
+        acknowledge(
+            self.resource_access_role,
+            "CDK's grants to write to an encrypted queue or stream name KMS actions with wildcards "
+            "(kms:GenerateDataKey*, kms:ReEncrypt*) on the one key that encrypts the sink.",
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
+        )
+
+        self._provider = SharedProvider.of(self, MEDIA_INSIGHTS_CONFIGURATION)
+        self._provider.allow(
+            ["chime:CreateMediaInsightsPipelineConfiguration"],
+            ["*"],
+            wildcard_reason="chime:CreateMediaInsightsPipelineConfiguration has no resource type in IAM.",
+        )
+        self._provider.allow(
+            [
+                "chime:GetMediaInsightsPipelineConfiguration",
+                "chime:UpdateMediaInsightsPipelineConfiguration",
+                "chime:DeleteMediaInsightsPipelineConfiguration",
+                "chime:TagResource",
+                "chime:UntagResource",
+            ],
+            [self.configuration_arn],
+        )
+        self._provider.allow(
+            ["iam:PassRole"],
+            [self.resource_access_role.role_arn],
+            {"StringEquals": {"iam:PassedToService": MEDIA_PIPELINES_PRINCIPAL}},
+        )
+        properties: dict[str, object] = {
+            "Name": self.configuration_name,
+            "ResourceAccessRoleArn": self.resource_access_role.role_arn,
+            "SpeakerSearch": "Enabled" if speaker_search else "Disabled",
+            "VoiceToneAnalysis": "Enabled" if voice_tone_analysis else "Disabled",
+        }
+        if self.kinesis_stream is not None:
+            self._provider.allow(["kinesis:DescribeStream"], [self.kinesis_stream.stream_arn])
+            properties["KinesisDataStreamArn"] = self.kinesis_stream.stream_arn
+        if self.notification_queue is not None:
+            properties["SqsQueueArn"] = self.notification_queue.queue_arn
+        self._resource = CustomResource(
+            self,
+            "Resource",
+            service_token=self._provider.service_token,
+            resource_type=MEDIA_INSIGHTS_CONFIGURATION.resource_type,
+            properties=properties,
+        )
+        # The service checks the role's permissions when the configuration is created.
+        self._resource.node.add_dependency(self.resource_access_role)
+        self.configuration_id = self._resource.get_att_string("ConfigurationId")
+
+        self.voice_connectors: list[IVoiceConnector] = []
+        for voice_connector in voice_connectors:
+            self.add_voice_connector(voice_connector)
+
+    @property
+    def streaming_data_retention_hours(self) -> int | str:
+        return self._retention_hours
+
+    def add_voice_connector(self, voice_connector: IVoiceConnector) -> CustomResource:
+        """Stream ``voice_connector``'s calls through this configuration.
+
+        Raises ``ValueError`` if the connector is already associated anywhere in this app: a
+        connector has one media insights configuration, and two owners would detach each other.
+        """
+        root = self.node.root
+        owners = _ASSOCIATED.setdefault(root, {})
+        key = voice_connector.identity_key
+        if key in owners:
+            raise ValueError(
+                f"voice_connectors: Voice Connector {voice_connector.node.path!r} is already associated "
+                f"with the voice analytics configuration at {owners[key]!r}; a connector can have only "
+                "one. Share one SpeakerSearch (or VoiceAnalyticsConfiguration) between its users."
+            )
+        owners[key] = self.node.path
+        self.voice_connectors.append(voice_connector)
+
+        call_streams = Stack.of(self).format_arn(
+            service="kinesisvideo",
+            resource="stream",
+            resource_name=f"ChimeVoiceConnector-{voice_connector.voice_connector_id}-*",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        self._call_audio_statement.add_resources(call_streams)
+        acknowledge(
+            self.resource_access_role,
+            "The Voice Connector streams each call leg to a new Kinesis video stream named "
+            "ChimeVoiceConnector-<connector id>-<per-call id>; "
+            "the role is scoped to this connector's prefix.",
+            nag_resource_finding(self, call_streams),
+        )
+        provider = SharedProvider.of(self, STREAMING_ASSOCIATION)
+        provider.allow(
+            [
+                "chime:GetVoiceConnectorStreamingConfiguration",
+                "chime:PutVoiceConnectorStreamingConfiguration",
+                "chime:DeleteVoiceConnectorStreamingConfiguration",
+            ],
+            [voice_connector.voice_connector_arn],
+        )
+        provider.allow(["chime:GetMediaInsightsPipelineConfiguration"], [self.configuration_arn])
+        provider.allow(
+            ["iam:CreateServiceLinkedRole"],
+            [
+                Stack.of(self).format_arn(
+                    service="iam",
+                    region="",
+                    resource="role",
+                    resource_name=f"aws-service-role/{VOICE_CONNECTOR_SERVICE}/"
+                    "AWSServiceRoleForAmazonChimeVoiceConnector",
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+            ],
+            {"StringEquals": {"iam:AWSServiceName": VOICE_CONNECTOR_SERVICE}},
+        )
+        return CustomResource(
+            self,
+            _association_id(voice_connector),
+            service_token=provider.service_token,
+            resource_type=STREAMING_ASSOCIATION.resource_type,
+            properties={
+                "VoiceConnectorId": voice_connector.voice_connector_id,
+                "ConfigurationArn": self._resource.get_att_string("ConfigurationArn"),
+                "DataRetentionInHours": str(self._retention_hours),
+            },
+        )
+
+
+def _association_id(voice_connector: IVoiceConnector) -> str:
+    """A construct ID that stays the same while the connector does.
+
+    It must not depend on list order: a changed logical ID makes CloudFormation create the
+    new association and then delete the old one, which would detach the configuration.
+    """
+    connector_id = voice_connector.voice_connector_id
+    if not Token.is_unresolved(connector_id):
+        return f"StreamingAssociation-{connector_id}"
+    return f"StreamingAssociation-{Names.node_unique_id(voice_connector.node)}"

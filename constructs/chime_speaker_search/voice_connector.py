@@ -1,0 +1,136 @@
+"""Amazon Chime SDK Voice Connector: create one, or import an existing one by ID."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from aws_cdk import Annotations, ArnFormat, Names, Resource, Stack, Token
+from aws_cdk import aws_chime as chime
+from aws_cdk import aws_iam as iam
+
+from constructs import Construct, Node
+
+from ._validation import check_length, check_pattern, warn_if_unsupported_region
+
+#: The voice API actions that start, read and stop a speaker search task on a connector's call.
+SPEAKER_SEARCH_ACTIONS = (
+    "chime:StartSpeakerSearchTask",
+    "chime:GetSpeakerSearchTask",
+    "chime:StopSpeakerSearchTask",
+)
+
+
+@runtime_checkable
+class IVoiceConnector(Protocol):
+    """A Voice Connector, created in this app or imported."""
+
+    @property
+    def node(self) -> Node: ...
+
+    @property
+    def voice_connector_id(self) -> str:
+        """The Voice Connector ID, for example ``abcdef1ghij2klmno3pqr4``."""
+        ...
+
+    @property
+    def voice_connector_arn(self) -> str:
+        """``arn:<partition>:chime:<region>:<account>:vc/<id>``."""
+        ...
+
+    @property
+    def identity_key(self) -> str:
+        """A key that is equal for two handles of the same connector within one app."""
+        ...
+
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant: ...
+
+    def grant_speaker_search(self, grantee: iam.IGrantable) -> iam.Grant: ...
+
+
+class _VoiceConnectorBase(Resource):
+    voice_connector_id: str
+    voice_connector_arn: str
+
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+        """Allow ``grantee`` the given ``chime:`` actions on this connector only."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(actions), resource_arns=[self.voice_connector_arn]
+        )
+
+    def grant_speaker_search(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to start, read and stop speaker search tasks on this connector's calls."""
+        return self.grant(grantee, *SPEAKER_SEARCH_ACTIONS)
+
+
+class VoiceConnector(_VoiceConnectorBase):
+    """An Amazon Chime SDK Voice Connector (``AWS::Chime::VoiceConnector``).
+
+    Encryption (TLS signalling and SRTP media) is required by default. Voice analytics runs
+    only in us-east-1 and us-west-2; the connector is created in the stack's Region.
+
+    :param voice_connector_name: Name shown in the console. Default: a name unique in the app.
+    :param require_encryption: Require TLS and SRTP on calls. Default: ``True``. Turning it off
+        adds a warning: calls would carry audio in the clear.
+    :param aws_region: The connector's AWS Region (``AwsRegion``). Default: the stack's Region.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        voice_connector_name: str | None = None,
+        require_encryption: bool = True,
+        aws_region: str | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        check_length("voice_connector_name", voice_connector_name, 1, 256)
+        name = voice_connector_name or Names.unique_resource_name(self, max_length=64, separator="-")
+        if not require_encryption:
+            Annotations.of(self).add_warning_v2(
+                "chime-speaker-search:unencryptedVoiceConnector",
+                "require_encryption is False: SIP signalling and call audio may travel unencrypted.",
+            )
+        warn_if_unsupported_region(self)
+        self._resource = chime.CfnVoiceConnector(
+            self,
+            "Resource",
+            name=name,
+            require_encryption=require_encryption,
+            aws_region=aws_region or Stack.of(self).region,
+        )
+        self.voice_connector_id = self._resource.attr_voice_connector_id
+        self.voice_connector_arn = self._resource.attr_voice_connector_arn
+
+    @property
+    def identity_key(self) -> str:
+        return f"path:{self.node.path}"
+
+    @staticmethod
+    def from_voice_connector_id(scope: Construct, id: str, voice_connector_id: str) -> IVoiceConnector:
+        """Import an existing Voice Connector of this stack's account and Region by its ID."""
+        check_pattern(
+            "voice_connector_id",
+            voice_connector_id,
+            r"[a-zA-Z0-9]{1,128}",
+            "a Voice Connector ID of 1 to 128 letters and digits, e.g. 'abcdef1ghij2klmno3pqr4'",
+        )
+        return _ImportedVoiceConnector(scope, id, voice_connector_id)
+
+
+class _ImportedVoiceConnector(_VoiceConnectorBase):
+    def __init__(self, scope: Construct, id: str, voice_connector_id: str) -> None:
+        super().__init__(scope, id)
+        self.voice_connector_id = voice_connector_id
+        self.voice_connector_arn = Stack.of(self).format_arn(
+            service="chime",
+            resource="vc",
+            resource_name=voice_connector_id,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+
+    @property
+    def identity_key(self) -> str:
+        if Token.is_unresolved(self.voice_connector_id):
+            return f"path:{self.node.path}"
+        return f"id:{Stack.of(self).account}:{Stack.of(self).region}:{self.voice_connector_id}"

@@ -1,0 +1,192 @@
+"""Voice profile domain: the encrypted store of voiceprints that speaker search matches against."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from aws_cdk import Annotations, ArnFormat, CustomResource, Names, RemovalPolicy, Resource, Stack, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+
+from constructs import Construct, Node
+
+from ._shared import VOICE_PROFILE_DOMAIN, SharedProvider
+from ._validation import check_length, check_pattern
+
+_NAME_PATTERN = r"[a-zA-Z0-9 _.-]{1,256}"
+
+
+@runtime_checkable
+class IVoiceProfileDomain(Protocol):
+    """A voice profile domain, created in this app or imported."""
+
+    @property
+    def node(self) -> Node: ...
+
+    @property
+    def voice_profile_domain_id(self) -> str:
+        """The domain ID passed to ``StartSpeakerSearchTask`` as ``VoiceProfileDomainId``."""
+        ...
+
+    @property
+    def voice_profile_domain_arn(self) -> str:
+        """``arn:<partition>:chime:<region>:<account>:voice-profile-domain/<id>``."""
+        ...
+
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant: ...
+
+
+class _VoiceProfileDomainBase(Resource):
+    voice_profile_domain_id: str
+    voice_profile_domain_arn: str
+
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+        """Allow ``grantee`` the given ``chime:`` actions on this domain only.
+
+        For example ``chime:ListVoiceProfiles``; enrolling callers with ``CreateVoiceProfile``
+        has no resource type in IAM and must be granted on ``*`` by the caller.
+        """
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(actions), resource_arns=[self.voice_profile_domain_arn]
+        )
+
+
+class VoiceProfileDomain(_VoiceProfileDomainBase):
+    """A voice profile domain, provisioned by a custom resource (CloudFormation has no type for it).
+
+    Deleting a domain irreversibly deletes every voiceprint in it, so by default the domain
+    and the key it was created with are **retained** when the stack is deleted or the domain
+    is replaced.
+
+    :param voice_profile_domain_name: 1 to 256 characters of ``[a-zA-Z0-9 _.-]``. Default: a name
+        unique in the app. Changing it renames the domain in place.
+    :param description: Up to 1,024 characters. Default: none.
+    :param encryption_key: A **symmetric** customer-managed KMS key (not an alias). Default: a
+        new key with automatic rotation, kept or destroyed with the domain. Changing the key
+        replaces the domain (the API cannot re-key one); the old domain is then retained or
+        deleted according to ``removal_policy``.
+    :param removal_policy: What happens to the domain when it leaves the stack. Default:
+        ``RemovalPolicy.RETAIN``. ``DESTROY`` deletes every voiceprint and adds a warning.
+    :param tags: Tags on the domain. Default: none.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        voice_profile_domain_name: str | None = None,
+        description: str | None = None,
+        encryption_key: kms.IKey | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        check_pattern(
+            "voice_profile_domain_name",
+            voice_profile_domain_name,
+            _NAME_PATTERN,
+            "1 to 256 characters of letters, digits, space, '_', '.' and '-'",
+        )
+        check_length("description", description, 0, 1024)
+        if removal_policy not in (RemovalPolicy.RETAIN, RemovalPolicy.DESTROY):
+            raise ValueError(
+                f"removal_policy: {removal_policy} is not supported; allowed values are "
+                "RemovalPolicy.RETAIN and RemovalPolicy.DESTROY"
+            )
+        if removal_policy == RemovalPolicy.DESTROY:
+            Annotations.of(self).add_warning_v2(
+                "chime-speaker-search:destroyVoiceProfileDomain",
+                "removal_policy is DESTROY: deleting the stack or replacing the domain permanently "
+                "deletes every voiceprint in it.",
+            )
+        self.encryption_key = encryption_key or kms.Key(
+            self,
+            "Key",
+            description="chime-speaker-search: encrypts the voiceprints of a voice profile domain",
+            enable_key_rotation=True,
+            # Voiceprints encrypted with this key outlive the stack when the domain is retained.
+            removal_policy=removal_policy,
+        )
+        key_arn = _key_arn(self.encryption_key)
+        name = voice_profile_domain_name or Names.unique_resource_name(self, max_length=64, separator="-")
+
+        provider = SharedProvider.of(self, VOICE_PROFILE_DOMAIN)
+        stack = Stack.of(self)
+        provider.allow(
+            ["chime:CreateVoiceProfileDomain"],
+            ["*"],
+            wildcard_reason="chime:CreateVoiceProfileDomain has no resource type in IAM.",
+        )
+        provider.allow(
+            [
+                "chime:GetVoiceProfileDomain",
+                "chime:UpdateVoiceProfileDomain",
+                "chime:DeleteVoiceProfileDomain",
+                "chime:TagResource",
+                "chime:UntagResource",
+            ],
+            [stack.format_arn(service="chime", resource="voice-profile-domain", resource_name="*")],
+            wildcard_reason="The service assigns a domain's ID when it creates it, so the handler can be "
+            "scoped to this account's and Region's voice profile domains but not to one ID in advance.",
+        )
+        provider.allow(["kms:DescribeKey", "kms:Decrypt"], [key_arn])
+        # The service creates its own grant on the key (for chimevoiceconnector.<region>) with
+        # the caller's permission; only grants for AWS resources are allowed.
+        provider.allow(["kms:CreateGrant"], [key_arn], {"Bool": {"kms:GrantIsForAWSResource": "true"}})
+
+        properties: dict[str, object] = {"Name": name, "KmsKeyArn": key_arn}
+        if description is not None:
+            properties["Description"] = description
+        if tags:
+            properties["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        self._resource = CustomResource(
+            self,
+            "Resource",
+            service_token=provider.service_token,
+            resource_type=VOICE_PROFILE_DOMAIN.resource_type,
+            properties=properties,
+            removal_policy=removal_policy,
+        )
+        self.voice_profile_domain_id = self._resource.get_att_string("VoiceProfileDomainId")
+        self.voice_profile_domain_arn = self._resource.get_att_string("VoiceProfileDomainArn")
+
+    @staticmethod
+    def from_voice_profile_domain_id(
+        scope: Construct, id: str, voice_profile_domain_id: str
+    ) -> IVoiceProfileDomain:
+        """Import an existing domain of this stack's account and Region by its ID."""
+        check_pattern(
+            "voice_profile_domain_id",
+            voice_profile_domain_id,
+            r"[a-zA-Z0-9-]{1,256}",
+            "a voice profile domain ID of letters, digits and '-' "
+            "(e.g. '3f3b5b3e-4c2a-4d6b-9a55-2c1b8f0e7a10')",
+        )
+        return _ImportedVoiceProfileDomain(scope, id, voice_profile_domain_id)
+
+
+class _ImportedVoiceProfileDomain(_VoiceProfileDomainBase):
+    def __init__(self, scope: Construct, id: str, voice_profile_domain_id: str) -> None:
+        super().__init__(scope, id)
+        self.voice_profile_domain_id = voice_profile_domain_id
+        self.voice_profile_domain_arn = Stack.of(self).format_arn(
+            service="chime",
+            resource="voice-profile-domain",
+            resource_name=voice_profile_domain_id,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+
+
+def _key_arn(key: kms.IKey) -> str:
+    """The key's ARN; the API rejects aliases, so an alias is an error here rather than at deploy."""
+    if hasattr(key, "alias_name"):
+        raise ValueError(
+            "encryption_key: a KMS alias was given; the voice profile domain API needs the key "
+            "itself (a symmetric customer-managed key ARN, not an alias)"
+        )
+    arn = key.key_arn
+    if not Token.is_unresolved(arn) and ":alias/" in arn:
+        raise ValueError(f"encryption_key: {arn!r} is an alias ARN; pass the key ARN (…:key/<id>)")
+    return arn
