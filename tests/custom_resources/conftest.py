@@ -1,0 +1,99 @@
+"""Fixtures for the custom resource handler tests.
+
+Every test gets an isolated AWS environment (fake credentials, us-east-1, no profile or endpoint
+overrides), handler modules with no cached client, backoff sleeps recorded instead of slept, and seeded
+jitter. ``invoke(module, client, event)`` runs the real ``on_event`` entry point with ``client`` injected
+through the module's ``_client()`` getter.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.custom_resources.fakes import FakeChimeSdkMediaPipelines, FakeChimeSdkVoice
+from tests.support import load_handler
+
+HANDLER_FOLDERS = ("voice_profile_domain", "media_insights_configuration", "streaming_association")
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+CLEARED = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_CHIME_SDK_VOICE",
+    "AWS_ENDPOINT_URL_CHIME_SDK_MEDIA_PIPELINES",
+    "AWS_RETRY_MODE",
+    "AWS_MAX_ATTEMPTS",
+)
+
+Invoke = Callable[[ModuleType, Any, dict[str, Any]], dict[str, Any]]
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture(autouse=True)
+def quiet_handlers(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    """No real sleeping, reproducible jitter and no client left over from another test."""
+    random.seed(1234)
+    for folder in HANDLER_FOLDERS:
+        module = load_handler(folder)
+        monkeypatch.setattr(module, "_sleep", sleeps.append)
+        monkeypatch.setattr(module, "_CLIENT", None)
+
+
+@pytest.fixture
+def domain_handler() -> ModuleType:
+    return load_handler("voice_profile_domain")
+
+
+@pytest.fixture
+def configuration_handler() -> ModuleType:
+    return load_handler("media_insights_configuration")
+
+
+@pytest.fixture
+def association_handler() -> ModuleType:
+    return load_handler("streaming_association")
+
+
+@pytest.fixture
+def voice() -> FakeChimeSdkVoice:
+    return FakeChimeSdkVoice()
+
+
+@pytest.fixture
+def pipelines() -> FakeChimeSdkMediaPipelines:
+    return FakeChimeSdkMediaPipelines()
+
+
+@pytest.fixture
+def invoke(monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    def run(module: ModuleType, client: Any, event: dict[str, Any]) -> dict[str, Any]:
+        monkeypatch.setattr(module, "_client", lambda: client)
+        result: dict[str, Any] = module.on_event(event, None)
+        return result
+
+    return run

@@ -1,0 +1,337 @@
+"""Lifecycle tests of lambda/voice_profile_domain against the in-memory chime-sdk-voice fake."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.custom_resources.conftest import Invoke
+from tests.custom_resources.fakes import FAILED_CREATE_PHYSICAL_ID, FakeChimeSdkVoice, cfn_event
+
+KEY_A = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_B = "arn:aws:kms:us-east-1:111122223333:key/mrk-5678abcd12ab34cd56ef1234567890ab"
+PROPS: dict[str, Any] = {
+    "Name": "callers domain",
+    "Description": "voiceprints of consenting callers",
+    "KmsKeyArn": KEY_A,
+    "Tags": [{"Key": "team", "Value": "voice"}, {"Key": "env", "Value": "prod"}],
+}
+
+
+@pytest.fixture
+def created(domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke) -> dict[str, Any]:
+    result = invoke(domain_handler, voice, cfn_event("Create", PROPS))
+    voice.reset_calls()
+    return result
+
+
+def update(physical_id: str, new: dict[str, Any], old: dict[str, Any] = PROPS) -> dict[str, Any]:
+    return cfn_event("Update", new, physical_id=physical_id, old_properties=old)
+
+
+def test_create_makes_one_encrypted_domain_and_reports_its_id_and_arn(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    result = invoke(domain_handler, voice, cfn_event("Create", PROPS))
+
+    (domain,) = voice.domains.values()
+    assert result == {
+        "PhysicalResourceId": domain["VoiceProfileDomainId"],
+        "Data": {
+            "VoiceProfileDomainId": domain["VoiceProfileDomainId"],
+            "VoiceProfileDomainArn": domain["VoiceProfileDomainArn"],
+        },
+    }
+    assert domain["Name"] == "callers domain"
+    assert domain["Description"] == "voiceprints of consenting callers"
+    assert domain["ServerSideEncryptionConfiguration"] == {"KmsKeyArn": KEY_A}
+    assert voice.tags[domain["VoiceProfileDomainArn"]] == {"team": "voice", "env": "prod"}
+    (_, params) = voice.calls[0]
+    assert len(params["ClientRequestToken"]) == 64
+
+
+def test_create_retried_with_the_same_request_id_creates_one_domain(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    event = cfn_event("Create", PROPS)
+    first = invoke(domain_handler, voice, event)
+    second = invoke(domain_handler, voice, dict(event))
+
+    assert first == second
+    assert len(voice.domains) == 1
+    tokens = {params["ClientRequestToken"] for _, params in voice.calls}
+    assert len(tokens) == 1
+
+
+def test_create_without_optional_properties(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    invoke(domain_handler, voice, cfn_event("Create", {"Name": "d", "KmsKeyArn": KEY_A}))
+
+    (_, params) = voice.calls[0]
+    assert "Description" not in params
+    assert "Tags" not in params
+
+
+def test_update_with_unchanged_properties_makes_no_mutating_call(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    result = invoke(domain_handler, voice, update(created["PhysicalResourceId"], PROPS))
+
+    assert result == created
+    assert voice.mutating_calls == []
+
+
+def test_update_of_name_and_description_is_in_place(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    new = {**PROPS, "Name": "renamed", "Description": ""}
+    result = invoke(domain_handler, voice, update(created["PhysicalResourceId"], new))
+
+    assert result == created
+    assert voice.mutating_calls == ["UpdateVoiceProfileDomain"]
+    domain = voice.domains[created["PhysicalResourceId"]]
+    assert domain["Name"] == "renamed"
+    assert "Description" not in domain
+
+
+def test_update_of_tags_applies_only_the_difference_and_keeps_foreign_tags(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    arn = created["Data"]["VoiceProfileDomainArn"]
+    voice.tags[arn]["added-by-hand"] = "x"
+    new = {**PROPS, "Tags": [{"Key": "team", "Value": "voice"}, {"Key": "cost", "Value": "42"}]}
+
+    invoke(domain_handler, voice, update(created["PhysicalResourceId"], new))
+
+    assert voice.mutating_calls == ["UntagResource", "TagResource"]
+    assert voice.calls[-2][1]["TagKeys"] == ["env"]
+    assert voice.calls[-1][1]["Tags"] == [{"Key": "cost", "Value": "42"}]
+    assert voice.tags[arn] == {"team": "voice", "cost": "42", "added-by-hand": "x"}
+
+
+def test_update_of_the_key_replaces_the_domain(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    result = invoke(
+        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B})
+    )
+
+    assert result["PhysicalResourceId"] != created["PhysicalResourceId"]
+    new_domain = voice.domains[result["PhysicalResourceId"]]
+    assert new_domain["ServerSideEncryptionConfiguration"] == {"KmsKeyArn": KEY_B}
+    assert result["Data"]["VoiceProfileDomainArn"] == new_domain["VoiceProfileDomainArn"]
+    # The old domain is left for CloudFormation: it deletes it, or keeps it under a Retain policy.
+    assert created["PhysicalResourceId"] in voice.domains
+    assert voice.mutating_calls == ["CreateVoiceProfileDomain"]
+
+
+def test_full_lifecycle(domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke) -> None:
+    first = invoke(domain_handler, voice, cfn_event("Create", PROPS))
+    domain_id = first["PhysicalResourceId"]
+    renamed = {**PROPS, "Name": "renamed"}
+    assert invoke(domain_handler, voice, update(domain_id, renamed))["PhysicalResourceId"] == domain_id
+    rekeyed = {**renamed, "KmsKeyArn": KEY_B}
+    second = invoke(domain_handler, voice, update(domain_id, rekeyed, old=renamed))
+    new_id = second["PhysicalResourceId"]
+    assert voice.domains[new_id]["Name"] == "renamed"
+
+    # CloudFormation's clean-up deletes the replaced domain, later the stack deletes the new one.
+    invoke(domain_handler, voice, cfn_event("Delete", renamed, physical_id=domain_id))
+    invoke(domain_handler, voice, cfn_event("Delete", rekeyed, physical_id=new_id))
+    assert voice.domains == {}
+    invoke(domain_handler, voice, cfn_event("Delete", rekeyed, physical_id=new_id))  # twice: still fine
+    assert voice.count("DeleteVoiceProfileDomain") == 3
+
+
+def test_delete_after_out_of_band_removal_succeeds(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    voice.domains.clear()
+
+    result = invoke(
+        domain_handler, voice, cfn_event("Delete", PROPS, physical_id=created["PhysicalResourceId"])
+    )
+
+    assert result["PhysicalResourceId"] == created["PhysicalResourceId"]
+
+
+@pytest.mark.parametrize("physical_id", [FAILED_CREATE_PHYSICAL_ID, "stack/with:colons", ""])
+def test_delete_of_a_placeholder_physical_id_makes_no_call(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, physical_id: str
+) -> None:
+    invoke(domain_handler, voice, cfn_event("Delete", PROPS, physical_id=physical_id))
+
+    assert voice.calls == []
+
+
+def test_rollback_delete_after_a_failed_create_touches_nothing_else(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    voice.fail("CreateVoiceProfileDomain", "AccessDeniedException")
+    failed = cfn_event("Create", {**PROPS, "Name": "second"})
+    with pytest.raises(RuntimeError, match="AccessDeniedException"):
+        invoke(domain_handler, voice, failed)
+
+    # A RequestId-like physical ID is no domain: NotFound, success, the existing domain is untouched.
+    invoke(domain_handler, voice, cfn_event("Delete", PROPS, physical_id=failed["RequestId"]))
+
+    assert list(voice.domains) == [created["PhysicalResourceId"]]
+
+
+def test_api_failure_is_raised_with_operation_resource_and_code(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    voice.fail("CreateVoiceProfileDomain", "AccessDeniedException")
+
+    with pytest.raises(RuntimeError) as excinfo:
+        invoke(domain_handler, voice, cfn_event("Create", PROPS))
+
+    message = str(excinfo.value)
+    assert "CreateVoiceProfileDomain" in message
+    assert "'callers domain'" in message
+    assert "AccessDeniedException" in message
+    assert voice.domains == {}
+
+
+def test_throttling_is_retried_with_backoff(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, sleeps: list[float]
+) -> None:
+    voice.fail("CreateVoiceProfileDomain", "ThrottledClientException", times=2)
+
+    invoke(domain_handler, voice, cfn_event("Create", PROPS))
+
+    assert len(voice.domains) == 1
+    assert voice.count("CreateVoiceProfileDomain") == 3
+    assert len(sleeps) == 2
+    assert all(0 <= s <= domain_handler.BACKOFF_CAP_S for s in sleeps)
+
+
+def test_throttling_on_every_attempt_fails_clearly(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, sleeps: list[float]
+) -> None:
+    voice.fail_always("CreateVoiceProfileDomain", "ThrottledClientException")
+
+    with pytest.raises(RuntimeError, match=r"CreateVoiceProfileDomain .*ThrottledClientException.*attempts"):
+        invoke(domain_handler, voice, cfn_event("Create", PROPS))
+
+    assert voice.count("CreateVoiceProfileDomain") == domain_handler.THROTTLE_ATTEMPTS
+    assert len(sleeps) == domain_handler.THROTTLE_ATTEMPTS - 1
+
+
+def test_delete_waits_out_a_short_conflict(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    voice.fail("DeleteVoiceProfileDomain", "ConflictException", times=2)
+
+    invoke(domain_handler, voice, cfn_event("Delete", PROPS, physical_id=created["PhysicalResourceId"]))
+
+    assert voice.domains == {}
+
+
+def test_failed_update_midway_is_undone_by_the_rollback_update(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    domain_id = created["PhysicalResourceId"]
+    new = {**PROPS, "Name": "renamed", "Tags": [{"Key": "team", "Value": "data"}]}
+    voice.fail_always("TagResource", "AccessDeniedException")
+    with pytest.raises(RuntimeError, match=r"TagResource.*AccessDeniedException"):
+        invoke(domain_handler, voice, update(domain_id, new))
+    assert voice.domains[domain_id]["Name"] == "renamed"  # half applied
+
+    voice.heal()
+    # CloudFormation rolls back: Update with the old properties, the failed ones as OldResourceProperties.
+    result = invoke(domain_handler, voice, update(domain_id, PROPS, old=new))
+
+    assert result == created
+    assert voice.domains[domain_id]["Name"] == "callers domain"
+    assert voice.tags[created["Data"]["VoiceProfileDomainArn"]] == {"team": "voice", "env": "prod"}
+
+
+def test_rollback_of_an_invalid_update_makes_no_mutating_call(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    domain_id = created["PhysicalResourceId"]
+    invalid = {**PROPS, "KmsKeyArn": "arn:aws:kms:us-east-1:111122223333:alias/voice"}
+    with pytest.raises(ValueError, match="KmsKeyArn"):
+        invoke(domain_handler, voice, update(domain_id, invalid))
+
+    result = invoke(domain_handler, voice, update(domain_id, PROPS, old=invalid))
+
+    assert result == created
+    assert voice.mutating_calls == []
+    assert len(voice.domains) == 1
+
+
+def test_rollback_of_a_replacement_deletes_only_the_new_domain(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    replaced = invoke(
+        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B})
+    )
+
+    # The stack update fails later; CloudFormation keeps the old domain and deletes the new one.
+    invoke(domain_handler, voice, cfn_event("Delete", PROPS, physical_id=replaced["PhysicalResourceId"]))
+
+    assert list(voice.domains) == [created["PhysicalResourceId"]]
+
+
+def test_update_of_a_domain_deleted_out_of_band_fails_clearly(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    voice.domains.clear()
+
+    with pytest.raises(
+        RuntimeError, match=r"GetVoiceProfileDomain failed for voice profile domain .*NotFound"
+    ):
+        invoke(domain_handler, voice, update(created["PhysicalResourceId"], PROPS))
+
+
+@pytest.mark.parametrize(
+    ("change", "prop"),
+    [
+        ({"Name": ""}, "Name"),
+        ({"Name": "x" * 257}, "Name"),
+        ({"Name": "bad/name"}, "Name"),
+        ({"Name": None}, "Name"),
+        ({"Description": "d" * 1025}, "Description"),
+        ({"KmsKeyArn": "arn:aws:kms:us-east-1:111122223333:alias/voice"}, "KmsKeyArn"),
+        ({"KmsKeyArn": "1234abcd-12ab-34cd-56ef-1234567890ab"}, "KmsKeyArn"),
+        ({"KmsKeyArn": "arn:aws:s3:::bucket"}, "KmsKeyArn"),
+        ({"Tags": "team=voice"}, "Tags"),
+        ({"Tags": [{"Key": "", "Value": "x"}]}, "Tags"),
+        ({"Tags": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}, "Tags"),
+        ({"Tags": [{"Key": f"k{i}", "Value": "v"} for i in range(51)]}, "Tags"),
+        ({"KmsKeyARN": KEY_A}, "KmsKeyARN"),
+    ],
+)
+def test_invalid_properties_raise_value_error_naming_the_property(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, change: dict[str, Any], prop: str
+) -> None:
+    props = {k: v for k, v in {**PROPS, **change}.items() if v is not None}
+
+    with pytest.raises(ValueError, match=prop):
+        invoke(domain_handler, voice, cfn_event("Create", props))
+
+    assert voice.calls == []
+
+
+def test_alias_error_says_what_to_pass_instead(domain_handler: ModuleType) -> None:
+    with pytest.raises(ValueError, match=r"alias.*key ARN arn:<partition>:kms"):
+        domain_handler.parse_properties({**PROPS, "KmsKeyArn": "arn:aws:kms:us-east-1:111122223333:alias/x"})
+
+
+@pytest.mark.parametrize("name", ["a", "Speaker search 1.0_prod-x", "x" * 256])
+def test_valid_names_pass_through_unchanged(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, name: str
+) -> None:
+    invoke(domain_handler, voice, cfn_event("Create", {**PROPS, "Name": name}))
+
+    assert next(iter(voice.domains.values()))["Name"] == name
+
+
+def test_govcloud_key_arns_are_accepted(domain_handler: ModuleType) -> None:
+    key = "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert domain_handler.parse_properties({**PROPS, "KmsKeyArn": key}).kms_key_arn == key
