@@ -46,8 +46,8 @@ IAM actions the handler's role needs:
     chime:GetMediaInsightsPipelineConfiguration, chime:UpdateMediaInsightsPipelineConfiguration,
     chime:DeleteMediaInsightsPipelineConfiguration, chime:TagResource, chime:UntagResource
         arn:<partition>:chime:<region>:<account>:media-insights-pipeline-configuration/<Name>
-        (the ARN uses the name, so a prefix wildcard on the construct's names works)
-    chime:TagResource                                 also "*" when Tags are given at create time
+        (the ARN uses the name; grant the old name too, or a prefix wildcard: after a Name change
+        CloudFormation's clean-up deletes the OLD configuration with the NEW policy)
     iam:PassRole                                      the ResourceAccessRoleArn role
     kinesis:DescribeStream                            the KinesisDataStreamArn stream (checked by the API)
 

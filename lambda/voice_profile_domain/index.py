@@ -33,8 +33,7 @@ IAM actions the handler's role needs:
     chime:GetVoiceProfileDomain, chime:UpdateVoiceProfileDomain, chime:DeleteVoiceProfileDomain,
     chime:TagResource, chime:UntagResource
                                      arn:<partition>:chime:<region>:<account>:voice-profile-domain/*
-    chime:TagResource                also on "*" when Tags are given at create time (tag-on-create is
-                                     authorised against the request, before the domain ARN exists)
+                                     (TagResource is also what tag-on-create is authorised with)
     kms:CreateGrant, kms:DescribeKey, kms:Decrypt
                                      the KmsKeyArn key (the service creates a grant for
                                      chimevoiceconnector.<region>.amazonaws.com on create)
