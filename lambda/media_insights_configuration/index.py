@@ -85,7 +85,10 @@ T = TypeVar("T")
 # copies identical. botocore's standard mode retries 500/503 and connection errors, but NOT
 # ThrottledClientException (HTTP 429), so _call retries that itself.
 
-BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30)
+# total_max_attempts counts the first try (botocore's "max_attempts" would count retries only).
+BOTO_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30
+)
 THROTTLE_ATTEMPTS = 5
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
@@ -420,6 +423,8 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> d
 def handle(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> dict[str, Any]:
     """Run one CloudFormation custom resource request against ``client``."""
     request_type = event["RequestType"]
+    if request_type not in ("Create", "Update", "Delete"):
+        raise ValueError(f"Unsupported RequestType {request_type!r}: expected Create, Update or Delete")
     logger.info(
         "request",
         extra={
@@ -433,9 +438,7 @@ def handle(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> di
     props = parse_properties(event["ResourceProperties"])
     if request_type == "Create":
         return _create(event, props, client)
-    if request_type == "Update":
-        return _update(event, props, client)
-    raise ValueError(f"Unsupported RequestType {request_type!r}: expected Create, Update or Delete")
+    return _update(event, props, client)
 
 
 def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
