@@ -11,6 +11,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_ROOT = REPO_ROOT / "lambda"
 
 
+def import_path(module_name: str, path: Path) -> ModuleType:
+    """Import the file at ``path`` as ``module_name`` (cached in ``sys.modules``)."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_handler(function_folder: str) -> ModuleType:
     """Import ``lambda/<function_folder>/index.py`` under a unique module name.
 
@@ -18,14 +31,4 @@ def load_handler(function_folder: str) -> ModuleType:
     import namespace; each is loaded as ``handler_<folder>`` instead. Loading is cached
     through ``sys.modules`` like a normal import.
     """
-    module_name = f"handler_{function_folder}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    path = LAMBDA_ROOT / function_folder / "index.py"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load handler from {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_path(f"handler_{function_folder}", LAMBDA_ROOT / function_folder / "index.py")

@@ -35,7 +35,12 @@ def check_whole_hours(prop: str, value: Duration, minimum: int, maximum: int) ->
     """Return the duration in whole hours, or its token when unresolved."""
     if value.is_unresolved():
         return Token.as_string(value.to_hours())
-    hours = value.to_hours()
+    hours = value.to_seconds() / 3600
+    if hours != int(hours):
+        raise ValueError(
+            f"{prop}: {value.to_human_string()} is not a whole number of hours; expected {minimum} to "
+            f"{maximum} hours"
+        )
     if not minimum <= hours <= maximum:
         raise ValueError(
             f"{prop}: {value.to_human_string()} is out of range; expected {minimum} to {maximum} hours"

@@ -152,10 +152,8 @@ class VoiceAnalyticsConfiguration(Construct):
                 }
             ),
         )
-        self._call_audio_statement = iam.PolicyStatement(
-            actions=["kinesisvideo:GetDataEndpoint", "kinesisvideo:GetMedia"]
-        )
-        self.resource_access_role.add_to_principal_policy(self._call_audio_statement)
+        # Added with the first connector: an identity policy statement needs a resource.
+        self._call_audio_statement: iam.PolicyStatement | None = None
         if self.notification_queue is not None:
             self.notification_queue.grant_send_messages(self.resource_access_role)
         if self.kinesis_stream is not None:
@@ -243,6 +241,11 @@ class VoiceAnalyticsConfiguration(Construct):
             resource_name=f"ChimeVoiceConnector-{voice_connector.voice_connector_id}-*",
             arn_format=ArnFormat.SLASH_RESOURCE_NAME,
         )
+        if self._call_audio_statement is None:
+            self._call_audio_statement = iam.PolicyStatement(
+                actions=["kinesisvideo:GetDataEndpoint", "kinesisvideo:GetMedia"]
+            )
+            self.resource_access_role.add_to_principal_policy(self._call_audio_statement)
         self._call_audio_statement.add_resources(call_streams)
         acknowledge(
             self.resource_access_role,

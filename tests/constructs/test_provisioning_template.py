@@ -1,0 +1,247 @@
+"""VoiceConnector, VoiceProfileDomain and VoiceAnalyticsConfiguration in synthesized templates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sqs as sqs
+
+from chime_speaker_search import (
+    VoiceAnalyticsConfiguration,
+    VoiceConnector,
+    VoiceProfileDomain,
+)
+from tests.conftest import ENV, IMPORTED_IDS, Synthesized, synthesize
+
+
+def _statements(synth: Synthesized, path_part: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for logical_id, policy in synth.resources("AWS::IAM::Policy").items():
+        if path_part in logical_id:
+            out += policy["Properties"]["PolicyDocument"]["Statement"]
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _by_actions(statements: list[dict[str, Any]]) -> dict[tuple[str, ...], dict[str, Any]]:
+    return {tuple(sorted(_as_list(s["Action"]))): s for s in statements}
+
+
+# --- VoiceConnector -------------------------------------------------------------------------
+
+
+def test_created_connector_requires_encryption(callee_with_options: Synthesized) -> None:
+    (connector,) = callee_with_options.resources("AWS::Chime::VoiceConnector").values()
+    assert connector["Properties"]["RequireEncryption"] is True
+    assert connector["Properties"]["AwsRegion"] == "us-east-1"
+
+
+def test_imported_connector_arn_and_grant() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    connector = VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[0])
+    assert stack.resolve(connector.voice_connector_arn) == {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":chime:us-east-1:111122223333:vc/{IMPORTED_IDS[0]}"]]
+    }
+    role = iam.Role(stack, "R", assumed_by=iam.AccountRootPrincipal())
+    connector.grant_speaker_search(role)
+    (statement,) = stack.resolve(role.node.find_child("DefaultPolicy").document)["Statement"]
+    assert statement["Action"] == [
+        "chime:StartSpeakerSearchTask",
+        "chime:GetSpeakerSearchTask",
+        "chime:StopSpeakerSearchTask",
+    ]
+    assert statement["Resource"] == stack.resolve(connector.voice_connector_arn)
+
+
+def test_unencrypted_connector_warns() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    VoiceConnector(stack, "Plain", require_encryption=False)
+    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning("*", cdk.assertions.Match.any_value())
+    assert any("unencrypted" in json.dumps(w.entry.data) for w in warnings)
+
+
+# --- VoiceProfileDomain ---------------------------------------------------------------------
+
+
+def test_default_domain_key_rotates_and_is_retained(single: Synthesized) -> None:
+    keys = {k: v for k, v in single.resources("AWS::KMS::Key").items() if "VoiceProfileDomain" in k}
+    (key,) = keys.values()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+    (domain,) = single.resources("Custom::ChimeVoiceProfileDomain").values()
+    assert domain["Properties"]["KmsKeyArn"] == {"Fn::GetAtt": [next(iter(keys)), "Arn"]}
+
+
+def test_domain_handler_kms_access_is_scoped_to_the_key(single: Synthesized) -> None:
+    key_id = next(k for k in single.resources("AWS::KMS::Key") if "VoiceProfileDomain" in k)
+    by_actions = _by_actions(_statements(single, "VoiceProfileDomainProvider"))
+    create_grant = by_actions[("kms:CreateGrant",)]
+    assert create_grant["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert create_grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert by_actions[("kms:Decrypt", "kms:DescribeKey")]["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert by_actions[("chime:CreateVoiceProfileDomain",)]["Resource"] == "*"
+    assert not any(a.startswith("kms:") and s.get("Resource") == "*" for a_s, s in by_actions.items() for a in a_s)
+
+
+def test_destroy_policy_warns_and_destroys_key_with_domain() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "S", env=ENV)
+    domain = VoiceProfileDomain(stack, "Domain", removal_policy=cdk.RemovalPolicy.DESTROY)
+    template = app.synth().get_stack_by_name("S").template
+    resources = template["Resources"]
+    custom = next(v for v in resources.values() if v["Type"] == "Custom::ChimeVoiceProfileDomain")
+    assert custom["DeletionPolicy"] == "Delete"
+    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning("*", cdk.assertions.Match.any_value())
+    assert any("every voiceprint" in json.dumps(w.entry.data) for w in warnings)
+    assert domain.encryption_key is not None
+
+
+def test_given_key_is_used_and_alias_is_refused() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    key = kms.Key(stack, "Mine", enable_key_rotation=True)
+    domain = VoiceProfileDomain(stack, "Domain", encryption_key=key, voice_profile_domain_name="Contact centre")
+    assert domain.encryption_key is key
+    with pytest.raises(ValueError, match="encryption_key: a KMS alias"):
+        VoiceProfileDomain(stack, "ByAlias", encryption_key=kms.Alias.from_alias_name(stack, "A", "alias/mine"))
+    arn = "arn:aws:kms:us-east-1:111122223333:alias/mine"
+    with pytest.raises(ValueError, match="alias ARN"):
+        VoiceProfileDomain(stack, "ByAliasArn", encryption_key=kms.Key.from_key_arn(stack, "K", arn))
+
+
+def test_imported_domain() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    domain = VoiceProfileDomain.from_voice_profile_domain_id(stack, "D", "3f3b5b3e-4c2a-4d6b-9a55-2c1b8f0e7a10")
+    assert domain.voice_profile_domain_id == "3f3b5b3e-4c2a-4d6b-9a55-2c1b8f0e7a10"
+    assert "voice-profile-domain/3f3b5b3e" in json.dumps(stack.resolve(domain.voice_profile_domain_arn))
+    with pytest.raises(ValueError, match="voice_profile_domain_id"):
+        VoiceProfileDomain.from_voice_profile_domain_id(stack, "Bad", "arn:aws:chime:us-east-1:1:voice-profile-domain/x")
+
+
+# --- VoiceAnalyticsConfiguration ------------------------------------------------------------
+
+
+def test_resource_access_role_trust_is_limited_to_this_account_and_region(single: Synthesized) -> None:
+    roles = {k: v for k, v in single.resources("AWS::IAM::Role").items() if "ResourceAccessRole" in k}
+    (role,) = roles.values()
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "mediapipelines.chime.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "111122223333"}
+    source_arn = json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert ":chime:us-east-1:111122223333:*" in source_arn
+
+
+def test_resource_access_role_writes_only_to_its_own_sinks(single: Synthesized) -> None:
+    statements = _statements(single, "ResourceAccessRole")
+    queue_id = next(k for k in single.resources("AWS::SQS::Queue") if "NotificationQueue" in k)
+    stream_id = next(iter(single.resources("AWS::Kinesis::Stream")))
+    for statement in statements:
+        actions = _as_list(statement["Action"])
+        resources = json.dumps(statement["Resource"])
+        if any(a.startswith("sqs:") for a in actions):
+            assert resources == json.dumps({"Fn::GetAtt": [queue_id, "Arn"]})
+        elif any(a.startswith("kinesis:") for a in actions):
+            assert resources == json.dumps({"Fn::GetAtt": [stream_id, "Arn"]})
+        elif any(a.startswith("kinesisvideo:") for a in actions):
+            assert f"stream/ChimeVoiceConnector-{IMPORTED_IDS[0]}-*" in resources
+        elif any(a.startswith("kms:") for a in actions):
+            assert resources.startswith('{"Fn::GetAtt"')
+        else:
+            pytest.fail(f"unexpected statement {statement}")
+
+
+def test_configuration_handler_passes_only_the_resource_access_role(single: Synthesized) -> None:
+    by_actions = _by_actions(_statements(single, "MediaInsightsConfigurationProvider"))
+    pass_role = by_actions[("iam:PassRole",)]
+    role_id = next(k for k in single.resources("AWS::IAM::Role") if "ResourceAccessRole" in k)
+    assert pass_role["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "mediapipelines.chime.amazonaws.com"}}
+    manage = by_actions[
+        (
+            "chime:DeleteMediaInsightsPipelineConfiguration",
+            "chime:GetMediaInsightsPipelineConfiguration",
+            "chime:TagResource",
+            "chime:UntagResource",
+            "chime:UpdateMediaInsightsPipelineConfiguration",
+        )
+    ]
+    assert ":media-insights-pipeline-configuration/" in json.dumps(manage["Resource"])
+
+
+def test_streaming_handler_is_scoped_to_connectors_and_the_service_linked_role(many: Synthesized) -> None:
+    by_actions = _by_actions(_statements(many, "StreamingAssociationProvider"))
+    streaming = by_actions[
+        (
+            "chime:DeleteVoiceConnectorStreamingConfiguration",
+            "chime:GetVoiceConnectorStreamingConfiguration",
+            "chime:PutVoiceConnectorStreamingConfiguration",
+        )
+    ]
+    # Ten connectors behind "First" plus one behind "Second", in one statement.
+    assert len(streaming["Resource"]) == 11
+    slr = by_actions[("iam:CreateServiceLinkedRole",)]
+    assert slr["Condition"] == {"StringEquals": {"iam:AWSServiceName": "voiceconnector.chime.amazonaws.com"}}
+    assert "AWSServiceRoleForAmazonChimeVoiceConnector" in json.dumps(slr["Resource"])
+
+
+def test_one_provider_per_type_however_many_connectors_and_searches(many: Synthesized) -> None:
+    on_event = [
+        k for k, v in many.resources("AWS::Lambda::Function").items() if v["Properties"].get("Handler") == "index.on_event"
+    ]
+    assert len(on_event) == 3
+    assert len(many.resources("Custom::ChimeVoiceConnectorStreamingAssociation")) == 11
+    assert len(many.resources("Custom::ChimeMediaInsightsPipelineConfiguration")) == 2
+
+
+def test_association_ids_follow_the_connector_not_the_list_order() -> None:
+    def build(order: list[int]) -> list[str]:
+        stack = cdk.Stack(cdk.App(), "S", env=ENV)
+        connectors = [VoiceConnector.from_voice_connector_id(stack, f"P{n}", IMPORTED_IDS[n]) for n in order]
+        queue = sqs.Queue(stack, "Q")
+        config = VoiceAnalyticsConfiguration(stack, "C", voice_connectors=connectors, notification_queue=queue)
+        return sorted(c.node.id for c in config.node.children if "StreamingAssociation" in c.node.id)
+
+    assert build([0, 1, 2]) == build([2, 0, 1])
+    assert build([0, 1, 2])[0] == f"StreamingAssociation-{IMPORTED_IDS[0]}"
+
+
+def test_a_connector_cannot_be_associated_twice_in_one_app() -> None:
+    app = cdk.App()
+    one = cdk.Stack(app, "One", env=ENV)
+    two = cdk.Stack(app, "Two", env=ENV)
+    VoiceAnalyticsConfiguration(
+        one,
+        "C",
+        voice_connectors=[VoiceConnector.from_voice_connector_id(one, "P", IMPORTED_IDS[0])],
+        notification_queue=sqs.Queue(one, "Q"),
+    )
+    with pytest.raises(ValueError, match="already associated"):
+        VoiceAnalyticsConfiguration(
+            two,
+            "C",
+            voice_connectors=[VoiceConnector.from_voice_connector_id(two, "P", IMPORTED_IDS[0])],
+            notification_queue=sqs.Queue(two, "Q"),
+        )
+    created = VoiceConnector(one, "Created")
+    config = VoiceAnalyticsConfiguration(one, "C2", voice_connectors=[created], notification_queue=sqs.Queue(one, "Q2"))
+    with pytest.raises(ValueError, match="already associated"):
+        config.add_voice_connector(created)
+
+
+def test_kinesis_sink_can_be_supplied_or_turned_off() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    queue = sqs.Queue(stack, "Q")
+    config = VoiceAnalyticsConfiguration(stack, "NoStream", notification_queue=queue, enable_kinesis_sink=False)
+    assert config.kinesis_stream is None
+    stream = cdk.aws_kinesis.Stream(stack, "Mine")
+    given = VoiceAnalyticsConfiguration(stack, "Given", notification_queue=queue, kinesis_stream=stream)
+    assert given.kinesis_stream is stream
+    template = cdk.assertions.Template.from_stack(stack)
+    template.resource_count_is("AWS::Kinesis::Stream", 1)
