@@ -259,6 +259,18 @@ def parse_properties(props: Mapping[str, Any]) -> AssociationProps:
     return AssociationProps(vc_id, arn, hours)
 
 
+def _comparable(configuration: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Omitted booleans read as False, so a Get that leaves out defaults still matches."""
+    comparable = dict(configuration or {})
+    comparable.setdefault("Disabled", False)
+    if comparable.get("MediaInsightsConfiguration") is not None:
+        comparable["MediaInsightsConfiguration"] = {
+            "Disabled": False,
+            **comparable["MediaInsightsConfiguration"],
+        }
+    return comparable
+
+
 def _has_eventbridge(configuration: Mapping[str, Any]) -> bool:
     targets = configuration.get("StreamingNotificationTargets") or []
     return any(target.get("NotificationTarget") == EVENTBRIDGE for target in targets)
@@ -349,7 +361,7 @@ def _associate(
         StreamingNotificationTargets=targets,
         MediaInsightsConfiguration={"Disabled": False, "ConfigurationArn": props.configuration_arn},
     )
-    if desired != current:
+    if _comparable(desired) != _comparable(current):
         _put(client, vc_id, desired)
         logger.info(
             "configuration_attached", extra={"voice_connector_id": vc_id, "prior": prior.physical_id()}

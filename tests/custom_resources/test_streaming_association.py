@@ -134,6 +134,21 @@ def test_create_when_already_in_the_desired_state_writes_nothing(
     assert voice.mutating_calls == []
 
 
+def test_a_get_that_omits_default_booleans_still_counts_as_unchanged(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    voice.streaming[VC] = {
+        "DataRetentionInHours": 24,
+        "Disabled": False,
+        "StreamingNotificationTargets": [EVENTBRIDGE],
+        "MediaInsightsConfiguration": {"ConfigurationArn": ARN},
+    }
+
+    invoke(association_handler, voice, cfn_event("Create", PROPS))
+
+    assert voice.mutating_calls == []
+
+
 def test_create_retried_with_the_same_request_writes_once(
     association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
 ) -> None:
@@ -284,6 +299,25 @@ def test_update_to_another_connector_moves_the_association_and_delete_restores_t
         "Disabled": True,
         "StreamingNotificationTargets": [SQS],
     }
+
+
+def test_full_lifecycle(association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke) -> None:
+    first = {"DataRetentionInHours": 48, "Disabled": False, "StreamingNotificationTargets": [SNS]}
+    voice.streaming[VC] = copy.deepcopy(first)
+    physical_id = invoke(association_handler, voice, cfn_event("Create", PROPS))["PhysicalResourceId"]
+    moved_config = {**PROPS, "ConfigurationArn": ARN_2}
+    in_place = invoke(association_handler, voice, update(physical_id, moved_config))
+    assert in_place["PhysicalResourceId"] == physical_id
+    moved_connector = {**moved_config, "VoiceConnectorId": VC_2}
+    replaced = invoke(association_handler, voice, update(physical_id, moved_connector, old=moved_config))
+    assert replaced["PhysicalResourceId"].startswith(f"{VC_2}|")
+
+    invoke(association_handler, voice, delete(physical_id, moved_config))  # clean-up of the old connector
+    assert voice.streaming[VC] == first
+    invoke(association_handler, voice, delete(replaced["PhysicalResourceId"], moved_connector))
+    invoke(association_handler, voice, delete(replaced["PhysicalResourceId"], moved_connector))  # twice
+    assert VC_2 not in voice.streaming
+    assert voice.streaming[VC] == first
 
 
 def test_failed_update_and_its_rollback_leave_the_connector_as_it_was(
