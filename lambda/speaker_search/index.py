@@ -278,14 +278,14 @@ def _client_config() -> Config:
 def _chime() -> ChimeSDKVoiceClient:
     global _chime_client  # noqa: PLW0603
     if _chime_client is None:
-        _chime_client = boto3.session.Session().client("chime-sdk-voice", config=_client_config())
+        _chime_client = boto3.client("chime-sdk-voice", config=_client_config())
     return _chime_client
 
 
 def _events() -> EventBridgeClient:
     global _events_client  # noqa: PLW0603
     if _events_client is None:
-        _events_client = boto3.session.Session().client("events", config=_client_config())
+        _events_client = boto3.client("events", config=_client_config())
     return _events_client
 
 

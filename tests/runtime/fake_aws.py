@@ -229,6 +229,10 @@ class FakeAws:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One buffered write per response with Nagle off: otherwise every request on a kept-alive
+    # connection waits ~40 ms for a delayed ACK, which would dominate the soak's run time.
+    wbufsize = 64 * 1024
+    disable_nagle_algorithm = True
     server: Any
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -281,6 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("x-amzn-ErrorType", error_type)
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
         except OSError:  # the client gave up (read timeout) and closed the socket
             self.close_connection = True
 
