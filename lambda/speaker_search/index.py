@@ -88,6 +88,7 @@ import logging
 import math
 import os
 import random
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -136,6 +137,8 @@ RETRYABLE_NETWORK_ERRORS = (
     botocore.exceptions.ConnectionClosedError,
 )
 ANALYTICS_READY = "AnalyticsReady"
+# What a value must look like to be logged (IDs, statuses, detail-types); see _loggable_ids.
+LOGGABLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,255}")
 NOT_SERVED = "voice connector not served by this deployment"
 # SpeakerSearchStatus statuses we publish, mapped to the spelling we publish them with.
 RESULT_STATUSES = {
@@ -404,19 +407,16 @@ def _optional_id(detail: dict[str, Any], key: str) -> str | None:
 
 
 def _loggable_ids(notification: dict[str, Any], detail: Any) -> dict[str, Any]:
-    """The IDs worth logging, only where they are well-formed (never callId or other PII)."""
-    fields: dict[str, Any] = {}
-    for key, value in (
-        ("notificationId", notification.get("id")),
-        ("detailType", notification.get("detail-type")),
-    ):
-        if _valid_id(value):
-            fields[key] = value
+    """The IDs worth logging (never callId or other PII).
+
+    A value is logged only if it looks like an ID: a malformed notification could carry a phone
+    number or SIP URI ('+', '@', '<') in an ID field, and that must not reach the logs.
+    """
+    candidates = {"notificationId": notification.get("id"), "detailType": notification.get("detail-type")}
     if isinstance(detail, dict):
         for key in ("detailStatus", "voiceConnectorId", "transactionId", "taskId"):
-            if _valid_id(detail.get(key)):
-                fields[key] = detail[key]
-    return fields
+            candidates[key] = detail.get(key)
+    return {k: v for k, v in candidates.items() if isinstance(v, str) and LOGGABLE_ID.fullmatch(v)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +444,9 @@ def _dispatch(
 
     if detail_type == "VoiceAnalyticsStatus":
         if status != ANALYTICS_READY:
-            return _skip(fields, f"VoiceAnalyticsStatus {status[:64]} needs no action", logging.DEBUG)
+            return _skip(
+                fields, "VoiceAnalyticsStatus other than AnalyticsReady needs no action", logging.DEBUG
+            )
         voice_connector_id = _require_id(detail, "voiceConnectorId")
         if not settings.serves(voice_connector_id):
             return _skip(fields, NOT_SERVED, logging.DEBUG)

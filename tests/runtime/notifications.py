@@ -14,7 +14,8 @@ from typing import Any
 SERVED_CONNECTOR = "vc-one"
 OTHER_SERVED_CONNECTOR = "vc-two"
 FOREIGN_CONNECTOR = "vc-foreign"
-CALL_ID = "sip-call-id-7f3a@10.24.34.0"
+# Looks like an ID on purpose: a leak of callId through the ID-shaped log fields must be caught.
+CALL_ID = "1112-2222-4333-callid-7f3a"
 
 SEARCH_STATUSES = (
     "IdentificationSuccessful",

@@ -138,7 +138,13 @@ def test_redelivery_reuses_the_token_and_starts_nothing_new(handler: ModuleType,
 def test_short_deadline_means_fewer_attempts_and_no_overrun(
     handler: ModuleType, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(handler, "_sleep", time.sleep)  # real backoff: the deadline is real time
+    slept: list[float] = []
+
+    def real_sleep(seconds: float) -> None:  # real backoff: the deadline is real time
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(handler, "_sleep", real_sleep)
     monkeypatch.setattr(handler, "BACKOFF_BASE_S", 0.1)
     monkeypatch.setattr(handler, "BACKOFF_CAP_S", 0.3)
     fake_aws.fault_policy = lambda service: f.service_unavailable()
@@ -155,6 +161,7 @@ def test_short_deadline_means_fewer_attempts_and_no_overrun(
     [record] = logged(caplog, "speaker_search_start_failed")
     assert "Lambda deadline" in record.reason
     assert record.attempts == attempts
+    assert len(slept) == attempts - 1  # it gives up before a backoff that no attempt could follow
 
 
 def test_slow_service_cannot_push_past_the_deadline(
