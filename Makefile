@@ -67,7 +67,7 @@ bench: setup
 	$(PY) bench/handler.py
 
 lock: setup
-	$(PY) -m pip freeze --exclude-editable > requirements-dev.txt.new
+	( sed -n "1,2p" requirements-dev.txt; $(PY) -m pip freeze --all --exclude-editable | grep -v "^pip==" ) > requirements-dev.txt.new
 	mv requirements-dev.txt.new requirements-dev.txt
 
 clean:

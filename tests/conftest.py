@@ -6,7 +6,7 @@ cdk-nag's AWS Solutions checks attached, so building any of them is also a cdk-n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +14,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 from cdk_nag import AwsSolutionsChecks
-
 from chime_speaker_search import CallLeg, SpeakerSearch, VoiceConnector
+
 from tests.support import REPO_ROOT, import_path
 
 ENV = cdk.Environment(account="111122223333", region="us-east-1")
@@ -64,7 +64,10 @@ def _single(stack: cdk.Stack) -> dict[str, Any]:
 
 
 def _callee_with_options(stack: cdk.Stack) -> dict[str, Any]:
-    connectors = [VoiceConnector(stack, "Created"), VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[1])]
+    connectors = [
+        VoiceConnector(stack, "Created"),
+        VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[1]),
+    ]
     bus = cdk.aws_events.EventBus(stack, "Bus")
     search = SpeakerSearch(
         stack,

@@ -205,8 +205,11 @@ class VoiceAnalyticsConfiguration(Construct):
             resource_type=MEDIA_INSIGHTS_CONFIGURATION.resource_type,
             properties=properties,
         )
-        # The service checks the role's permissions when the configuration is created.
-        self._resource.node.add_dependency(self.resource_access_role)
+        # The service checks the role's permissions when the configuration is created, so the
+        # policy (not only the role, which the ARN reference already orders) must exist first.
+        role_policy = self.resource_access_role.node.try_find_child("DefaultPolicy")
+        if role_policy is not None:
+            self._resource.node.add_dependency(role_policy)
         self.configuration_id = self._resource.get_att_string("ConfigurationId")
 
         self.voice_connectors: list[IVoiceConnector] = []

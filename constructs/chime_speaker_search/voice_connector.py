@@ -20,6 +20,10 @@ SPEAKER_SEARCH_ACTIONS = (
 )
 
 
+# Voice analytics Regions where CloudFormation has no AWS::Chime::VoiceConnector type.
+_NO_VOICE_CONNECTOR_TYPE = ("us-west-2",)
+
+
 @runtime_checkable
 class IVoiceConnector(Protocol):
     """A Voice Connector, created in this app or imported."""
@@ -92,6 +96,14 @@ class VoiceConnector(_VoiceConnectorBase):
                 "require_encryption is False: SIP signalling and call audio may travel unencrypted.",
             )
         warn_if_unsupported_region(self)
+        region = Stack.of(self).region
+        if not Token.is_unresolved(region) and region in _NO_VOICE_CONNECTOR_TYPE:
+            Annotations.of(self).add_warning_v2(
+                "chime-speaker-search:noVoiceConnectorType",
+                f"CloudFormation's registry (as shipped with cfn-lint) has no AWS::Chime::VoiceConnector "
+                f"in {region}; create the connector elsewhere (console or API) and import it with "
+                "VoiceConnector.from_voice_connector_id.",
+            )
         self._resource = chime.CfnVoiceConnector(
             self,
             "Resource",

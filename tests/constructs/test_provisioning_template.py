@@ -10,13 +10,13 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
-
 from chime_speaker_search import (
     VoiceAnalyticsConfiguration,
     VoiceConnector,
     VoiceProfileDomain,
 )
-from tests.conftest import ENV, IMPORTED_IDS, Synthesized, synthesize
+
+from tests.conftest import ENV, IMPORTED_IDS, Synthesized
 
 
 def _statements(synth: Synthesized, path_part: str) -> list[dict[str, Any]]:
@@ -48,7 +48,10 @@ def test_imported_connector_arn_and_grant() -> None:
     stack = cdk.Stack(cdk.App(), "S", env=ENV)
     connector = VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[0])
     assert stack.resolve(connector.voice_connector_arn) == {
-        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":chime:us-east-1:111122223333:vc/{IMPORTED_IDS[0]}"]]
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, f":chime:us-east-1:111122223333:vc/{IMPORTED_IDS[0]}"],
+        ]
     }
     role = iam.Role(stack, "R", assumed_by=iam.AccountRootPrincipal())
     connector.grant_speaker_search(role)
@@ -64,7 +67,9 @@ def test_imported_connector_arn_and_grant() -> None:
 def test_unencrypted_connector_warns() -> None:
     stack = cdk.Stack(cdk.App(), "S", env=ENV)
     VoiceConnector(stack, "Plain", require_encryption=False)
-    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning("*", cdk.assertions.Match.any_value())
+    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning(
+        "*", cdk.assertions.Match.any_value()
+    )
     assert any("unencrypted" in json.dumps(w.entry.data) for w in warnings)
 
 
@@ -88,7 +93,9 @@ def test_domain_handler_kms_access_is_scoped_to_the_key(single: Synthesized) -> 
     assert create_grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
     assert by_actions[("kms:Decrypt", "kms:DescribeKey")]["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
     assert by_actions[("chime:CreateVoiceProfileDomain",)]["Resource"] == "*"
-    assert not any(a.startswith("kms:") and s.get("Resource") == "*" for a_s, s in by_actions.items() for a in a_s)
+    assert not any(
+        a.startswith("kms:") and s.get("Resource") == "*" for a_s, s in by_actions.items() for a in a_s
+    )
 
 
 def test_destroy_policy_warns_and_destroys_key_with_domain() -> None:
@@ -99,7 +106,9 @@ def test_destroy_policy_warns_and_destroys_key_with_domain() -> None:
     resources = template["Resources"]
     custom = next(v for v in resources.values() if v["Type"] == "Custom::ChimeVoiceProfileDomain")
     assert custom["DeletionPolicy"] == "Delete"
-    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning("*", cdk.assertions.Match.any_value())
+    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning(
+        "*", cdk.assertions.Match.any_value()
+    )
     assert any("every voiceprint" in json.dumps(w.entry.data) for w in warnings)
     assert domain.encryption_key is not None
 
@@ -107,10 +116,14 @@ def test_destroy_policy_warns_and_destroys_key_with_domain() -> None:
 def test_given_key_is_used_and_alias_is_refused() -> None:
     stack = cdk.Stack(cdk.App(), "S", env=ENV)
     key = kms.Key(stack, "Mine", enable_key_rotation=True)
-    domain = VoiceProfileDomain(stack, "Domain", encryption_key=key, voice_profile_domain_name="Contact centre")
+    domain = VoiceProfileDomain(
+        stack, "Domain", encryption_key=key, voice_profile_domain_name="Contact centre"
+    )
     assert domain.encryption_key is key
     with pytest.raises(ValueError, match="encryption_key: a KMS alias"):
-        VoiceProfileDomain(stack, "ByAlias", encryption_key=kms.Alias.from_alias_name(stack, "A", "alias/mine"))
+        VoiceProfileDomain(
+            stack, "ByAlias", encryption_key=kms.Alias.from_alias_name(stack, "A", "alias/mine")
+        )
     arn = "arn:aws:kms:us-east-1:111122223333:alias/mine"
     with pytest.raises(ValueError, match="alias ARN"):
         VoiceProfileDomain(stack, "ByAliasArn", encryption_key=kms.Key.from_key_arn(stack, "K", arn))
@@ -118,11 +131,15 @@ def test_given_key_is_used_and_alias_is_refused() -> None:
 
 def test_imported_domain() -> None:
     stack = cdk.Stack(cdk.App(), "S", env=ENV)
-    domain = VoiceProfileDomain.from_voice_profile_domain_id(stack, "D", "3f3b5b3e-4c2a-4d6b-9a55-2c1b8f0e7a10")
+    domain = VoiceProfileDomain.from_voice_profile_domain_id(
+        stack, "D", "3f3b5b3e-4c2a-4d6b-9a55-2c1b8f0e7a10"
+    )
     assert domain.voice_profile_domain_id == "3f3b5b3e-4c2a-4d6b-9a55-2c1b8f0e7a10"
     assert "voice-profile-domain/3f3b5b3e" in json.dumps(stack.resolve(domain.voice_profile_domain_arn))
     with pytest.raises(ValueError, match="voice_profile_domain_id"):
-        VoiceProfileDomain.from_voice_profile_domain_id(stack, "Bad", "arn:aws:chime:us-east-1:1:voice-profile-domain/x")
+        VoiceProfileDomain.from_voice_profile_domain_id(
+            stack, "Bad", "arn:aws:chime:us-east-1:1:voice-profile-domain/x"
+        )
 
 
 # --- VoiceAnalyticsConfiguration ------------------------------------------------------------
@@ -162,7 +179,9 @@ def test_configuration_handler_passes_only_the_resource_access_role(single: Synt
     pass_role = by_actions[("iam:PassRole",)]
     role_id = next(k for k in single.resources("AWS::IAM::Role") if "ResourceAccessRole" in k)
     assert pass_role["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}
-    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "mediapipelines.chime.amazonaws.com"}}
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "mediapipelines.chime.amazonaws.com"}
+    }
     manage = by_actions[
         (
             "chime:DeleteMediaInsightsPipelineConfiguration",
@@ -193,7 +212,9 @@ def test_streaming_handler_is_scoped_to_connectors_and_the_service_linked_role(m
 
 def test_one_provider_per_type_however_many_connectors_and_searches(many: Synthesized) -> None:
     on_event = [
-        k for k, v in many.resources("AWS::Lambda::Function").items() if v["Properties"].get("Handler") == "index.on_event"
+        k
+        for k, v in many.resources("AWS::Lambda::Function").items()
+        if v["Properties"].get("Handler") == "index.on_event"
     ]
     assert len(on_event) == 3
     assert len(many.resources("Custom::ChimeVoiceConnectorStreamingAssociation")) == 11
@@ -205,7 +226,9 @@ def test_association_ids_follow_the_connector_not_the_list_order() -> None:
         stack = cdk.Stack(cdk.App(), "S", env=ENV)
         connectors = [VoiceConnector.from_voice_connector_id(stack, f"P{n}", IMPORTED_IDS[n]) for n in order]
         queue = sqs.Queue(stack, "Q")
-        config = VoiceAnalyticsConfiguration(stack, "C", voice_connectors=connectors, notification_queue=queue)
+        config = VoiceAnalyticsConfiguration(
+            stack, "C", voice_connectors=connectors, notification_queue=queue
+        )
         return sorted(c.node.id for c in config.node.children if "StreamingAssociation" in c.node.id)
 
     assert build([0, 1, 2]) == build([2, 0, 1])
@@ -230,7 +253,9 @@ def test_a_connector_cannot_be_associated_twice_in_one_app() -> None:
             notification_queue=sqs.Queue(two, "Q"),
         )
     created = VoiceConnector(one, "Created")
-    config = VoiceAnalyticsConfiguration(one, "C2", voice_connectors=[created], notification_queue=sqs.Queue(one, "Q2"))
+    config = VoiceAnalyticsConfiguration(
+        one, "C2", voice_connectors=[created], notification_queue=sqs.Queue(one, "Q2")
+    )
     with pytest.raises(ValueError, match="already associated"):
         config.add_voice_connector(created)
 
@@ -238,10 +263,22 @@ def test_a_connector_cannot_be_associated_twice_in_one_app() -> None:
 def test_kinesis_sink_can_be_supplied_or_turned_off() -> None:
     stack = cdk.Stack(cdk.App(), "S", env=ENV)
     queue = sqs.Queue(stack, "Q")
-    config = VoiceAnalyticsConfiguration(stack, "NoStream", notification_queue=queue, enable_kinesis_sink=False)
+    config = VoiceAnalyticsConfiguration(
+        stack, "NoStream", notification_queue=queue, enable_kinesis_sink=False
+    )
     assert config.kinesis_stream is None
     stream = cdk.aws_kinesis.Stream(stack, "Mine")
     given = VoiceAnalyticsConfiguration(stack, "Given", notification_queue=queue, kinesis_stream=stream)
     assert given.kinesis_stream is stream
     template = cdk.assertions.Template.from_stack(stack)
     template.resource_count_is("AWS::Kinesis::Stream", 1)
+
+
+@pytest.mark.parametrize(("region", "warned"), [("us-west-2", True), ("us-east-1", False)])
+def test_created_connector_warns_where_cloudformation_has_no_type(region: str, warned: bool) -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="111122223333", region=region))
+    VoiceConnector(stack, "Pbx")
+    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning(
+        "*", cdk.assertions.Match.any_value()
+    )
+    assert any("no AWS::Chime::VoiceConnector" in json.dumps(w.entry.data) for w in warnings) is warned

@@ -83,7 +83,10 @@ def test_queue_is_encrypted_tls_only_with_a_dead_letter_queue(single: Synthesize
     dlq_id = next(k for k in queues if "DeadLetterQueue" in k)
     assert "FifoQueue" not in main
     assert main["KmsMasterKeyId"]
-    assert main["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 5}
+    assert main["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": 5,
+    }
     assert main["VisibilityTimeout"] == 180
     assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     for policy in single.resources("AWS::SQS::QueuePolicy").values():
@@ -130,7 +133,11 @@ def test_rule_is_created_on_the_given_bus(callee_with_options: Synthesized) -> N
     rule = search.on_speaker_search_result("Late")
     assert rule.node.scope is search
     resolved = callee_with_options.stack.resolve(rule.node.default_child.event_bus_name)
-    assert resolved == {"Ref": callee_with_options.stack.get_logical_id(callee_with_options.constructs["bus"].node.default_child)}
+    assert resolved == {
+        "Ref": callee_with_options.stack.get_logical_id(
+            callee_with_options.constructs["bus"].node.default_child
+        )
+    }
 
 
 def _handler_role(synth: Synthesized, path_part: str = "SpeakerSearch") -> str:
@@ -138,7 +145,9 @@ def _handler_role(synth: Synthesized, path_part: str = "SpeakerSearch") -> str:
 
 
 @pytest.mark.parametrize("fixture_name", ["single", "callee_with_options", "many"])
-def test_handler_may_start_tasks_only_on_its_own_connectors(fixture_name: str, request: pytest.FixtureRequest) -> None:
+def test_handler_may_start_tasks_only_on_its_own_connectors(
+    fixture_name: str, request: pytest.FixtureRequest
+) -> None:
     synth: Synthesized = request.getfixturevalue(fixture_name)
     path_part = "First" if fixture_name == "many" else "SpeakerSearch"
     statements = _policy_statements_of_role(synth, _handler_role(synth, path_part))
@@ -157,7 +166,9 @@ def test_handler_publishes_only_to_its_bus(callee_with_options: Synthesized) -> 
     statements = _policy_statements_of_role(callee_with_options, _handler_role(callee_with_options))
     put = [s for s in statements if "events:PutEvents" in _actions(s)]
     assert len(put) == 1
-    bus_id = callee_with_options.stack.get_logical_id(callee_with_options.constructs["bus"].node.default_child)
+    bus_id = callee_with_options.stack.get_logical_id(
+        callee_with_options.constructs["bus"].node.default_child
+    )
     assert _resources(put[0]) == [{"Fn::GetAtt": [bus_id, "Arn"]}]
 
 
@@ -205,16 +216,19 @@ def test_a_default_domain_is_created_and_retained(single: Synthesized) -> None:
 def test_a_given_domain_is_shared_not_duplicated(many: Synthesized) -> None:
     assert len(many.resources("Custom::ChimeVoiceProfileDomain")) == 1
     handlers = [
-        v for v in many.resources("AWS::Lambda::Function").values() if v["Properties"].get("Handler") == "index.handler"
+        v
+        for v in many.resources("AWS::Lambda::Function").values()
+        if v["Properties"].get("Handler") == "index.handler"
     ]
-    domain_ids = {json.dumps(h["Properties"]["Environment"]["Variables"]["VOICE_PROFILE_DOMAIN_ID"]) for h in handlers}
+    domain_ids = {
+        json.dumps(h["Properties"]["Environment"]["Variables"]["VOICE_PROFILE_DOMAIN_ID"]) for h in handlers
+    }
     assert len(handlers) == 2 and len(domain_ids) == 1
 
 
 def test_grant_enroll_voice_profiles() -> None:
     import aws_cdk as cdk
     from aws_cdk import aws_iam as iam
-
     from chime_speaker_search import SpeakerSearch, VoiceConnector
 
     stack = cdk.Stack(cdk.App(), "Consumer", env=cdk.Environment(account="111122223333", region="us-east-1"))

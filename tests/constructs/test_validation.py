@@ -7,8 +7,13 @@ import json
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_sqs as sqs
+from chime_speaker_search import (
+    SpeakerSearch,
+    VoiceAnalyticsConfiguration,
+    VoiceConnector,
+    VoiceProfileDomain,
+)
 
-from chime_speaker_search import SpeakerSearch, VoiceAnalyticsConfiguration, VoiceConnector, VoiceProfileDomain
 from tests.conftest import ENV, IMPORTED_IDS
 
 
@@ -25,11 +30,17 @@ def _pbx(stack: cdk.Stack, n: int = 0) -> VoiceConnector:
     ("kwargs", "message"),
     [
         ({"voice_connectors": []}, r"voice_connectors: \[\] is empty"),
-        ({"call_leg": "Agent"}, r"call_leg: 'Agent' is not a call leg; allowed values are 'Caller', 'Callee'"),
+        (
+            {"call_leg": "Agent"},
+            r"call_leg: 'Agent' is not a call leg; allowed values are 'Caller', 'Callee'",
+        ),
         ({"max_receive_count": 0}, r"max_receive_count: 0 is out of range; expected 1 to 1000"),
         ({"handler_timeout": cdk.Duration.seconds(5)}, r"handler_timeout: 5 seconds is out of range"),
         ({"handler_memory_size": 64}, r"handler_memory_size: 64 is out of range"),
-        ({"streaming_data_retention": cdk.Duration.hours(0)}, r"streaming_data_retention: 0 hours is out of range"),
+        (
+            {"streaming_data_retention": cdk.Duration.hours(0)},
+            r"streaming_data_retention: 0 hours is out of range",
+        ),
         (
             {"streaming_data_retention": cdk.Duration.minutes(90)},
             r"streaming_data_retention: 1 hour 30 minutes is not a whole number of hours",
@@ -54,7 +65,10 @@ def test_speaker_search_rejects_bad_props(stack: cdk.Stack, kwargs: dict[str, ob
         ({"configuration_name": "x"}, r"configuration_name: 'x' is not allowed; expected 2 to 64 characters"),
         ({"configuration_name": "has space"}, r"configuration_name: 'has space' is not allowed"),
         ({"configuration_name": "a" * 65}, r"configuration_name: 'a{65}' is not allowed"),
-        ({"enable_kinesis_sink": False}, r"enable_kinesis_sink: False leaves the configuration without any sink"),
+        (
+            {"enable_kinesis_sink": False},
+            r"enable_kinesis_sink: False leaves the configuration without any sink",
+        ),
         ({"speaker_search": False}, r"speaker_search: False with voice_tone_analysis False"),
     ],
 )
@@ -89,7 +103,11 @@ def test_tokens_are_not_validated_at_synth(stack: cdk.Stack) -> None:
     name = cdk.CfnParameter(stack, "ConfigName").value_as_string
     connector = VoiceConnector.from_voice_connector_id(stack, "Pbx", connector_id)
     config = VoiceAnalyticsConfiguration(
-        stack, "C", voice_connectors=[connector], notification_queue=sqs.Queue(stack, "Q"), configuration_name=name
+        stack,
+        "C",
+        voice_connectors=[connector],
+        notification_queue=sqs.Queue(stack, "Q"),
+        configuration_name=name,
     )
     assert config.configuration_name == name
 
@@ -98,5 +116,7 @@ def test_tokens_are_not_validated_at_synth(stack: cdk.Stack) -> None:
 def test_unsupported_region_is_a_warning(region: str, warned: bool) -> None:
     stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="111122223333", region=region))
     SpeakerSearch(stack, "Search", voice_connectors=[_pbx(stack)])
-    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning("*", cdk.assertions.Match.any_value())
+    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning(
+        "*", cdk.assertions.Match.any_value()
+    )
     assert any("runs only in us-east-1, us-west-2" in json.dumps(w.entry.data) for w in warnings) is warned
