@@ -1,0 +1,70 @@
+"""The repository layout that DESIGN.md requires, and the traps it names."""
+
+from __future__ import annotations
+
+import tomllib
+
+from tests.support import LAMBDA_ROOT, REPO_ROOT
+
+
+def test_required_top_level_files_exist() -> None:
+    for name in ["app.py", "cdk.json", "README.md", "pyproject.toml", "Makefile", ".ci/run", "package.json"]:
+        assert (REPO_ROOT / name).is_file(), name
+    assert (REPO_ROOT / "constructs" / "chime_speaker_search" / "__init__.py").is_file()
+    assert (REPO_ROOT / "constructs" / "chime_speaker_search" / "py.typed").is_file()
+
+
+def test_constructs_source_root_has_no_init() -> None:
+    """constructs/__init__.py would shadow the `constructs` dependency."""
+    assert not (REPO_ROOT / "constructs" / "__init__.py").exists()
+
+
+def handler_folders() -> list[str]:
+    return sorted(p.name for p in LAMBDA_ROOT.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+
+
+def test_one_folder_per_function_each_with_index() -> None:
+    folders = handler_folders()
+    assert folders == [
+        "media_insights_configuration",
+        "speaker_search",
+        "streaming_association",
+        "voice_profile_domain",
+    ]
+    for folder in folders:
+        assert (LAMBDA_ROOT / folder / "index.py").is_file(), folder
+
+
+def test_every_handler_folder_ships_in_the_wheel() -> None:
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    packages = set(config["tool"]["setuptools"]["packages"])
+    for folder in handler_folders():
+        assert f"chime_speaker_search._handlers.{folder}" in packages, folder
+
+
+def test_handlers_use_only_stdlib_and_boto3() -> None:
+    import ast
+    import sys
+
+    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore"}
+    for folder in handler_folders():
+        tree = ast.parse((LAMBDA_ROOT / folder / "index.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                assert top in allowed or top.startswith("mypy_boto3"), f"{folder} imports {name}"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "make test" in ci
+    assert "make test" in readme and "make synth" in readme
+    cdk_json = (REPO_ROOT / "cdk.json").read_text()
+    assert "app.py" in cdk_json

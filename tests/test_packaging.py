@@ -1,0 +1,82 @@
+"""A wheel built from this checkout carries the handlers, and a construct from it finds them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.support import LAMBDA_ROOT, REPO_ROOT
+
+SYNTH_FROM_WHEEL = """
+import sys
+from pathlib import Path
+import aws_cdk as cdk
+import chime_speaker_search
+from chime_speaker_search import SpeakerSearch, VoiceConnector
+
+site = Path(sys.argv[1]).resolve()
+assert Path(chime_speaker_search.__file__).resolve().is_relative_to(site), chime_speaker_search.__file__
+app = cdk.App(outdir=sys.argv[2])
+stack = cdk.Stack(app, "FromWheel", env=cdk.Environment(account="111122223333", region="us-east-1"))
+pbx = VoiceConnector.from_voice_connector_id(stack, "Pbx", "abc123")
+SpeakerSearch(stack, "Search", voice_connectors=[pbx])
+app.synth()
+print(chime_speaker_search.__file__)
+"""
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    outdir = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(outdir), str(REPO_ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = outdir.glob("*.whl")
+    return built
+
+
+def test_wheel_contains_package_and_every_handler(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "chime_speaker_search/__init__.py" in names
+    assert "chime_speaker_search/py.typed" in names
+    for folder in (p for p in LAMBDA_ROOT.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        assert f"chime_speaker_search/_handlers/{folder.name}/index.py" in names
+    assert not any("__pycache__" in n or n.startswith("tests/") for n in names)
+
+
+@pytest.mark.slow
+def test_construct_from_installed_wheel_finds_its_handler_code(wheel: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    # -S: no site processing, so the checkout's .pth (constructs/ on sys.path) is not read and
+    # only the installed wheel can provide chime_speaker_search; dependencies come from purelib.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), sysconfig.get_paths()["purelib"]])}
+    outdir = tmp_path / "cdk.out"
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", SYNTH_FROM_WHEEL, str(site), str(outdir)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert str(site) in result.stdout
+    expected = (LAMBDA_ROOT / "speaker_search" / "index.py").read_bytes()
+    shipped = [p for p in outdir.glob("asset.*/index.py") if p.read_bytes() == expected]
+    assert len(shipped) == 1
