@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""Bounded soak of the speaker-search handler: does anything get lost or started twice?
+
+Drives ``lambda/speaker_search/index.py`` in-process with a seeded random mix of AnalyticsReady
+notifications, duplicates, results (shuffled so some arrive before their call's AnalyticsReady),
+other-connector, no-action and malformed notifications, in plain, SNS-wrapped and double-encoded
+bodies. The real boto3 clients talk to the local fake AWS from ``tests/runtime/fake_aws.py``,
+which injects 429 / 500 / 502 / 503 / connection resets / read timeouts / failed PutEvents entries.
+
+SQS is simulated: batches of ``BATCH_SIZE``; records reported in ``batchItemFailures`` are
+redelivered (at the back of the queue) until ``MAX_RECEIVE_COUNT`` receives, then moved to a DLQ.
+
+At the end every notification must be accounted for by evidence independent of the handler's
+return value: its call has a task in the fake (started/running), its notification ID was
+published, the handler logged a documented skip for it, or it is in the DLQ with a logged reason.
+Anything else is "lost". Exit code 1 if a duplicate start, a lost notification, an outcome that
+contradicts the notification's kind, or a message still in flight (time guard hit) is found.
+
+Usage: python bench/soak.py [--notifications 2000] [--seed 1] [--fault-rate 0.15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import sys
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.runtime import fake_aws as f  # noqa: E402
+from tests.runtime import notifications as n  # noqa: E402
+from tests.support import load_handler  # noqa: E402
+
+SERVED = (n.SERVED_CONNECTOR, n.OTHER_SERVED_CONNECTOR)
+CALL_LEG = "Caller"
+MAX_RECEIVE_COUNT = 5
+BATCH_SIZE = 10
+LAMBDA_TIMEOUT_MS = 30_000
+SHUFFLE_WINDOW = 25
+
+ENV = {
+    "VOICE_PROFILE_DOMAIN_ID": "vpd-soak",
+    "CALL_LEG": CALL_LEG,
+    "VOICE_CONNECTOR_IDS": ",".join(SERVED),
+    "EVENT_BUS_NAME": "soak-bus",
+    "SEARCH_ID": "soak",
+    "LOG_LEVEL": "DEBUG",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+}
+
+
+@dataclass
+class Message:
+    message_id: str
+    body: str
+    kind: str  # what should happen: "start", "result", "skip" or "malformed"
+    key: tuple[str, str, str] | None = None  # (connector, transaction, leg) for "start"
+    notification_id: str | None = None  # for "result"
+    receives: int = 0
+
+
+@dataclass
+class SoakReport:
+    sent: int = 0
+    invocations: int = 0
+    tasks_started: int = 0
+    duplicate_starts: int = 0
+    results_published: int = 0
+    duplicate_publishes: int = 0
+    started: int = 0
+    published: int = 0
+    skipped: int = 0
+    dlq: Counter[str] = field(default_factory=Counter)
+    lost: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    in_flight: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    requests: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.duplicate_starts or self.lost or self.unexpected or self.in_flight)
+
+    def render(self) -> str:
+        lines = [
+            f"notifications sent:     {self.sent}",
+            f"handler invocations:    {self.invocations} (batches of up to {BATCH_SIZE})",
+            f"tasks started:          {self.tasks_started}",
+            f"duplicate starts:       {self.duplicate_starts}",
+            f"results published:      {self.results_published}"
+            f" (+{self.duplicate_publishes} re-published after a lost PutEvents response; consumers dedupe)",
+            f"accounted: started {self.started}, published {self.published}, skipped {self.skipped},"
+            f" in DLQ {sum(self.dlq.values())}",
+            f"in DLQ:                 {sum(self.dlq.values())}",
+            *(f"    {count:5d}  {reason}" for reason, count in self.dlq.most_common()),
+            f"lost:                   {len(self.lost)}",
+            *(f"    {item}" for item in self.lost[:20]),
+            f"unexpected outcomes:    {len(self.unexpected)}",
+            *(f"    {item}" for item in self.unexpected[:20]),
+            f"still in flight:        {self.in_flight}",
+            f"faults injected:        {sum(self.faults.values())} "
+            + ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items())),
+            f"retries (in-process):   {self.retries}",
+            f"HTTP requests:          {self.requests}",
+            f"elapsed:                {self.elapsed:.1f} s",
+            f"result:                 {'OK' if self.ok else 'FAILED'}",
+        ]
+        return "\n".join(lines)
+
+
+# -- workload --------------------------------------------------------------------------------------
+
+
+def _malformed(rng: random.Random) -> str:
+    ready = n.analytics_ready(f"tx-bad-{rng.getrandbits(32):08x}")
+    choices: list[Any] = [
+        "not json at all",
+        "[]",
+        "42",
+        n.sns_envelope("plain text"),
+        n.records_wrapper(ready, ready),
+        {**ready, "detail": None},
+        {**ready, "detail": {**ready["detail"], "transactionId": None}},
+        {**ready, "detail": {**ready["detail"], "transactionId": 12345}},
+        {**ready, "detail": {**ready["detail"], "voiceConnectorId": ""}},
+        {**ready, "detail": {**ready["detail"], "transactionId": "t" * 2000}},
+        {**n.search_status(), "detail": {"detailStatus": "IdentificationSuccessful"}},
+    ]
+    body = rng.choice(choices)
+    return body if isinstance(body, str) else json.dumps(body)
+
+
+def _results(rng: random.Random) -> list[dict[str, Any]]:
+    def score() -> Any:
+        value = round(rng.random(), 8)
+        return rng.choice([value, str(value), "n/a"])
+
+    return [
+        {"voiceProfileId": f"vp-{rng.getrandbits(32):08x}", "confidenceScore": score()}
+        for _ in range(rng.randint(0, 4))
+    ]
+
+
+def _wrap(notification: dict[str, Any], rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.15:
+        return n.sns_envelope(notification)
+    if roll < 0.30:
+        return n.double_encoded(notification)
+    return json.dumps(notification)
+
+
+def generate(count: int, rng: random.Random) -> list[Message]:
+    """A seeded mix of notifications, locally shuffled so results can precede AnalyticsReady."""
+    messages: list[Message] = []
+    calls: list[tuple[str, str]] = []
+    while len(messages) < count:
+        i = len(messages)
+        mid, nid = f"msg-{i:05d}", f"n-{i:05d}"
+        roll = rng.random()
+        if roll < 0.30 or not calls:
+            call = (rng.choice(SERVED), f"tx-{rng.getrandbits(48):012x}")
+            calls.append(call)
+            ready = n.analytics_ready(call[1], call[0], notification_id=nid)
+            messages.append(Message(mid, _wrap(ready, rng), "start", key=(*call, CALL_LEG)))
+        elif roll < 0.42:  # the same AnalyticsReady again (at-least-once delivery)
+            call = rng.choice(calls)
+            ready = n.analytics_ready(call[1], call[0], notification_id=nid)
+            messages.append(Message(mid, _wrap(ready, rng), "start", key=(*call, CALL_LEG)))
+        elif roll < 0.68:
+            call = rng.choice(calls)
+            result = n.search_status(
+                rng.choice(n.SEARCH_STATUSES),
+                f"task-{rng.getrandbits(32):08x}",
+                results=_results(rng),
+                notification_id=nid,
+                voice_connector_id=call[0],
+                transaction_id=call[1],
+                is_caller=rng.choice([True, False, None]),
+            )
+            messages.append(Message(mid, _wrap(result, rng), "result", notification_id=nid))
+        elif roll < 0.76:
+            foreign = n.analytics_ready(f"tx-{i}", n.FOREIGN_CONNECTOR, notification_id=nid)
+            messages.append(Message(mid, _wrap(foreign, rng), "skip"))
+        elif roll < 0.86:
+            other = rng.choice(
+                [
+                    n.analytics_ready(status="PostCallVoiceAnalytics", notification_id=nid),
+                    n.voice_tone(nid),
+                    n.envelope("Chime VoiceConnector Streaming Status", {"streamingStatus": "STARTED"}, nid),
+                ]
+            )
+            messages.append(Message(mid, _wrap(other, rng), "skip"))
+        else:
+            messages.append(Message(mid, _malformed(rng), "malformed"))
+    for i in range(len(messages)):  # out of order, but only locally, as a real queue would be
+        j = min(len(messages) - 1, i + rng.randrange(SHUFFLE_WINDOW))
+        messages[i], messages[j] = messages[j], messages[i]
+    return messages
+
+
+# -- harness ---------------------------------------------------------------------------------------
+
+
+class _LogCollector(logging.Handler):
+    """Keeps what the handler logged per SQS messageId (message names and reasons only)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.by_message: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self.retries = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name = record.getMessage()
+        if name == "aws_call_retrying":
+            self.retries += 1
+        message_id = getattr(record, "messageId", None)
+        if message_id is not None:
+            self.by_message[message_id].append((name, str(getattr(record, "reason", ""))))
+
+
+class _Context:
+    def __init__(self, remaining_ms: int) -> None:
+        self._deadline = time.monotonic() + remaining_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _fault_policy(rate: float, rng: random.Random) -> Callable[[str], f.Reply | None]:
+    chime_faults = [
+        f.throttled,
+        f.throttled,
+        f.service_failure,
+        f.service_unavailable,
+        f.bad_gateway,
+        f.connection_reset,
+    ]
+    events_faults = [f.events_internal_error, f.failed_entry, f.failed_entry, f.connection_reset]
+
+    def policy(service: str) -> f.Reply | None:
+        if rng.random() >= rate:
+            return None
+        if rng.random() < 0.04:
+            return f.slow(0.25)  # > READ_TIMEOUT_S below: a read timeout after the work was done
+        return rng.choice(chime_faults if service == f.CHIME else events_faults)()
+
+    return policy
+
+
+@contextmanager
+def _soak_handler(fake: f.FakeAws, seed: int) -> Iterator[tuple[ModuleType, _LogCollector]]:
+    """The handler pointed at the fake, with short timeouts and instant backoff; all restored after."""
+    mod = load_handler("speaker_search")
+    collector = _LogCollector()
+    logger = logging.getLogger(mod.LOGGER_NAME)
+    env = {**ENV, "AWS_ENDPOINT_URL_CHIME_SDK_VOICE": fake.url, "AWS_ENDPOINT_URL_EVENTBRIDGE": fake.url}
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, env))  # restores the whole environment after
+        for name in ("AWS_PROFILE", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"):
+            os.environ.pop(name, None)
+        for attr, value in {
+            "READ_TIMEOUT_S": 0.1,
+            "CONNECT_TIMEOUT_S": 0.2,
+            "SAFETY_MARGIN_S": 0.5,
+            "_sleep": lambda _seconds: None,  # backoff is exercised, not waited for
+            "_rng": random.Random(seed + 2),
+        }.items():
+            stack.enter_context(mock.patch.object(mod, attr, value))
+        stack.enter_context(mock.patch.object(logger, "propagate", False))
+        logger.addHandler(collector)
+        stack.callback(logger.removeHandler, collector)
+        stack.callback(mod._reset_for_tests)
+        mod._reset_for_tests()
+        yield mod, collector
+
+
+def run(
+    notifications: int = 2000, seed: int = 1, fault_rate: float = 0.15, max_seconds: float = 50.0
+) -> SoakReport:
+    """Run the soak and return its report (nothing is printed)."""
+    rng = random.Random(seed)
+    messages = generate(notifications, rng)
+    report = SoakReport(sent=len(messages))
+    queue: deque[Message] = deque(messages)
+    dlq: list[Message] = []
+    started_at = time.monotonic()
+    with f.running(conflict_on_repeat=True) as fake:
+        fake.fault_policy = _fault_policy(fault_rate, random.Random(seed + 1))
+        with _soak_handler(fake, seed) as (mod, logs):
+            while queue and time.monotonic() - started_at < max_seconds:
+                batch = [queue.popleft() for _ in range(min(BATCH_SIZE, len(queue)))]
+                for message in batch:
+                    message.receives += 1
+                event = {"Records": [n.sqs_record(m.body, m.message_id) for m in batch]}
+                result = mod.handler(event, _Context(LAMBDA_TIMEOUT_MS))
+                report.invocations += 1
+                failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
+                for message in batch:
+                    if message.message_id not in failed:
+                        continue
+                    (dlq if message.receives >= MAX_RECEIVE_COUNT else queue).append(message)
+            report.retries = logs.retries
+            _account(report, messages, queue, dlq, fake, logs)
+    report.elapsed = time.monotonic() - started_at
+    return report
+
+
+def _account(
+    report: SoakReport,
+    messages: list[Message],
+    queue: deque[Message],
+    dlq: list[Message],
+    fake: f.FakeAws,
+    logs: _LogCollector,
+) -> None:
+    """Classify every message by independent evidence; anything unexplained is lost."""
+    published = Counter(p["Detail"].get("notificationId") for p in fake.published)
+    report.tasks_started = len(fake.tasks)
+    report.duplicate_starts = fake.duplicate_starts
+    report.results_published = len(published)
+    report.duplicate_publishes = sum(published.values()) - len(published)
+    report.faults = fake.faults
+    report.requests = len(fake.requests)
+    report.in_flight = len(queue)
+    in_dlq = {m.message_id for m in dlq}
+    in_queue = {m.message_id for m in queue}
+    for m in messages:
+        if m.message_id in in_queue:
+            continue
+        logged = logs.by_message.get(m.message_id, [])
+        if m.message_id in in_dlq:
+            reasons = [reason for name, reason in logged if reason and name != "notification_skipped"]
+            if not reasons:
+                report.lost.append(f"{m.message_id}: in the DLQ without a logged reason")
+                continue
+            report.dlq[reasons[-1]] += 1
+            if m.kind != "malformed":
+                report.unexpected.append(f"{m.message_id} ({m.kind}) ended in the DLQ: {reasons[-1]}")
+            continue
+        if m.kind == "start" and m.key in fake.tasks:
+            report.started += 1
+        elif m.kind == "result" and m.notification_id in published:
+            report.published += 1
+        elif any(name == "notification_skipped" for name, _ in logged):
+            report.skipped += 1
+            if m.kind != "skip":
+                report.unexpected.append(f"{m.message_id} ({m.kind}) was skipped")
+        else:
+            report.lost.append(f"{m.message_id} ({m.kind}): deleted from the queue without evidence")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--notifications", type=int, default=2000, help="how many notifications (max 5000)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fault-rate", type=float, default=0.15, help="share of AWS requests that fail")
+    parser.add_argument("--max-seconds", type=float, default=50.0, help="time guard; the run stops by itself")
+    args = parser.parse_args(argv)
+    report = run(min(args.notifications, 5000), args.seed, args.fault_rate, args.max_seconds)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
