@@ -38,12 +38,14 @@ Input shapes
 2. One raw notification (Lambda sink): returns ``{"outcome": ..., "reason": ...}``; a failed
    notification raises :class:`NotificationFailedError`, so Lambda's async retries and its
    DLQ / on-failure destination take it.
-3. Inside a body (or as the raw event) these wrappers are unwrapped, at most
-   ``MAX_UNWRAP_DEPTH`` times: a JSON string (also double-encoded JSON), an SNS envelope
-   (``{"Type": "Notification", "Message": "<json>"}``) and the ``{"Records": [...]}`` wrapper that
-   the AWS docs show for SNS/SQS sinks. That wrapper must hold exactly one notification: a body
-   is one SQS record and can only succeed or fail as a whole, so a multi-notification wrapper is
-   rejected (-> DLQ) rather than half-processed and retried.
+3. Inside a body (or as the raw event) these wrappers are removed, in any combination, for at
+   most ``MAX_UNWRAP_STEPS`` steps (each JSON decode or wrapper removal is one step): a JSON
+   string (also double-encoded JSON), an SNS envelope (``{"Type": "Notification", "Message":
+   "<json>"}``) and the ``{"Records": [...]}`` wrapper that the AWS docs show for SNS/SQS sinks.
+   That wrapper must hold exactly one notification: a body is one SQS record and can only
+   succeed or fail as a whole, so a multi-notification wrapper is rejected (-> DLQ) rather than
+   half-processed and retried. A top-level ``Records`` list is an SQS batch only if every entry
+   has a string ``messageId``; otherwise the event is treated as one raw (wrapped) notification.
 
 Failure policy ("nothing lost")
 -------------------------------
@@ -62,9 +64,16 @@ maxReceiveCount, sits in the DLQ.
   with full jitter, same token, bounded by ``MAX_ATTEMPTS`` and by the Lambda deadline); when the
   budget runs out the record fails and SQS redelivers it. ``ConflictException`` on start means the
   task already runs (duplicate delivery) and counts as started. Every other error fails the
-  record at once.
+  record at once (SQS still redelivers it up to maxReceiveCount, which also covers a transient
+  NotFound). In the raw shape every failure, malformed input included, raises instead.
 * PutEvents is not idempotent: a retry after a timeout can publish a result twice. Consumers
   dedupe on ``notificationId``.
+
+Time budget: one deadline per invocation, shared by the batch: the Lambda deadline minus
+``SAFETY_MARGIN_S`` (no context: ``NO_CONTEXT_BUDGET_S``). An attempt starts only if a whole
+attempt (connect + read timeout) still fits, and no backoff is slept that no attempt could
+follow, so the function does not time out mid-retry; records that find the budget spent fail
+fast and are redelivered. Give the function a timeout of at least ~30 s.
 
 Published event (Source ``RESULT_SOURCE``, DetailType ``RESULT_DETAIL_TYPE``), Detail keys:
 ``searchId, voiceConnectorId, transactionId, callLeg, taskId, status, matches[{voiceProfileId,
@@ -73,8 +82,14 @@ confidenceScore}], bestMatch, voiceProfileDomainId, notificationId, notification
 ``status`` spells ``VoiceprintGenerationSuccess`` as ``VoiceprintGenerationSuccessful``.
 
 Logging: stdlib logging, a short stable message plus ``extra`` fields (Lambda's JSON log format
-turns them into top-level keys). Only IDs, statuses, error codes, reasons and counts are logged;
-never callId, phone numbers, SIP headers, names or raw bodies.
+turns them into top-level keys). Only ID-shaped values (notification id, detail-type,
+detailStatus, voiceConnectorId, transactionId, taskId, SQS messageId), error codes, reasons and
+counts are logged; never callId, phone numbers, SIP headers, names or raw bodies. Messages
+(stable; metric filters match ``$.message``): ``speaker_search_started`` (INFO, ``duplicate``
+true on Conflict), ``speaker_search_start_failed`` (ERROR), ``speaker_search_result_published``
+(INFO), ``speaker_search_result_publish_failed`` (ERROR), ``notification_rejected`` (WARNING),
+``notification_skipped`` (DEBUG or WARNING), ``notification_failed`` (ERROR, a handler bug),
+``matches_dropped`` (WARNING), ``batch_processed`` (INFO), ``aws_call_retrying`` (DEBUG).
 
 Tests reset the cached settings and clients with :func:`_reset_for_tests`, and replace ``_sleep``,
 ``_rng`` and ``_clock`` to make backoff instant and deterministic.
@@ -112,7 +127,7 @@ LOGGER_NAME = "chime_speaker_search"
 CallLeg = Literal["Caller", "Callee"]
 CALL_LEGS: tuple[CallLeg, ...] = ("Caller", "Callee")
 MAX_ID_LENGTH = 1024
-MAX_UNWRAP_DEPTH = 4
+MAX_UNWRAP_STEPS = 8  # JSON decodes plus wrapper removals; enough for SNS + double encoding
 
 # Retry budget. Module constants so tests (and only tests) can shrink them.
 MAX_ATTEMPTS = 8
@@ -350,7 +365,7 @@ def _process(body: Any, settings: Settings, deadline: Deadline, fields: dict[str
 
 def unwrap(value: Any) -> dict[str, Any]:
     """Return the notification inside JSON strings, SNS envelopes and one-entry Records wrappers."""
-    for _ in range(MAX_UNWRAP_DEPTH + 1):
+    for _ in range(MAX_UNWRAP_STEPS):
         if isinstance(value, str | bytes):
             try:
                 value = json.loads(value)
@@ -370,7 +385,7 @@ def unwrap(value: Any) -> dict[str, Any]:
             value = value["Records"][0]
         else:
             raise MalformedError("object has no detail-type and is not a known wrapper")
-    raise MalformedError(f"more than {MAX_UNWRAP_DEPTH} levels of wrapping")
+    raise MalformedError(f"still wrapped after {MAX_UNWRAP_STEPS} unwrapping steps")
 
 
 def _json_type(value: Any) -> str:

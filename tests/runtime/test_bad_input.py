@@ -67,7 +67,7 @@ CORPUS: list[tuple[str, Any, str, str]] = [
         "2 entries",
     ),
     ("object-without-detail-type", {"hello": "world"}, REJECT, "no detail-type"),
-    ("too-deeply-wrapped", nested(6), REJECT, "levels of wrapping"),
+    ("too-deeply-wrapped", nested(4), REJECT, "unwrapping steps"),
     ("detail-type-int", {**n.analytics_ready(), "detail-type": 7}, REJECT, "detail-type must be a string"),
     (
         "detail-missing",
