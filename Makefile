@@ -26,7 +26,8 @@ help:
 # Stamp files make a second run install nothing unless the pins change.
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# -qq: the machine's pip configuration may name index folders that do not exist; only errors matter.
+	$(PY) -m pip install -qq -r requirements-dev.txt
 	# The library's source root, importable from the venv without an editable build.
 	echo "$(CURDIR)/constructs" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/chime_speaker_search_checkout.pth"
 	touch $@

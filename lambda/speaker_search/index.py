@@ -322,13 +322,14 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for record in event["Records"]:
             message_id = record["messageId"]
-            outcome = _process(record.get("body"), settings, deadline, {"messageId": message_id})
+            fields = {"messageId": message_id, "searchId": settings.search_id}
+            outcome = _process(record.get("body"), settings, deadline, fields)
             counts[outcome.kind] = counts.get(outcome.kind, 0) + 1
             if outcome.kind == "failed":
                 failures.append({"itemIdentifier": message_id})
         logger.info("batch_processed", extra={"records": len(event["Records"]), **counts})
         return {"batchItemFailures": failures}
-    outcome = _process(event, settings, deadline, {})
+    outcome = _process(event, settings, deadline, {"searchId": settings.search_id})
     if outcome.kind == "failed":
         raise NotificationFailedError(outcome.reason)
     return {"outcome": outcome.kind, "reason": outcome.reason}

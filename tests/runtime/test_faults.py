@@ -95,6 +95,8 @@ def test_retries_run_out_and_the_record_fails(
     [record] = logged(caplog, "speaker_search_start_failed", messageId="m-0")
     assert (record.errorCode, record.attempts) == ("ServiceUnavailableException", handler.MAX_ATTEMPTS)
     assert "after 8 attempts" in record.reason
+    # SpeakerSearch's metric filter counts these per construct by $.searchId.
+    assert record.searchId == "search-abc"
     assert len(fake_aws.published) == 1
 
 
