@@ -282,3 +282,29 @@ def test_created_connector_warns_where_cloudformation_has_no_type(region: str, w
         "*", cdk.assertions.Match.any_value()
     )
     assert any("no AWS::Chime::VoiceConnector" in json.dumps(w.entry.data) for w in warnings) is warned
+
+
+def test_generated_names_satisfy_the_api_patterns() -> None:
+    """Names the constructs generate (from deep, long construct paths) fit the APIs' rules."""
+    import re
+
+    from aws_cdk import aws_sqs as sqs
+    from constructs import Construct
+
+    stack = cdk.Stack(cdk.App(), "AStackWithAVeryLongNameForTheTelephonyTeam", env=ENV)
+    scope: Construct = stack
+    for depth in range(6):
+        scope = Construct(scope, f"Nested{depth}WithAnUnusuallyLongConstructIdentifier_and.dots")
+    config = VoiceAnalyticsConfiguration(scope, "Configuration", notification_queue=sqs.Queue(scope, "Q"))
+    domain = VoiceProfileDomain(scope, "Domain")
+    connector = VoiceConnector(scope, "Pbx")
+    assert re.fullmatch(r"[0-9a-zA-Z._-]{2,64}", config.configuration_name)
+    (domain_props,) = [
+        v["Properties"]
+        for v in cdk.assertions.Template.from_stack(stack).to_json()["Resources"].values()
+        if v["Type"] == "Custom::ChimeVoiceProfileDomain"
+    ]
+    assert re.fullmatch(r"[a-zA-Z0-9 _.-]{1,256}", domain_props["Name"])
+    assert domain.voice_profile_domain_id
+    name = stack.resolve(connector.node.default_child.name)  # type: ignore[union-attr]
+    assert 1 <= len(name) <= 64
