@@ -1,0 +1,507 @@
+#!/usr/bin/env python3
+"""Handler benchmark: CPU cost of the speaker-search handler per notification, and its import time.
+
+1. In-process: ``lambda/speaker_search/index.py`` (imported through ``tests.support.load_handler``,
+   never copied) handles SQS batches of 1 and of 10 notifications of each kind. The AWS clients
+   are replaced by in-memory fakes that return canned responses at once (``_chime`` and
+   ``_events`` are monkeypatched), so the figures exclude the API round trip and measure only
+   the handler: unwrapping, validation, token hashing, result building, JSON encoding, logging.
+   The handler's logger runs at INFO (``LOG_LEVEL=INFO``, as deployed) and the root logger has
+   one handler that formats each record like Lambda's JSON log format (extras as top-level
+   keys) and writes it to ``os.devnull``, so the cost of logging is included.
+   Kinds are interleaved in blocks (every kind, then again) so machine noise hits all alike.
+2. Import time: fresh processes, interleaved, each timing its own import with
+   ``time.perf_counter``: ``import boto3`` versus ``import index`` with the handler's folder on
+   ``sys.path`` (how the Lambda Python runtime loads it). The
+   handler creates its boto3 clients lazily (on first use), so its import creates none; the
+   clients' creation is measured separately (what the first notification of a cold start pays).
+3. Cold-start footprint: peak RSS of a process that imports the handler, creates both clients
+   and handles 1,000 notifications.
+4. Asset size: each handler folder zipped in memory (DEFLATED, ``__pycache__`` excluded).
+5. The handler's retry budget (its module constants) against the default 30 s timeout.
+
+Usage: .venv/bin/python bench/handler.py [--quick] [--runs N] [--imports N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import REPO_ROOT, machine_lines, median, percentile, project_env, table, verdict
+
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "constructs")]
+
+HANDLER_FILE = REPO_ROOT / "lambda" / "speaker_search" / "index.py"
+CONNECTOR_ID = "abcdef1ghij2klmno3pqr4"
+DOMAIN_ID = "3f3b5b3e-4c2a-4d6b-9a55-2c1b8f0e7a10"
+LAMBDA_TIMEOUT_S = 30  # SpeakerSearch's default handler_timeout
+BATCH_SIZES = (1, 10)
+DISTINCT_EVENTS = 64  # prebuilt events per (kind, batch size), cycled
+
+ENV = {
+    "VOICE_PROFILE_DOMAIN_ID": DOMAIN_ID,
+    "CALL_LEG": "Caller",
+    "VOICE_CONNECTOR_IDS": f"{CONNECTOR_ID},zyxwvu9tsrq8ponml7kjih6",
+    "EVENT_BUS_NAME": "default",
+    "SEARCH_ID": "c8a1f0e0f0c4d2d1b1f0e8d7c6b5a4f3e2d1c0b9a8",
+    "LOG_LEVEL": "INFO",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
+
+KINDS = (
+    "AnalyticsReady",
+    "IdentificationSuccessful",
+    "IdentificationNoMatchesFound",
+    "IdentificationFailure",
+    "VoiceprintGenerationSuccess",
+    "VoiceprintGenerationFailure",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Events
+
+
+def _envelope(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "service-type": "VoiceAnalytics",
+        "source": "aws.chime",
+        "account": "111122223333",
+        "time": "2026-11-25T18:38:38Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def notification(kind: str, n: int) -> dict[str, Any]:
+    """One realistic notification of ``kind`` (a fresh call/transaction per ``n``)."""
+    transaction_id = str(uuid.UUID(int=n + 1))
+    call = {
+        "voiceConnectorId": CONNECTOR_ID,
+        "transactionId": transaction_id,
+        "callId": f"{n:08d}-1111-2222-3333-444455556666",
+        "direction": "Inbound",
+        "fromNumber": "+12065550100",
+        "toNumber": "+13605550199",
+    }
+    if kind == "AnalyticsReady":
+        return _envelope("VoiceAnalyticsStatus", {"detailStatus": kind, **call})
+    detail: dict[str, Any] = {"taskId": str(uuid.UUID(int=n + 10**9)), "detailStatus": kind, "isCaller": True}
+    if kind == "IdentificationSuccessful":
+        # Ten matches, scores as strings (as the AWS docs show them), deliberately unsorted.
+        detail["speakerSearchDetails"] = {
+            "results": [
+                {
+                    "voiceProfileId": f"vp-{uuid.UUID(int=n * 10 + i)}",
+                    "confidenceScore": f"0.{(i * 37) % 100:02d}5",
+                }
+                for i in range(10)
+            ]
+        }
+    return _envelope("SpeakerSearchStatus", {**detail, **call})
+
+
+def sqs_event(kind: str, batch_size: int, first: int) -> dict[str, Any]:
+    records = []
+    for i in range(batch_size):
+        message_id = str(uuid.uuid4())
+        records.append(
+            {
+                "messageId": message_id,
+                "receiptHandle": f"rh-{message_id}",
+                "body": json.dumps(notification(kind, first + i)),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795286318000"},
+                "messageAttributes": {},
+                "md5OfBody": "0" * 32,
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:111122223333:NotificationQueue",
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}
+
+
+# ---------------------------------------------------------------------------------------------
+# Fakes
+
+
+class FakeChime:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def start_speaker_search_task(self, **request: Any) -> dict[str, Any]:
+        self.calls += 1
+        return {"SpeakerSearchTask": {"SpeakerSearchTaskId": "8f9e5b62-3c1d-4a7e-9b0f-2d6c4e1a7b93"}}
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 (boto3's name)
+        self.calls += 1
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": "e-1"}]}
+
+
+class FakeContext:
+    def get_remaining_time_in_millis(self) -> int:
+        return LAMBDA_TIMEOUT_S * 1000
+
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class LambdaLikeJsonFormatter(logging.Formatter):
+    """Approximates the Lambda runtime's JSON log format: ``extra`` fields become top-level keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "timestamp": self.formatTime(record),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            **{k: v for k, v in vars(record).items() if k not in _STANDARD},
+        }
+        return json.dumps(payload, default=str)
+
+
+def _apply_env() -> None:
+    for name in CLEARED:
+        os.environ.pop(name, None)
+    os.environ.update(ENV)
+
+
+def load_module() -> tuple[ModuleType, FakeChime, FakeEvents]:
+    from tests.support import load_handler  # noqa: PLC0415 (after sys.path and env are set)
+
+    module = load_handler("speaker_search")
+    module._reset_for_tests()
+    chime, events = FakeChime(), FakeEvents()
+    for getter in ("_chime", "_events"):
+        if not callable(getattr(module, getter, None)):
+            sys.exit(f"{HANDLER_FILE} has no {getter}() client getter to stub; update bench/handler.py")
+    module._chime = lambda: chime
+    module._events = lambda: events
+    return module, chime, events
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Per-notification cost
+
+
+def measure_handler(invocations: int, blocks: int) -> dict[tuple[str, int], list[float]]:
+    """Per-notification microseconds for each (kind, batch size), ``invocations`` samples each."""
+    module, chime, events = load_module()
+    sink = logging.StreamHandler(open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 (lives as long as the run)
+    sink.setFormatter(LambdaLikeJsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [sink]
+    root.setLevel(logging.WARNING)  # as in Lambda; the handler's own logger is at LOG_LEVEL
+
+    context = FakeContext()
+    events_by_case = {
+        (kind, size): [sqs_event(kind, size, i * size) for i in range(DISTINCT_EVENTS)]
+        for kind in KINDS
+        for size in BATCH_SIZES
+    }
+    # Correctness first: every record must succeed and reach the fake (the timed path is the real one).
+    for (kind, size), prebuilt in events_by_case.items():
+        before = chime.calls + events.calls
+        result = module.handler(prebuilt[0], context)
+        if result != {"batchItemFailures": []} or chime.calls + events.calls - before != size:
+            sys.exit(f"{kind} batch of {size}: unexpected result {result}; the benchmark needs updating")
+
+    samples: dict[tuple[str, int], list[float]] = {case: [] for case in events_by_case}
+    per_block = max(1, invocations // blocks)
+    clock = time.perf_counter_ns
+    handle = module.handler
+    for block in range(-1, blocks):  # block -1 is the warm-up
+        for case, prebuilt in events_by_case.items():
+            size = case[1]
+            for i in range(per_block):
+                event = prebuilt[i % DISTINCT_EVENTS]
+                started = clock()
+                handle(event, context)
+                elapsed = clock() - started
+                if block >= 0:
+                    samples[case].append(elapsed / 1000 / size)
+    return samples
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Import time and 3. footprint, in fresh processes
+
+_IMPORT_BOTO3 = """
+import time
+started = time.perf_counter()
+import boto3
+print(time.perf_counter() - started)
+"""
+# As the Lambda Python runtime does it: the function's folder on sys.path, then ``import index``.
+_IMPORT_HANDLER = f"""
+import sys, time
+sys.path.insert(0, {str(HANDLER_FILE.parent)!r})
+started = time.perf_counter()
+import index as module
+print(time.perf_counter() - started)
+"""
+_CLIENTS = (
+    _IMPORT_HANDLER
+    + """
+import resource, sys
+assert module._chime_client is None and module._events_client is None, "clients created at import"
+started = time.perf_counter()
+module._chime()
+module._events()
+print(time.perf_counter() - started)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+)
+_FOOTPRINT = f"""
+import resource, sys
+sys.path[:0] = [{str(REPO_ROOT)!r}, {str(Path(__file__).resolve().parent)!r}]
+from tests.support import load_handler
+module = load_handler("speaker_search")
+real_clients = (module._chime(), module._events())  # created as on a cold start, and kept
+import handler as bench
+bench.load_module()  # the same module, its getters now return the in-memory fakes
+event = bench.sqs_event("IdentificationSuccessful", 10, 0)
+ready = bench.sqs_event("AnalyticsReady", 10, 0)
+for _ in range(50):
+    module.handler(event, bench.FakeContext())
+    module.handler(ready, bench.FakeContext())
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _python(code: str) -> tuple[float, list[str]]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=project_env(**ENV),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"child process failed:\n{result.stderr[-3000:]}")
+    return elapsed, result.stdout.split()
+
+
+def measure_imports(runs: int) -> dict[str, list[float]]:
+    """Seconds per fresh process: in-process import time and whole-process wall time."""
+    out: dict[str, list[float]] = {
+        "boto3 import": [],
+        "handler import": [],
+        "boto3 process": [],
+        "handler process": [],
+        "pass process": [],
+    }
+    for round_number in range(runs + 1):  # round 0 warms the file cache and .pyc files
+        wall_pass, _ = _python("pass")
+        wall_boto3, (boto3_s,) = _python(_IMPORT_BOTO3)
+        wall_handler, (handler_s,) = _python(_IMPORT_HANDLER)
+        if round_number:
+            out["pass process"].append(wall_pass)
+            out["boto3 process"].append(wall_boto3)
+            out["boto3 import"].append(float(boto3_s))
+            out["handler process"].append(wall_handler)
+            out["handler import"].append(float(handler_s))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Asset sizes
+
+
+def zipped_size(folder: Path) -> tuple[int, int, int]:
+    """(files, raw bytes, zipped bytes) of ``folder`` without ``__pycache__``."""
+    buffer = io.BytesIO()
+    files = raw = 0
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                archive.write(path, path.relative_to(folder).as_posix())
+                files += 1
+                raw += path.stat().st_size
+    return files, raw, len(buffer.getvalue())
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _fmt(values: list[float], statistic: Callable[[list[float]], float], scale: float = 1.0) -> str:
+    return f"{statistic(values) * scale:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--runs", type=int, default=None, help="invocations per case (default 2000; --quick 400)"
+    )
+    parser.add_argument("--imports", type=int, default=None, help="import runs (default 15; --quick 5)")
+    parser.add_argument("--quick", action="store_true", help="fewer invocations and import runs")
+    args = parser.parse_args()
+    invocations = args.runs or (400 if args.quick else 2000)
+    import_runs = args.imports or (5 if args.quick else 15)
+    if invocations < 1 or import_runs < 1:
+        parser.error("--runs and --imports must be at least 1")
+    _apply_env()
+    wall = time.perf_counter()
+
+    print("Handler benchmark (bench/handler.py)")
+    for line in machine_lines(["boto3", "botocore"]):
+        print(f"  {line}")
+    print(f"  Handler: {HANDLER_FILE.relative_to(REPO_ROOT)}; clients stubbed in memory (no API time)")
+    print("  Logging: handler logger at INFO, root handler = Lambda-like JSON formatter -> os.devnull")
+    print(f"  Invocations per case: {invocations} after a warm-up block, kinds interleaved in 10 blocks")
+    print()
+
+    samples = measure_handler(invocations, blocks=10)
+    rows = []
+    for (kind, size), values in samples.items():
+        rows.append(
+            [
+                kind,
+                size,
+                len(values),
+                _fmt(values, median),
+                _fmt(values, lambda v: percentile(v, 0.99)),
+                f"{median(values) * size:.1f}",
+            ]
+        )
+    print("Per notification, handler only (API calls stubbed):")
+    headers = ["notification", "batch", "samples", "median us", "p99 us", "median us / invocation"]
+    print(table(headers, rows))
+    print()
+
+    imports = measure_imports(import_runs)
+    boto3_import, handler_import = median(imports["boto3 import"]), median(imports["handler import"])
+    print(f"Import time ({import_runs} fresh processes each, interleaved; medians):")
+    print(
+        table(
+            ["what", "import ms (in-process)", "process ms (wall)"],
+            [
+                ["python -c pass", "", _fmt(imports["pass process"], median, 1000)],
+                [
+                    "import boto3",
+                    _fmt(imports["boto3 import"], median, 1000),
+                    _fmt(imports["boto3 process"], median, 1000),
+                ],
+                [
+                    "import lambda/speaker_search/index.py",
+                    _fmt(imports["handler import"], median, 1000),
+                    _fmt(imports["handler process"], median, 1000),
+                ],
+            ],
+        )
+    )
+    import_ratio = handler_import / boto3_import
+    process_ratio = median(imports["handler process"]) / median(imports["boto3 process"])
+    print(f"  ratio handler / boto3: {import_ratio:.3f} (import), {process_ratio:.3f} (whole process)")
+
+    client_s, footprint_kib = [], []
+    for _ in range(max(3, import_runs // 3)):
+        _, (_, clients, _) = _python(_CLIENTS)
+        client_s.append(float(clients))
+    for _ in range(3):
+        _, (rss,) = _python(_FOOTPRINT)
+        footprint_kib.append(float(rss))
+    print(
+        f"  clients are created lazily (none at import); creating both on first use: "
+        f"{median(client_s) * 1000:.0f} ms median"
+    )
+    print(
+        "  peak RSS after import + both clients + 1,000 notifications: "
+        f"{median(footprint_kib) / 1024:.0f} MiB"
+    )
+    print()
+
+    print("Handler assets (zipped in memory, DEFLATED, __pycache__ excluded):")
+    asset_rows = []
+    for folder in sorted(
+        p for p in (REPO_ROOT / "lambda").iterdir() if p.is_dir() and p.name != "__pycache__"
+    ):
+        files, raw, zipped = zipped_size(folder)
+        role = (
+            "shared modules, copied into the handlers that import them" if folder.name.startswith("_") else ""
+        )
+        if folder.name == "speaker_search":
+            role = "the speaker-search handler"
+        elif not role:
+            role = "custom-resource handler"
+        asset_rows.append([f"lambda/{folder.name}", role, files, f"{raw:,}", f"{zipped:,}"])
+    print(table(["folder", "role", "files", "bytes", "zipped bytes"], asset_rows))
+    print()
+
+    module = load_module()[0]
+    attempt = module.CONNECT_TIMEOUT_S + module.READ_TIMEOUT_S
+    backoffs = [
+        min(module.BACKOFF_CAP_S, module.BACKOFF_BASE_S * 2**i) for i in range(module.MAX_ATTEMPTS - 1)
+    ]
+    budget = LAMBDA_TIMEOUT_S - module.SAFETY_MARGIN_S
+    print(f"Retry budget (module constants) against the default {LAMBDA_TIMEOUT_S} s timeout:")
+    print(
+        f"  MAX_ATTEMPTS={module.MAX_ATTEMPTS}, BACKOFF_BASE_S={module.BACKOFF_BASE_S}, "
+        f"BACKOFF_CAP_S={module.BACKOFF_CAP_S}, CONNECT/READ_TIMEOUT_S={module.CONNECT_TIMEOUT_S}/"
+        f"{module.READ_TIMEOUT_S}, SAFETY_MARGIN_S={module.SAFETY_MARGIN_S}"
+    )
+    print(
+        f"  backoff before each retry at most {', '.join(f'{b:g}' for b in backoffs)} s "
+        f"= {sum(backoffs):.1f} s in all (full jitter: {sum(backoffs) / 2:.1f} s expected)"
+    )
+    print(
+        f"  deadline for the whole batch: {LAMBDA_TIMEOUT_S} - {module.SAFETY_MARGIN_S:g} = {budget:g} s; "
+        f"no attempt starts with less than {attempt:g} s (connect + read timeout) left"
+    )
+    print()
+
+    worst_median = max(median(v) for v in samples.values())
+    targets = [
+        (
+            worst_median <= 1000,
+            f"<= 1 ms median per notification (API excluded): worst case {worst_median:.1f} us",
+        ),
+        (
+            import_ratio <= 1.1,
+            f"import time <= 1.1 x bare boto3: {import_ratio:.3f} "
+            f"({handler_import * 1000:.0f} ms vs {boto3_import * 1000:.0f} ms)",
+        ),
+    ]
+    print("Targets:")
+    for ok, text in targets:
+        print(f"  {verdict(ok)}  {text}")
+    print(f"\nTotal wall time: {time.perf_counter() - wall:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

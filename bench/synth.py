@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""Synth benchmark: how long a whole synth process takes, and how the template grows.
+
+Each case is a small CDK program run as a fresh ``python`` process (Python start, jsii and
+Node.js start, construct, ``app.synth()`` into a temporary outdir), timed from outside with
+``time.perf_counter``: what a user waits for when ``cdk synth`` runs the app. The cdk.json
+context (feature flags) is passed to every case through ``CDK_CONTEXT_JSON``, as the CDK CLI
+does. Cases run round-robin (one of each, then again) after one untimed warm-up round, so
+machine noise hits every case alike; each figure is the median over the rounds.
+
+Cases:
+
+- ``empty``: ``cdk.App().synth()`` with no stack (the floor every CDK app pays).
+- ``example``: ``python app.py`` itself, as cdk.json runs it: the example stack with cdk-nag's
+  AwsSolutions checks.
+- ``example-no-nag``: the same ``TelephonyStack`` from app.py with ``cdk_nag`` replaced by an
+  empty stub module, so cdk-nag's jsii assembly is neither loaded nor run.
+- ``vc1`` / ``vc10`` / ``vc40``: one ``SpeakerSearch`` over 1, 10, 40 imported connectors
+  (``VoiceConnector.from_voice_connector_id`` with 22-character lowercase hex IDs).
+- ``ss10``: 10 separate ``SpeakerSearch`` constructs in one stack, one imported connector each.
+- ``vc1-created`` / ``vc10-created`` (counted once in the warm-up round, not timed): like
+  ``vc1``/``vc10`` with connectors created in the stack (``VoiceConnector(stack, ...)``).
+
+Prints the machine, a table (median seconds, ratio to ``empty`` as the median of same-round
+ratios, resources, template bytes, Lambda functions, provider Lambdas), the median time per
+phase (start-up and imports, construct, synth, process exit) for the ``-c`` cases, and one
+PASS/MISS line per target. Exits 0 either way: a benchmark reports, it does not gate.
+
+Usage: PATH=$PWD/node_modules/.bin:$PATH .venv/bin/python bench/synth.py [--quick] [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import REPO_ROOT, machine_lines, median, node_version, project_env, table, verdict
+
+# CloudFormation limits the targets are measured against.
+MAX_RESOURCES = 500
+MAX_TEMPLATE_BYTES = 1_000_000  # "1 MB" (template in S3); the stricter decimal reading
+
+
+def _program(imports: str, build: str) -> tuple[str, ...]:
+    """``-c`` arguments for one case: ``build`` must bind ``app``; phase marks go to stdout."""
+    source = "\n".join(
+        [
+            "import time as _bench_time",
+            "_bench_marks = {'start': _bench_time.time()}",
+            imports.strip(),
+            "_bench_marks['imported'] = _bench_time.time()",
+            build.strip(),
+            "_bench_marks['constructed'] = _bench_time.time()",
+            "app.synth()",
+            "_bench_marks['synthesized'] = _bench_time.time()",
+            "print('BENCH_MARKS', __import__('json').dumps(_bench_marks))",
+            "",
+        ]
+    )
+    return ("-c", source)
+
+
+_LIBRARY = """
+import hashlib
+import aws_cdk as cdk
+from chime_speaker_search import SpeakerSearch, VoiceConnector
+"""
+_STACK = """
+app = cdk.App()
+stack = cdk.Stack(app, "Bench", env=cdk.Environment(region="us-east-1"))
+ids = [hashlib.sha256(f"pbx{n}".encode()).hexdigest()[:22] for n in range(COUNT)]
+"""
+_ONE_SEARCH_IMPORTED = (
+    _STACK
+    + """
+connectors = [VoiceConnector.from_voice_connector_id(stack, f"Pbx{n}", i) for n, i in enumerate(ids)]
+SpeakerSearch(stack, "SpeakerSearch", voice_connectors=connectors)
+"""
+)
+_ONE_SEARCH_CREATED = (
+    _STACK
+    + """
+connectors = [VoiceConnector(stack, f"Pbx{n}") for n in range(len(ids))]
+SpeakerSearch(stack, "SpeakerSearch", voice_connectors=connectors)
+"""
+)
+_SEPARATE_SEARCHES = (
+    _STACK
+    + """
+for n, i in enumerate(ids):
+    connector = VoiceConnector.from_voice_connector_id(stack, f"Pbx{n}", i)
+    SpeakerSearch(stack, f"SpeakerSearch{n}", voice_connectors=[connector])
+"""
+)
+# app.py's own imports, with cdk_nag replaced by an empty module so its assembly never loads.
+_EXAMPLE_IMPORTS = """
+import importlib.util, sys, types
+import aws_cdk as cdk
+stub = types.ModuleType("cdk_nag")
+stub.AwsSolutionsChecks = None
+sys.modules["cdk_nag"] = stub
+spec = importlib.util.spec_from_file_location("example_app", "app.py")
+example = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(example)
+"""
+_EXAMPLE_BUILD = """
+app = cdk.App()
+example.TelephonyStack(
+    app, "ChimeSpeakerSearchExample", call_leg="Caller", voice_connector_id=None,
+    env=cdk.Environment(region="us-east-1"),
+    description="Example: Amazon Chime SDK speaker search on every Voice Connector call",
+)
+"""
+# Reference without this library: the smallest queue-driven function in plain aws-cdk-lib.
+_PLAIN_IMPORTS = """
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+"""
+_PLAIN_BUILD = """
+app = cdk.App()
+stack = cdk.Stack(app, "Plain", env=cdk.Environment(region="us-east-1"))
+queue = sqs.Queue(stack, "Queue")
+function = lambda_.Function(
+    stack, "Function", runtime=lambda_.Runtime.PYTHON_3_13, handler="index.handler",
+    code=lambda_.Code.from_inline("def handler(event, context):\\n    return None\\n"),
+)
+function.add_event_source(sources.SqsEventSource(queue))
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    what: str
+    argv: tuple[str, ...]  # after the interpreter
+    timed: bool = True
+
+
+def _connectors(build: str, count: int) -> tuple[str, ...]:
+    return _program(_LIBRARY, build.replace("COUNT", str(count)))
+
+
+CASES = (
+    Case("empty", "(a) empty app", _program("import aws_cdk as cdk", "app = cdk.App()")),
+    Case("example", "(b) python app.py (with cdk-nag)", ("app.py",)),
+    Case("example-no-nag", "(b') app.py's stack, no cdk-nag", _program(_EXAMPLE_IMPORTS, _EXAMPLE_BUILD)),
+    Case("plain-lambda", "reference: plain queue + Lambda", _program(_PLAIN_IMPORTS, _PLAIN_BUILD)),
+    Case("vc1", "(c) 1 connector", _connectors(_ONE_SEARCH_IMPORTED, 1)),
+    Case("vc10", "(c) 10 connectors", _connectors(_ONE_SEARCH_IMPORTED, 10)),
+    Case("vc40", "(c) 40 connectors", _connectors(_ONE_SEARCH_IMPORTED, 40)),
+    Case("ss10", "(c) 10 SpeakerSearch", _connectors(_SEPARATE_SEARCHES, 10)),
+    Case("vc1-created", "1 created connector", _connectors(_ONE_SEARCH_CREATED, 1), timed=False),
+    Case("vc10-created", "10 created connectors", _connectors(_ONE_SEARCH_CREATED, 10), timed=False),
+)
+
+
+@dataclass(frozen=True)
+class Counts:
+    resources: int
+    template_bytes: int
+    lambdas: int
+    provider_lambdas: int
+
+
+def _context_json() -> str:
+    cdk_json = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))
+    return json.dumps(cdk_json.get("context", {}))
+
+
+def _child_env(outdir: str, context: str) -> dict[str, str]:
+    env = project_env(CDK_OUTDIR=outdir, CDK_CONTEXT_JSON=context)
+    for name in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
+        env.pop(name, None)
+    return env
+
+
+def _count(outdir: Path) -> Counts:
+    resources = template_bytes = lambdas = provider_lambdas = 0
+    for template_file in sorted(outdir.glob("*.template.json")):
+        template_bytes += template_file.stat().st_size
+        template = json.loads(template_file.read_text(encoding="utf-8"))
+        for logical_id, resource in template.get("Resources", {}).items():
+            resources += 1
+            if resource.get("Type") == "AWS::Lambda::Function":
+                lambdas += 1
+                # The shared providers' on_event functions and the Provider framework's own
+                # functions all live under the stack-level ChimeSpeakerSearch*Provider constructs.
+                if logical_id.startswith("ChimeSpeakerSearch") and "Provider" in logical_id:
+                    provider_lambdas += 1
+    return Counts(resources, template_bytes, lambdas, provider_lambdas)
+
+
+PHASES = ("start-up + imports", "construct", "synth", "exit")
+
+
+def _run(case: Case, context: str) -> tuple[float, Counts, dict[str, float]]:
+    """Run one case in a fresh process: wall seconds, template counts and phase seconds (if marked)."""
+    outdir = tempfile.mkdtemp(prefix=f"bench-synth-{case.name}-")
+    try:
+        spawned = time.time()
+        started = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, *case.argv],
+            cwd=REPO_ROOT,
+            env=_child_env(outdir, context),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - started
+        ended = time.time()
+        if result.returncode != 0:
+            sys.exit(f"case {case.name} failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
+        phases: dict[str, float] = {}
+        for line in result.stdout.splitlines():
+            if line.startswith("BENCH_MARKS "):
+                marks = json.loads(line.removeprefix("BENCH_MARKS "))
+                edges = [spawned, marks["imported"], marks["constructed"], marks["synthesized"], ended]
+                phases = {name: edges[i + 1] - edges[i] for i, name in enumerate(PHASES)}
+        return elapsed, _count(Path(outdir)), phases
+    finally:
+        shutil.rmtree(outdir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=None, help="timed rounds (default 5; --quick: 3)")
+    parser.add_argument("--quick", action="store_true", help="3 timed rounds instead of 5")
+    args = parser.parse_args()
+    runs = args.runs or (3 if args.quick else 5)
+    if runs < 1:
+        parser.error("--runs must be at least 1")
+
+    print("Synth benchmark (bench/synth.py)")
+    for line in machine_lines(["aws-cdk-lib", "constructs", "jsii", "cdk-nag"]):
+        print(f"  {line}")
+    print(f"  Node.js: {node_version()}")
+    print(f"  Rounds: 1 untimed warm-up + {runs} timed, round-robin over the cases; median reported")
+    print()
+
+    context = _context_json()
+    timed = [case for case in CASES if case.timed]
+    times: dict[str, list[float]] = {case.name: [] for case in timed}
+    counts: dict[str, Counts] = {}
+    phases: dict[str, dict[str, list[float]]] = {case.name: {p: [] for p in PHASES} for case in timed}
+    wall = time.perf_counter()
+    for round_number in range(runs + 1):
+        warm_up = round_number == 0
+        for case in CASES if warm_up else timed:
+            elapsed, counts[case.name], marks = _run(case, context)
+            if not warm_up:
+                times[case.name].append(elapsed)
+                for phase, seconds in marks.items():
+                    phases[case.name][phase].append(seconds)
+        label = "warm-up" if warm_up else f"round {round_number}/{runs}"
+        print(f"  {label} done ({time.perf_counter() - wall:.0f} s so far)", flush=True)
+    print()
+
+    def ratio(name: str) -> float:
+        """Median over rounds of this case's time / the empty app's time in the same round."""
+        return median([t / floor for t, floor in zip(times[name], times["empty"], strict=True)])
+
+    rows = []
+    for case in CASES:
+        c = counts[case.name]
+        if case.timed:
+            seconds = median(times[case.name])
+            spread = f"{min(times[case.name]):.2f}-{max(times[case.name]):.2f}"
+            timing = [f"{seconds:.2f}", spread, f"{ratio(case.name):.2f}"]
+        else:
+            timing = ["not timed", "", ""]
+        rows.append(
+            [
+                case.name,
+                case.what,
+                *timing,
+                c.resources,
+                f"{c.template_bytes:,}",
+                c.lambdas,
+                c.provider_lambdas,
+            ]
+        )
+    headers = ["case", "what", "median s", "min-max s", "x empty", "resources", "template B", "Lambdas"]
+    print(table([*headers, "provider Lambdas"], rows))
+    print("  x empty: median over rounds of (case / empty app in the same round)")
+    print()
+
+    print("Where the time goes (median seconds per phase; start-up includes Python and jsii/Node start):")
+    phase_rows = [
+        [name, *(f"{median(by_phase[p]):.2f}" for p in PHASES)]
+        for name, by_phase in phases.items()
+        if by_phase[PHASES[0]]
+    ]
+    print(table(["case", *PHASES], phase_rows))
+    print()
+
+    def per_connector(low: str, high: str, connectors: int) -> tuple[float, float, float]:
+        a, b = counts[low], counts[high]
+        return (
+            (b.resources - a.resources) / connectors,
+            (b.lambdas - a.lambdas) / connectors,
+            (b.template_bytes - a.template_bytes) / connectors,
+        )
+
+    growth = [
+        ("vc1 -> vc10 (imported)", per_connector("vc1", "vc10", 9)),
+        ("vc10 -> vc40 (imported)", per_connector("vc10", "vc40", 30)),
+        ("vc1-created -> vc10-created", per_connector("vc1-created", "vc10-created", 9)),
+    ]
+    print("Per additional voice connector:")
+    print(
+        table(
+            ["step", "resources", "Lambdas", "template bytes"],
+            [[step, f"{r:g}", f"{fn:g}", f"{size:,.0f}"] for step, (r, fn, size) in growth],
+        )
+    )
+    print()
+
+    example_ratio = ratio("example")
+    no_nag_ratio = ratio("example-no-nag")
+    plain_ratio = ratio("plain-lambda")
+    max_added = max(r for _, (r, _, _) in growth)
+    max_added_lambdas = max(fn for _, (_, fn, _) in growth)
+    big = counts["vc40"]
+    targets = [
+        (
+            example_ratio <= 1.5,
+            f"example app (with cdk-nag) / empty app <= 1.5: {example_ratio:.2f} "
+            f"(without cdk-nag: {no_nag_ratio:.2f}; plain queue + Lambda, no library: {plain_ratio:.2f})",
+        ),
+        (
+            max_added <= 2 and max_added_lambdas == 0,
+            f"each additional connector adds <= 2 resources and no Lambda: at most {max_added:g} "
+            f"resources, {max_added_lambdas:g} Lambdas",
+        ),
+        (
+            big.resources < MAX_RESOURCES and big.template_bytes < MAX_TEMPLATE_BYTES,
+            f"40 connectors < {MAX_RESOURCES} resources and < {MAX_TEMPLATE_BYTES:,} template bytes: "
+            f"{big.resources} resources, {big.template_bytes:,} bytes",
+        ),
+        (
+            counts["ss10"].provider_lambdas <= counts["vc1"].provider_lambdas,
+            f"10 SpeakerSearch share the providers: {counts['ss10'].provider_lambdas} provider Lambdas "
+            f"(1 SpeakerSearch: {counts['vc1'].provider_lambdas}); all Lambdas {counts['ss10'].lambdas}",
+        ),
+    ]
+    print("Targets:")
+    for ok, text in targets:
+        print(f"  {verdict(ok)}  {text}")
+    if not all(ok for ok, _ in targets):
+        print("  (MISS lines are reported, not enforced: see docs/performance.md)")
+    print(f"\nTotal wall time: {time.perf_counter() - wall:.0f} s")
+
+
+if __name__ == "__main__":
+    os.chdir(REPO_ROOT)
+    main()
