@@ -66,6 +66,20 @@ def machine_lines(distributions: Sequence[str]) -> list[str]:
     return lines
 
 
+def source_state(paths: Sequence[str]) -> str:
+    """The commit measured, and whether ``paths`` had uncommitted changes (others edit this checkout)."""
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        return result.stdout
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    dirty = sorted(
+        {line[3:].split("/")[0] for line in git("status", "--porcelain", "--", *paths).splitlines()}
+    )
+    return f"git HEAD {head}" + (f"; uncommitted changes in: {', '.join(dirty)}" if dirty else "; clean")
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 

@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, machine_lines, median, percentile, project_env, table, verdict
+from _common import REPO_ROOT, machine_lines, median, percentile, project_env, source_state, table, verdict
 
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "constructs")]
 
@@ -381,6 +381,7 @@ def main() -> None:
     print("Handler benchmark (bench/handler.py)")
     for line in machine_lines(["boto3", "botocore"]):
         print(f"  {line}")
+    print(f"  Source: {source_state(['lambda'])}")
     print(f"  Handler: {HANDLER_FILE.relative_to(REPO_ROOT)}; clients stubbed in memory (no API time)")
     print("  Logging: handler logger at INFO, root handler = Lambda-like JSON formatter -> os.devnull")
     print(f"  Invocations per case: {invocations} after a warm-up block, kinds interleaved in 10 blocks")

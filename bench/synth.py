@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, machine_lines, median, node_version, project_env, table, verdict
+from _common import REPO_ROOT, machine_lines, median, node_version, project_env, source_state, table, verdict
 
 # CloudFormation limits the targets are measured against.
 MAX_RESOURCES = 500
@@ -247,6 +247,7 @@ def main() -> None:
     for line in machine_lines(["aws-cdk-lib", "constructs", "jsii", "cdk-nag"]):
         print(f"  {line}")
     print(f"  Node.js: {node_version()}")
+    print(f"  Source: {source_state(['app.py', 'cdk.json', 'constructs', 'lambda'])}")
     print(f"  Rounds: 1 untimed warm-up + {runs} timed, round-robin over the cases; median reported")
     print()
 
