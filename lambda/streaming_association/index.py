@@ -62,97 +62,30 @@ IAM actions the handler's role needs:
 
 Clients for tests: ``handle(event, client)`` does the work with any object that has the boto3
 ``chime-sdk-voice`` methods; ``on_event`` passes ``_client()``, a lazily created real client that tests can
-monkeypatch. ``_sleep`` (throttle backoff) can be monkeypatched too.
+monkeypatch.
+
+Shared code: API calls with throttle retries (``call_api``, ``ApiError``, ``BOTO_CONFIG``) come from
+``cfn_custom_resource`` (lambda/_common/), which the construct ships beside this index.py; tests make
+its backoff instant by monkeypatching ``cfn_custom_resource._sleep``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from cfn_custom_resource import BOTO_CONFIG, ApiError, call_api
 
 if TYPE_CHECKING:
     from mypy_boto3_chime_sdk_voice import ChimeSDKVoiceClient
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
-
-T = TypeVar("T")
-
-# ---- shared: API calls with retries (identical in every custom resource handler) -----------------------
-# Each handler folder is its own Lambda asset, so this block is copied, not imported; a test keeps the
-# copies identical. botocore's standard mode retries 500/503 and connection errors, but NOT
-# ThrottledClientException (HTTP 429), so _call retries that itself.
-
-# total_max_attempts counts the first try (botocore's "max_attempts" would count retries only).
-BOTO_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30
-)
-THROTTLE_ATTEMPTS = 5
-BACKOFF_BASE_S = 0.5
-BACKOFF_CAP_S = 8.0
-
-_sleep: Callable[[float], None] = time.sleep
-
-
-class ApiError(RuntimeError):
-    """A Chime API call failed; the message names the call, the resource and the AWS error code."""
-
-    def __init__(self, operation: str, resource: str, code: str, message: str) -> None:
-        super().__init__(f"{operation} failed for {resource}: {code}: {message}")
-        self.operation = operation
-        self.code = code
-
-
-def _backoff_s(attempt: int) -> float:
-    # Full jitter: spreads retries of concurrent deployments; not security relevant.
-    return random.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 10)))  # noqa: S311
-
-
-def _call(
-    operation: str,
-    resource: str,
-    fn: Callable[..., T],
-    /,
-    *,
-    conflict_budget_s: float = 0.0,
-    **kwargs: Any,
-) -> T:
-    """Call ``fn(**kwargs)``; retry throttling (and ConflictException within a time budget)."""
-    attempt = 0
-    waited_s = 0.0
-    while True:
-        attempt += 1
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "Unknown")
-            retry = (code == "ThrottledClientException" and attempt < THROTTLE_ATTEMPTS) or (
-                code == "ConflictException" and waited_s < conflict_budget_s
-            )
-            if not retry:
-                tries = f" (after {attempt} attempts)" if attempt > 1 else ""
-                raise ApiError(operation, resource, code, error.get("Message", "") + tries) from exc
-            delay_s = _backoff_s(attempt)
-            logger.warning(
-                "api_retry",
-                extra={"operation": operation, "error_code": code, "attempt": attempt, "delay_s": delay_s},
-            )
-            _sleep(delay_s)
-            waited_s += delay_s
-
-
-# ---- streaming association ----------------------------------------------------------------------------
 
 VC_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 CONFIGURATION_ARN_PATTERN = re.compile(
@@ -289,7 +222,7 @@ def _resource(voice_connector_id: str) -> str:
 def _get_current(client: ChimeSDKVoiceClient, voice_connector_id: str) -> dict[str, Any] | None:
     """The connector's StreamingConfiguration, or None when streaming was never configured."""
     try:
-        response = _call(
+        response = call_api(
             "GetVoiceConnectorStreamingConfiguration",
             _resource(voice_connector_id),
             client.get_voice_connector_streaming_configuration,
@@ -304,7 +237,7 @@ def _get_current(client: ChimeSDKVoiceClient, voice_connector_id: str) -> dict[s
 
 
 def _put(client: ChimeSDKVoiceClient, voice_connector_id: str, configuration: Mapping[str, Any]) -> None:
-    _call(
+    call_api(
         "PutVoiceConnectorStreamingConfiguration",
         _resource(voice_connector_id),
         client.put_voice_connector_streaming_configuration,
@@ -409,7 +342,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, 
         targets = [target for target in targets if target.get("NotificationTarget") != EVENTBRIDGE]
     if prior.streaming == "none" and not targets:
         # Nothing but what we added: back to "never configured".
-        _call(
+        call_api(
             "DeleteVoiceConnectorStreamingConfiguration",
             _resource(vc_id),
             client.delete_voice_connector_streaming_configuration,

@@ -40,147 +40,39 @@ IAM actions the handler's role needs:
 
 Clients for tests: ``handle(event, client)`` does the work with any object that has the boto3
 ``chime-sdk-voice`` methods; ``on_event`` passes ``_client()``, a lazily created real client that tests can
-monkeypatch. ``_sleep`` (throttle backoff) can be monkeypatched too.
+monkeypatch.
+
+Shared code: API calls with throttle retries (``call_api``, ``ApiError``, ``BOTO_CONFIG``),
+``client_request_token`` and the tag helpers come from ``cfn_custom_resource`` (lambda/_common/), which
+the construct ships beside this index.py; tests make its backoff instant by monkeypatching
+``cfn_custom_resource._sleep``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import random
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from cfn_custom_resource import (
+    BOTO_CONFIG,
+    ApiError,
+    call_api,
+    client_request_token,
+    parse_tags,
+    previous_tags,
+    sync_tags,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_chime_sdk_voice import ChimeSDKVoiceClient
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
-
-T = TypeVar("T")
-
-# ---- shared: API calls with retries (identical in every custom resource handler) -----------------------
-# Each handler folder is its own Lambda asset, so this block is copied, not imported; a test keeps the
-# copies identical. botocore's standard mode retries 500/503 and connection errors, but NOT
-# ThrottledClientException (HTTP 429), so _call retries that itself.
-
-# total_max_attempts counts the first try (botocore's "max_attempts" would count retries only).
-BOTO_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30
-)
-THROTTLE_ATTEMPTS = 5
-BACKOFF_BASE_S = 0.5
-BACKOFF_CAP_S = 8.0
-
-_sleep: Callable[[float], None] = time.sleep
-
-
-class ApiError(RuntimeError):
-    """A Chime API call failed; the message names the call, the resource and the AWS error code."""
-
-    def __init__(self, operation: str, resource: str, code: str, message: str) -> None:
-        super().__init__(f"{operation} failed for {resource}: {code}: {message}")
-        self.operation = operation
-        self.code = code
-
-
-def _backoff_s(attempt: int) -> float:
-    # Full jitter: spreads retries of concurrent deployments; not security relevant.
-    return random.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 10)))  # noqa: S311
-
-
-def _call(
-    operation: str,
-    resource: str,
-    fn: Callable[..., T],
-    /,
-    *,
-    conflict_budget_s: float = 0.0,
-    **kwargs: Any,
-) -> T:
-    """Call ``fn(**kwargs)``; retry throttling (and ConflictException within a time budget)."""
-    attempt = 0
-    waited_s = 0.0
-    while True:
-        attempt += 1
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "Unknown")
-            retry = (code == "ThrottledClientException" and attempt < THROTTLE_ATTEMPTS) or (
-                code == "ConflictException" and waited_s < conflict_budget_s
-            )
-            if not retry:
-                tries = f" (after {attempt} attempts)" if attempt > 1 else ""
-                raise ApiError(operation, resource, code, error.get("Message", "") + tries) from exc
-            delay_s = _backoff_s(attempt)
-            logger.warning(
-                "api_retry",
-                extra={"operation": operation, "error_code": code, "attempt": attempt, "delay_s": delay_s},
-            )
-            _sleep(delay_s)
-            waited_s += delay_s
-
-
-# ---- shared: tokens and tags (identical in voice_profile_domain and media_insights_configuration) --------
-
-
-def client_request_token(event: Mapping[str, Any]) -> str:
-    """64 hex chars: the same CloudFormation request always gets the same token (fits [-_a-zA-Z0-9]{2,64})."""
-    seed = f"{event['StackId']}|{event['LogicalResourceId']}|{event['RequestId']}"
-    return hashlib.sha256(seed.encode()).hexdigest()[:64]
-
-
-def parse_tags(value: Any, max_tags: int) -> dict[str, str]:
-    """Validate the ``Tags`` property (list of {"Key", "Value"}) into an ordered key -> value dict."""
-    if value is None or value == "":
-        return {}
-    if not isinstance(value, list) or len(value) > max_tags:
-        raise ValueError(
-            f"Invalid property Tags={value!r}: expected a list of at most {max_tags} {{Key, Value}}"
-        )
-    tags: dict[str, str] = {}
-    for tag in value:
-        key = tag.get("Key") if isinstance(tag, dict) else None
-        val = tag.get("Value", "") if isinstance(tag, dict) else None
-        if not isinstance(key, str) or not isinstance(val, str) or not 1 <= len(key) <= 128 or len(val) > 256:
-            raise ValueError(
-                f"Invalid property Tags item {tag!r}: expected Key (1-128 chars) and Value (0-256)"
-            )
-        if key in tags:
-            raise ValueError(f"Invalid property Tags: duplicate Key {key!r}")
-        tags[key] = val
-    return tags
-
-
-def previous_tags(value: Any, max_tags: int) -> dict[str, str]:
-    """Tags of OldResourceProperties: lenient, because a rollback may carry the invalid values that failed."""
-    try:
-        return parse_tags(value, max_tags)
-    except ValueError:
-        return {}
-
-
-def sync_tags(client: Any, arn: str, resource: str, old: dict[str, str], new: dict[str, str]) -> None:
-    """Apply only the difference between two tag sets; tags added outside CloudFormation are left alone."""
-    removed = [key for key in old if key not in new]
-    changed = [{"Key": key, "Value": val} for key, val in new.items() if old.get(key) != val]
-    if removed:
-        _call("UntagResource", resource, client.untag_resource, ResourceARN=arn, TagKeys=removed)
-    if changed:
-        _call("TagResource", resource, client.tag_resource, ResourceARN=arn, Tags=changed)
-
-
-# ---- voice profile domain ------------------------------------------------------------------------------
 
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9 _.-]{1,256}")
 KMS_KEY_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]{1,128}")
@@ -259,7 +151,7 @@ def _create(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceC
         kwargs["Description"] = props.description
     if props.tags:
         kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in props.tags.items()]
-    response = _call(
+    response = call_api(
         "CreateVoiceProfileDomain",
         f"voice profile domain {props.name!r}",
         client.create_voice_profile_domain,
@@ -275,7 +167,7 @@ def _update(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceC
     resource = f"voice profile domain {domain_id!r}"
     # Decide against the domain as it is, not against OldResourceProperties: a rollback after a failed
     # Update carries the failed (possibly invalid) values as OldResourceProperties.
-    domain: Mapping[str, Any] = _call(
+    domain: Mapping[str, Any] = call_api(
         "GetVoiceProfileDomain", resource, client.get_voice_profile_domain, VoiceProfileDomainId=domain_id
     )["VoiceProfileDomain"]
     if domain.get("ServerSideEncryptionConfiguration", {}).get("KmsKeyArn") != props.kms_key_arn:
@@ -285,7 +177,7 @@ def _update(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceC
 
     if domain.get("Name") != props.name or domain.get("Description", "") != props.description:
         # An empty Description clears the old one (the API allows 0 characters).
-        domain = _call(
+        domain = call_api(
             "UpdateVoiceProfileDomain",
             resource,
             client.update_voice_profile_domain,
@@ -305,7 +197,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, 
         return {"PhysicalResourceId": domain_id, "Data": {}}
     try:
         # ConflictException: the domain allows one concurrent API call; wait a little for the other one.
-        _call(
+        call_api(
             "DeleteVoiceProfileDomain",
             f"voice profile domain {domain_id!r}",
             client.delete_voice_profile_domain,

@@ -3,11 +3,13 @@
 Every test gets an isolated AWS environment (fake credentials, us-east-1, no profile or endpoint
 overrides), handler modules with no cached client, backoff sleeps recorded instead of slept, and seeded
 jitter. ``invoke(module, client, event)`` runs the real ``on_event`` entry point with ``client`` injected
-through the module's ``_client()`` getter.
+through the module's ``_client()`` getter. ``shared`` is lambda/_common/cfn_custom_resource.py, the module
+every custom resource handler imports (the very module object, so patching it reaches the handlers).
 """
 
 from __future__ import annotations
 
+import importlib
 import random
 from collections.abc import Callable
 from types import ModuleType
@@ -49,6 +51,18 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
+def shared_module() -> ModuleType:
+    """``cfn_custom_resource`` as the handlers import it (top-level: it is deployed beside each index.py)."""
+    for folder in HANDLER_FOLDERS:
+        load_handler(folder)  # also puts lambda/_common on sys.path
+    return importlib.import_module("cfn_custom_resource")
+
+
+@pytest.fixture
+def shared() -> ModuleType:
+    return shared_module()
+
+
 @pytest.fixture
 def sleeps() -> list[float]:
     return []
@@ -58,10 +72,10 @@ def sleeps() -> list[float]:
 def quiet_handlers(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
     """No real sleeping, reproducible jitter and no client left over from another test."""
     random.seed(1234)
+    # The one backoff sleep of every custom resource handler lives in the shared module.
+    monkeypatch.setattr(shared_module(), "_sleep", sleeps.append)
     for folder in HANDLER_FOLDERS:
-        module = load_handler(folder)
-        monkeypatch.setattr(module, "_sleep", sleeps.append)
-        monkeypatch.setattr(module, "_CLIENT", None)
+        monkeypatch.setattr(load_handler(folder), "_CLIENT", None)
 
 
 @pytest.fixture

@@ -254,6 +254,7 @@ def test_delete_gives_up_on_a_lasting_conflict_with_a_clear_reason(
     invoke: Invoke,
     created: dict[str, Any],
     sleeps: list[float],
+    shared: ModuleType,
 ) -> None:
     pipelines.in_use.add(NAME)
 
@@ -266,7 +267,7 @@ def test_delete_gives_up_on_a_lasting_conflict_with_a_clear_reason(
     assert "ConflictException" in message
     assert "still in use" in message
     budget = configuration_handler.DELETE_CONFLICT_BUDGET_S
-    assert budget <= sum(sleeps) <= budget + configuration_handler.BACKOFF_CAP_S
+    assert budget <= sum(sleeps) <= budget + shared.BACKOFF_CAP_S
     assert NAME in pipelines.configurations
 
 
@@ -291,13 +292,14 @@ def test_throttling_on_every_attempt_fails_clearly(
     pipelines: FakeChimeSdkMediaPipelines,
     invoke: Invoke,
     created: dict[str, Any],
+    shared: ModuleType,
 ) -> None:
     pipelines.fail_always("GetMediaInsightsPipelineConfiguration", "ThrottledClientException")
 
     with pytest.raises(RuntimeError, match="ThrottledClientException"):
         invoke(configuration_handler, pipelines, update(NAME, PROPS))
 
-    assert pipelines.count("GetMediaInsightsPipelineConfiguration") == configuration_handler.THROTTLE_ATTEMPTS
+    assert pipelines.count("GetMediaInsightsPipelineConfiguration") == shared.THROTTLE_ATTEMPTS
 
 
 def test_failed_update_midway_is_undone_by_the_rollback_update(

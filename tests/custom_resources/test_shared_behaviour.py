@@ -1,59 +1,352 @@
-"""What the three custom resource handlers share: copied helpers, tokens, clients, logging."""
+"""What the three custom resource handlers share: lambda/_common/cfn_custom_resource.py, clients, logging.
+
+The shared module is tested directly here; the per-handler files test it again through each handler's
+lifecycle (throttling, conflicts, tags, tokens in the stubbed requests).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.custom_resources.conftest import HANDLER_FOLDERS, Invoke
 from tests.custom_resources.fakes import FakeChimeSdkVoice, cfn_event
 from tests.support import LAMBDA_ROOT, load_handler
 
-RETRY_BLOCK = "# ---- shared: API calls with retries"
-TOKEN_BLOCK = "# ---- shared: tokens and tags"
 TOKEN_PATTERN = re.compile(r"[-_a-zA-Z0-9]{2,64}")
+TOKEN_HANDLERS = ("voice_profile_domain", "media_insights_configuration")
 
 
-def source(folder: str) -> str:
-    return (LAMBDA_ROOT / folder / "index.py").read_text()
+def client_error(code: str, message: str = "details") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "Operation")
 
 
-def block(text: str, start: str) -> str:
-    begin = text.index(start)
-    end = text.index("\n# ---- ", begin + 1)
-    return text[begin:end]
+class Flaky:
+    """A callable API method: raises the given error codes in turn, then returns ``result``."""
+
+    def __init__(self, *codes: str, result: Any = None) -> None:
+        self.codes = list(codes)
+        self.result = {"ok": True} if result is None else result
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.calls.append(kwargs)
+        if self.codes:
+            raise client_error(self.codes.pop(0))
+        return self.result
 
 
-def test_the_copied_retry_block_is_identical_in_every_handler() -> None:
-    blocks = {folder: block(source(folder), RETRY_BLOCK) for folder in HANDLER_FOLDERS}
+class AlwaysFailing:
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.calls = 0
 
-    assert len(set(blocks.values())) == 1, "edit the shared block in all three handlers"
-
-
-def test_the_copied_token_and_tag_block_is_identical_where_resources_are_created() -> None:
-    blocks = {
-        block(source(folder), TOKEN_BLOCK)
-        for folder in ("voice_profile_domain", "media_insights_configuration")
-    }
-
-    assert len(blocks) == 1
+    def __call__(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        raise client_error(self.code, "still busy")
 
 
-@pytest.mark.parametrize("folder", ["voice_profile_domain", "media_insights_configuration"])
-def test_tokens_are_deterministic_64_char_and_per_request(folder: str) -> None:
+class TagClient:
+    def __init__(self, untag: Callable[..., Any] | None = None) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._untag = untag
+
+    def untag_resource(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("UntagResource", kwargs))
+        if self._untag is not None:
+            self._untag(**kwargs)
+        return {}
+
+    def tag_resource(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("TagResource", kwargs))
+        return {}
+
+
+# -- every handler uses the one shared module ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", HANDLER_FOLDERS)
+def test_each_handler_uses_the_shared_module_and_keeps_no_copy(folder: str, shared: ModuleType) -> None:
     handler = load_handler(folder)
+
+    assert handler.call_api is shared.call_api
+    assert handler.ApiError is shared.ApiError
+    assert handler.BOTO_CONFIG is shared.BOTO_CONFIG
+    for copied in ("_sleep", "_backoff_s", "_call", "THROTTLE_ATTEMPTS", "BACKOFF_BASE_S", "BACKOFF_CAP_S"):
+        assert not hasattr(handler, copied), f"{folder} still defines {copied}"
+    text = (LAMBDA_ROOT / folder / "index.py").read_text()
+    assert "# ---- shared" not in text
+    assert "def call_api" not in text
+    assert "class ApiError" not in text
+
+
+@pytest.mark.parametrize("folder", TOKEN_HANDLERS)
+def test_handlers_that_create_resources_use_the_shared_tokens_and_tags(
+    folder: str, shared: ModuleType
+) -> None:
+    handler = load_handler(folder)
+
+    assert handler.client_request_token is shared.client_request_token
+    assert handler.parse_tags is shared.parse_tags
+    assert handler.sync_tags is shared.sync_tags
+    assert "def client_request_token" not in (LAMBDA_ROOT / folder / "index.py").read_text()
+
+
+def test_patching_the_shared_sleep_reaches_a_handlers_retries(
+    domain_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    invoke: Invoke,
+    shared: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(shared, "_sleep", slept.append)
+    voice.fail("CreateVoiceProfileDomain", "ThrottledClientException", times=2)
+    key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    invoke(domain_handler, voice, cfn_event("Create", {"Name": "callers", "KmsKeyArn": key}))
+
+    assert len(slept) == 2
+
+
+# -- tokens ------------------------------------------------------------------------------------------------
+
+
+def test_tokens_are_deterministic_64_char_and_per_request(shared: ModuleType) -> None:
     event = cfn_event("Create", {}, request_id="5a7b0c1d-aaaa-bbbb-cccc-0123456789ab")
 
-    token = handler.client_request_token(event)
+    token = shared.client_request_token(event)
 
     assert TOKEN_PATTERN.fullmatch(token)
     assert len(token) == 64
-    assert handler.client_request_token(dict(event)) == token
-    assert handler.client_request_token({**event, "RequestId": "other"}) != token
-    assert handler.client_request_token({**event, "LogicalResourceId": "Other"}) != token
+    assert shared.client_request_token(dict(event)) == token
+    assert shared.client_request_token({**event, "RequestId": "other"}) != token
+    assert shared.client_request_token({**event, "LogicalResourceId": "Other"}) != token
+    assert shared.client_request_token({**event, "StackId": event["StackId"] + "x"}) != token
+
+
+def test_token_is_the_sha256_of_stack_logical_id_and_request(shared: ModuleType) -> None:
+    event = {"StackId": "stack", "LogicalResourceId": "Domain", "RequestId": "req-1", "Other": "ignored"}
+
+    assert shared.client_request_token(event) == hashlib.sha256(b"stack|Domain|req-1").hexdigest()
+
+
+# -- API calls with retries ----------------------------------------------------------------------------------
+
+
+def test_boto_config_uses_standard_retries_with_three_attempts_in_all(shared: ModuleType) -> None:
+    assert shared.BOTO_CONFIG.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert shared.BOTO_CONFIG.connect_timeout == 5
+    assert shared.BOTO_CONFIG.read_timeout == 30
+
+
+def test_a_successful_call_passes_keyword_arguments_and_returns_the_response(
+    shared: ModuleType, sleeps: list[float]
+) -> None:
+    fn = Flaky(result={"Thing": 1})
+
+    assert shared.call_api("GetThing", "thing 'a'", fn, Id="a", Flag=True) == {"Thing": 1}
+    assert fn.calls == [{"Id": "a", "Flag": True}]
+    assert sleeps == []
+
+
+def test_throttling_is_retried_with_full_jitter_backoff(
+    shared: ModuleType, sleeps: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    fn = Flaky("ThrottledClientException", "ThrottledClientException", "ThrottledClientException")
+
+    with caplog.at_level(logging.WARNING):
+        assert shared.call_api("GetThing", "thing 'a'", fn, Id="a") == {"ok": True}
+
+    assert len(fn.calls) == 4
+    assert len(sleeps) == 3
+    for attempt, delay in enumerate(sleeps, start=1):
+        assert 0 <= delay <= min(shared.BACKOFF_CAP_S, shared.BACKOFF_BASE_S * 2**attempt)
+    retries = [r for r in caplog.records if r.getMessage() == "api_retry"]
+    assert [r.__dict__["attempt"] for r in retries] == [1, 2, 3]
+    assert {r.__dict__["operation"] for r in retries} == {"GetThing"}
+    assert {r.__dict__["error_code"] for r in retries} == {"ThrottledClientException"}
+
+
+def test_throttling_on_every_attempt_gives_up_after_the_attempt_limit(
+    shared: ModuleType, sleeps: list[float]
+) -> None:
+    fn = AlwaysFailing("ThrottledClientException")
+
+    with pytest.raises(shared.ApiError) as excinfo:
+        shared.call_api("PutThing", "thing 'a'", fn)
+
+    assert shared.THROTTLE_ATTEMPTS == 5
+    assert fn.calls == shared.THROTTLE_ATTEMPTS
+    assert len(sleeps) == shared.THROTTLE_ATTEMPTS - 1
+    assert str(excinfo.value) == (
+        f"PutThing failed for thing 'a': ThrottledClientException: still busy "
+        f"(after {shared.THROTTLE_ATTEMPTS} attempts)"
+    )
+    assert excinfo.value.code == "ThrottledClientException"
+    assert excinfo.value.operation == "PutThing"
+    assert isinstance(excinfo.value.__cause__, ClientError)
+
+
+def test_backoff_never_exceeds_the_cap(shared: ModuleType) -> None:
+    for attempt in range(1, 40):
+        assert 0 <= shared._backoff_s(attempt) <= shared.BACKOFF_CAP_S
+
+
+def test_other_errors_fail_at_once_naming_operation_resource_and_code(
+    shared: ModuleType, sleeps: list[float]
+) -> None:
+    fn = Flaky("AccessDeniedException")
+
+    with pytest.raises(shared.ApiError) as excinfo:
+        shared.call_api("CreateThing", "thing 'a'", fn)
+
+    assert str(excinfo.value) == "CreateThing failed for thing 'a': AccessDeniedException: details"
+    assert isinstance(excinfo.value, RuntimeError)
+    assert len(fn.calls) == 1
+    assert sleeps == []
+
+
+def test_an_error_without_code_is_reported_as_unknown(shared: ModuleType) -> None:
+    def fn() -> None:
+        raise ClientError({}, "Operation")
+
+    with pytest.raises(shared.ApiError, match=r"^GetThing failed for thing: Unknown: $") as excinfo:
+        shared.call_api("GetThing", "thing", fn)
+    assert excinfo.value.code == "Unknown"
+
+
+def test_conflicts_are_not_retried_without_a_budget(shared: ModuleType, sleeps: list[float]) -> None:
+    fn = Flaky("ConflictException")
+
+    with pytest.raises(shared.ApiError, match=r"ConflictException: details$"):
+        shared.call_api("DeleteThing", "thing 'a'", fn)
+
+    assert len(fn.calls) == 1
+    assert sleeps == []
+
+
+def test_a_short_conflict_is_waited_out_within_the_budget(shared: ModuleType, sleeps: list[float]) -> None:
+    fn = Flaky("ConflictException", "ConflictException")
+
+    assert shared.call_api("DeleteThing", "thing 'a'", fn, conflict_budget_s=20.0, Id="a") == {"ok": True}
+
+    assert len(fn.calls) == 3
+    assert len(sleeps) == 2
+
+
+def test_a_lasting_conflict_is_retried_until_the_budget_is_spent(
+    shared: ModuleType, sleeps: list[float]
+) -> None:
+    fn = AlwaysFailing("ConflictException")
+    budget = 10.0
+
+    with pytest.raises(
+        shared.ApiError, match=r"DeleteThing failed for thing 'a': ConflictException: .*attempts"
+    ):
+        shared.call_api("DeleteThing", "thing 'a'", fn, conflict_budget_s=budget)
+
+    assert sum(sleeps[:-1]) < budget <= sum(sleeps)
+    assert fn.calls == len(sleeps) + 1
+    assert fn.calls > shared.THROTTLE_ATTEMPTS  # the conflict budget, not the throttle limit, decides
+
+
+# -- tags --------------------------------------------------------------------------------------------------
+
+
+def test_tags_parse_into_an_ordered_dict(shared: ModuleType) -> None:
+    tags = [{"Key": "team", "Value": "voice"}, {"Key": "env"}, {"Key": "k" * 128, "Value": "v" * 256}]
+
+    assert list(shared.parse_tags(tags, 3).items()) == [
+        ("team", "voice"),
+        ("env", ""),
+        ("k" * 128, "v" * 256),
+    ]
+
+
+@pytest.mark.parametrize("value", [None, "", []])
+def test_absent_tags_are_empty(shared: ModuleType, value: Any) -> None:
+    assert shared.parse_tags(value, 50) == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("team=voice", r"Invalid property Tags='team=voice': expected a list of at most 2 \{Key, Value\}"),
+        ([{"Key": str(i), "Value": ""} for i in range(3)], r"at most 2 \{Key, Value\}"),
+        (["team"], r"Invalid property Tags item 'team': expected Key \(1-128 chars\) and Value \(0-256\)"),
+        ([{"Value": "x"}], "Tags item"),
+        ([{"Key": "", "Value": "x"}], "Tags item"),
+        ([{"Key": "k" * 129, "Value": "x"}], "Tags item"),
+        ([{"Key": "k", "Value": "v" * 257}], "Tags item"),
+        ([{"Key": "k", "Value": 1}], "Tags item"),
+        (
+            [{"Key": "k", "Value": "a"}, {"Key": "k", "Value": "b"}],
+            "Invalid property Tags: duplicate Key 'k'",
+        ),
+    ],
+)
+def test_invalid_tags_are_rejected_naming_the_problem(shared: ModuleType, value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        shared.parse_tags(value, 2)
+
+
+def test_previous_tags_are_read_leniently(shared: ModuleType) -> None:
+    assert shared.previous_tags([{"Key": "a", "Value": "1"}], 2) == {"a": "1"}
+    assert shared.previous_tags("not a list", 2) == {}
+    assert shared.previous_tags([{"Key": "a"}, {"Key": "a"}], 2) == {}
+
+
+def test_sync_tags_sends_only_the_difference(shared: ModuleType) -> None:
+    client = TagClient()
+    old = {"keep": "1", "change": "old", "drop": "x"}
+    new = {"keep": "1", "change": "new", "add": "y"}
+
+    shared.sync_tags(client, "arn:thing", "thing 'a'", old, new)
+
+    assert client.calls == [
+        ("UntagResource", {"ResourceARN": "arn:thing", "TagKeys": ["drop"]}),
+        (
+            "TagResource",
+            {
+                "ResourceARN": "arn:thing",
+                "Tags": [{"Key": "change", "Value": "new"}, {"Key": "add", "Value": "y"}],
+            },
+        ),
+    ]
+
+
+def test_sync_tags_makes_no_call_when_nothing_changed(shared: ModuleType) -> None:
+    client = TagClient()
+
+    shared.sync_tags(client, "arn:thing", "thing 'a'", {"a": "1"}, {"a": "1"})
+    shared.sync_tags(client, "arn:thing", "thing 'a'", {}, {})
+
+    assert client.calls == []
+
+
+def test_sync_tags_retries_throttling_and_names_the_resource_on_failure(
+    shared: ModuleType, sleeps: list[float]
+) -> None:
+    throttled = TagClient(untag=Flaky("ThrottledClientException"))
+    shared.sync_tags(throttled, "arn:thing", "thing 'a'", {"a": "1"}, {})
+    assert [name for name, _ in throttled.calls] == ["UntagResource", "UntagResource"]
+    assert len(sleeps) == 1
+
+    denied = TagClient(untag=Flaky("AccessDeniedException"))
+    with pytest.raises(shared.ApiError, match=r"^UntagResource failed for thing 'a': AccessDeniedException"):
+        shared.sync_tags(denied, "arn:thing", "thing 'a'", {"a": "1"}, {"b": "2"})
+    assert [name for name, _ in denied.calls] == ["UntagResource"]
+
+
+# -- clients, request types, logging -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -534,14 +534,14 @@ def test_throttled_reads_are_retried(
 
 
 def test_throttling_on_every_attempt_fails_clearly(
-    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, shared: ModuleType
 ) -> None:
     voice.fail_always("PutVoiceConnectorStreamingConfiguration", "ThrottledClientException")
 
     with pytest.raises(RuntimeError, match=rf"Put.*'{VC}'.*ThrottledClientException"):
         invoke(association_handler, voice, cfn_event("Create", PROPS))
 
-    assert voice.count("PutVoiceConnectorStreamingConfiguration") == association_handler.THROTTLE_ATTEMPTS
+    assert voice.count("PutVoiceConnectorStreamingConfiguration") == shared.THROTTLE_ATTEMPTS
     assert VC not in voice.streaming
 
 

@@ -197,7 +197,11 @@ def test_api_failure_is_raised_with_operation_resource_and_code(
 
 
 def test_throttling_is_retried_with_backoff(
-    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, sleeps: list[float]
+    domain_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    invoke: Invoke,
+    sleeps: list[float],
+    shared: ModuleType,
 ) -> None:
     voice.fail("CreateVoiceProfileDomain", "ThrottledClientException", times=2)
 
@@ -206,19 +210,23 @@ def test_throttling_is_retried_with_backoff(
     assert len(voice.domains) == 1
     assert voice.count("CreateVoiceProfileDomain") == 3
     assert len(sleeps) == 2
-    assert all(0 <= s <= domain_handler.BACKOFF_CAP_S for s in sleeps)
+    assert all(0 <= s <= shared.BACKOFF_CAP_S for s in sleeps)
 
 
 def test_throttling_on_every_attempt_fails_clearly(
-    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, sleeps: list[float]
+    domain_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    invoke: Invoke,
+    sleeps: list[float],
+    shared: ModuleType,
 ) -> None:
     voice.fail_always("CreateVoiceProfileDomain", "ThrottledClientException")
 
     with pytest.raises(RuntimeError, match=r"CreateVoiceProfileDomain .*ThrottledClientException.*attempts"):
         invoke(domain_handler, voice, cfn_event("Create", PROPS))
 
-    assert voice.count("CreateVoiceProfileDomain") == domain_handler.THROTTLE_ATTEMPTS
-    assert len(sleeps) == domain_handler.THROTTLE_ATTEMPTS - 1
+    assert voice.count("CreateVoiceProfileDomain") == shared.THROTTLE_ATTEMPTS
+    assert len(sleeps) == shared.THROTTLE_ATTEMPTS - 1
 
 
 def test_delete_waits_out_a_short_conflict(
