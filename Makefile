@@ -56,7 +56,8 @@ format: setup
 # Handlers are all called index.py, so mypy checks each folder on its own.
 typecheck: setup
 	mypy constructs/chime_speaker_search app.py
-	@for handler in $(HANDLER_FILES); do mypy "$$handler"; done
+	mypy lambda/_common
+	@for handler in $(HANDLER_FILES); do echo "mypy $$handler"; mypy "$$handler"; done
 
 pytest: setup
 	pytest

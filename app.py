@@ -17,9 +17,9 @@ import aws_cdk as cdk
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import AwsSolutionsChecks
-from chime_speaker_search import VOICE_ANALYTICS_REGIONS, CallLeg, SpeakerSearch, VoiceConnector
-
 from constructs import Construct
+
+from chime_speaker_search import VOICE_ANALYTICS_REGIONS, CallLeg, SpeakerSearch, VoiceConnector
 
 
 class TelephonyStack(cdk.Stack):

@@ -14,8 +14,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
 from cdk_nag import AwsSolutionsChecks
-from chime_speaker_search import CallLeg, SpeakerSearch, VoiceConnector
 
+from chime_speaker_search import CallLeg, SpeakerSearch, VoiceConnector
 from tests.support import REPO_ROOT, import_path
 
 ENV = cdk.Environment(account="111122223333", region="us-east-1")

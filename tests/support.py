@@ -9,6 +9,8 @@ from types import ModuleType
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_ROOT = REPO_ROOT / "lambda"
+#: Modules shared by several handlers; deployed beside each one's index.py, so importable top-level.
+COMMON_ROOT = LAMBDA_ROOT / "_common"
 
 
 def import_path(module_name: str, path: Path) -> ModuleType:
@@ -31,4 +33,6 @@ def load_handler(function_folder: str) -> ModuleType:
     import namespace; each is loaded as ``handler_<folder>`` instead. Loading is cached
     through ``sys.modules`` like a normal import.
     """
+    if str(COMMON_ROOT) not in sys.path:
+        sys.path.insert(0, str(COMMON_ROOT))
     return import_path(f"handler_{function_folder}", LAMBDA_ROOT / function_folder / "index.py")

@@ -38,7 +38,7 @@ def test_one_folder_per_function_each_with_index() -> None:
 def test_every_handler_folder_ships_in_the_wheel() -> None:
     config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
     packages = set(config["tool"]["setuptools"]["packages"])
-    for folder in handler_folders():
+    for folder in [*handler_folders(), "_common"]:
         assert f"chime_speaker_search._handlers.{folder}" in packages, folder
 
 
@@ -46,9 +46,13 @@ def test_handlers_use_only_stdlib_and_boto3() -> None:
     import ast
     import sys
 
-    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore"}
-    for folder in handler_folders():
-        tree = ast.parse((LAMBDA_ROOT / folder / "index.py").read_text())
+    shared = {p.stem for p in (LAMBDA_ROOT / "_common").glob("*.py")}
+    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore"} | shared
+    sources = [LAMBDA_ROOT / folder / "index.py" for folder in handler_folders()]
+    sources += sorted((LAMBDA_ROOT / "_common").glob("*.py"))
+    for source in sources:
+        folder = source.parent.name
+        tree = ast.parse(source.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]

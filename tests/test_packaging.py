@@ -50,6 +50,7 @@ def test_wheel_contains_package_and_every_handler(wheel: Path) -> None:
     assert "chime_speaker_search/py.typed" in names
     for folder in (p for p in LAMBDA_ROOT.iterdir() if p.is_dir() and not p.name.startswith("_")):
         assert f"chime_speaker_search/_handlers/{folder.name}/index.py" in names
+    assert "chime_speaker_search/_handlers/_common/cfn_custom_resource.py" in names
     assert not any("__pycache__" in n or n.startswith("tests/") for n in names)
 
 
@@ -80,3 +81,6 @@ def test_construct_from_installed_wheel_finds_its_handler_code(wheel: Path, tmp_
     expected = (LAMBDA_ROOT / "speaker_search" / "index.py").read_bytes()
     shipped = [p for p in outdir.glob("asset.*/index.py") if p.read_bytes() == expected]
     assert len(shipped) == 1
+    # Each custom-resource handler ships with the shared module it imports.
+    common = (LAMBDA_ROOT / "_common" / "cfn_custom_resource.py").read_bytes()
+    assert len([p for p in outdir.glob("asset.*/cfn_custom_resource.py") if p.read_bytes() == common]) == 3

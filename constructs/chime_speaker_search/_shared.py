@@ -18,7 +18,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
-
 from constructs import Construct, IConstruct
 
 from ._assets import handler_code
@@ -72,6 +71,7 @@ def python_function(
     memory_size: int = 256,
     environment: Mapping[str, str] | None = None,
     log_key: kms.IKey | None = None,
+    common_modules: Sequence[str] = (),
 ) -> lambda_.Function:
     """A Python function of this library: arm64, JSON logs, its own role and encrypted log group.
 
@@ -94,7 +94,7 @@ def python_function(
         runtime=PYTHON_RUNTIME,
         architecture=ARCHITECTURE,
         handler=handler,
-        code=handler_code(function_folder),
+        code=handler_code(function_folder, common_modules),
         timeout=timeout,
         memory_size=memory_size,
         environment=dict(environment or {}),
@@ -113,6 +113,8 @@ class ProviderKind:
     resource_type: str
     description: str
     timeout: Duration
+    #: Modules of lambda/_common/ the handler imports (shipped beside its index.py).
+    common_modules: tuple[str, ...] = ("cfn_custom_resource.py",)
 
 
 VOICE_PROFILE_DOMAIN = ProviderKind(
@@ -154,6 +156,7 @@ class SharedProvider(Construct):
             handler="index.on_event",
             description=kind.description,
             timeout=kind.timeout,
+            common_modules=kind.common_modules,
         )
         self.provider = cr.Provider(
             self,

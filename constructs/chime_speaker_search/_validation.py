@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from aws_cdk import Annotations, Duration, Stack, Token
-
 from constructs import IConstruct
 
 #: Regions where Amazon Chime SDK voice analytics (speaker search, voice tone) runs.

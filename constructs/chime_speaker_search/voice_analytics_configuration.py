@@ -10,7 +10,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
-
 from constructs import Construct, IConstruct
 
 from ._shared import (

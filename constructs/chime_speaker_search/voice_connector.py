@@ -7,7 +7,6 @@ from typing import Protocol, runtime_checkable
 from aws_cdk import Annotations, ArnFormat, Names, Resource, Stack, Token
 from aws_cdk import aws_chime as chime
 from aws_cdk import aws_iam as iam
-
 from constructs import Construct, Node
 
 from ._validation import check_length, check_pattern, warn_if_unsupported_region

@@ -8,7 +8,6 @@ from typing import Protocol, runtime_checkable
 from aws_cdk import Annotations, ArnFormat, CustomResource, Names, RemovalPolicy, Resource, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-
 from constructs import Construct, Node
 
 from ._shared import VOICE_PROFILE_DOMAIN, SharedProvider

@@ -1,5 +1,6 @@
 import aws_cdk as cdk
 import pytest
+
 from chime_speaker_search import CallLeg
 from chime_speaker_search.call_leg import resolve_call_leg
 

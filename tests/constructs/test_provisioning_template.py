@@ -10,12 +10,12 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
+
 from chime_speaker_search import (
     VoiceAnalyticsConfiguration,
     VoiceConnector,
     VoiceProfileDomain,
 )
-
 from tests.conftest import ENV, IMPORTED_IDS, Synthesized
 
 

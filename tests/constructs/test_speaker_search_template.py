@@ -229,6 +229,7 @@ def test_a_given_domain_is_shared_not_duplicated(many: Synthesized) -> None:
 def test_grant_enroll_voice_profiles() -> None:
     import aws_cdk as cdk
     from aws_cdk import aws_iam as iam
+
     from chime_speaker_search import SpeakerSearch, VoiceConnector
 
     stack = cdk.Stack(cdk.App(), "Consumer", env=cdk.Environment(account="111122223333", region="us-east-1"))

@@ -7,13 +7,13 @@ import json
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_sqs as sqs
+
 from chime_speaker_search import (
     SpeakerSearch,
     VoiceAnalyticsConfiguration,
     VoiceConnector,
     VoiceProfileDomain,
 )
-
 from tests.conftest import ENV, IMPORTED_IDS
 
 
