@@ -91,3 +91,37 @@ def test_context_imports_an_existing_connector(tmp_path: Any) -> None:
         if r["Type"] == "Custom::ChimeVoiceConnectorStreamingAssociation"
     )
     assert association["Properties"]["VoiceConnectorId"] == "abcdef1ghij2klmno3pqr4"
+
+
+@pytest.mark.slow
+def test_cdk_cli_synthesizes_the_example_strictly(tmp_path: Any) -> None:
+    """What `make synth` runs: the project's CDK CLI, where any warning or validation error fails."""
+    cdk_cli = REPO_ROOT / "node_modules" / ".bin" / "cdk"
+    assert cdk_cli.exists(), "run `make setup` (make test does) to install the project's CDK CLI"
+    env = {
+        **os.environ,
+        "PATH": f"{cdk_cli.parent}{os.pathsep}{os.environ['PATH']}",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+    }
+    result = subprocess.run(
+        [
+            str(cdk_cli),
+            "synth",
+            "--strict",
+            "--quiet",
+            "--no-notices",
+            "-o",
+            str(tmp_path),
+            "-c",
+            "callLeg=Callee",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "warning" not in (result.stdout + result.stderr).lower()
+    assert (tmp_path / "ChimeSpeakerSearchExample.template.json").is_file()
