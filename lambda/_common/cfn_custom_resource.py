@@ -10,6 +10,9 @@ ThrottledClientException (HTTP 429), so ``call_api`` retries that itself (``THRO
 all, full-jitter exponential backoff), and optionally ConflictException within a time budget. A failure is
 raised as ``ApiError``, whose message names the call, the resource and the AWS error code.
 
+Requests: ``dispatch`` validates the RequestType, logs the request (IDs only) and routes it to the
+handler's delete, or parse-then-create/update functions.
+
 Tokens and tags: ``client_request_token`` derives a deterministic ClientRequestToken from the
 CloudFormation request; ``parse_tags`` / ``previous_tags`` validate a ``Tags`` property (the maximum count
 is the caller's); ``sync_tags`` applies only the difference between two tag sets.
@@ -35,6 +38,9 @@ logger = logging.getLogger(__name__)
 logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
 
 T = TypeVar("T")
+Client = TypeVar("Client")
+Props = TypeVar("Props")
+Response = dict[str, Any]
 
 # total_max_attempts counts the first try (botocore's "max_attempts" would count retries only).
 BOTO_CONFIG = Config(
@@ -139,3 +145,35 @@ def sync_tags(client: Any, arn: str, resource: str, old: dict[str, str], new: di
         call_api("UntagResource", resource, client.untag_resource, ResourceARN=arn, TagKeys=removed)
     if changed:
         call_api("TagResource", resource, client.tag_resource, ResourceARN=arn, Tags=changed)
+
+
+def dispatch(
+    event: Mapping[str, Any],
+    client: Client,
+    *,
+    parse: Callable[[Mapping[str, Any]], Props],
+    create: Callable[[Mapping[str, Any], Props, Client], Response],
+    update: Callable[[Mapping[str, Any], Props, Client], Response],
+    delete: Callable[[Mapping[str, Any], Client], Response],
+) -> Response:
+    """Route one CloudFormation custom-resource request to the handler's functions.
+
+    Delete does not parse the properties: a rollback may carry the invalid values that failed.
+    """
+    request_type = event["RequestType"]
+    if request_type not in ("Create", "Update", "Delete"):
+        raise ValueError(f"Unsupported RequestType {request_type!r}: expected Create, Update or Delete")
+    logger.info(
+        "request",
+        extra={
+            "request_type": request_type,
+            "logical_resource_id": event.get("LogicalResourceId"),
+            "physical_resource_id": event.get("PhysicalResourceId"),
+        },
+    )
+    if request_type == "Delete":
+        return delete(event, client)
+    props = parse(event["ResourceProperties"])
+    if request_type == "Create":
+        return create(event, props, client)
+    return update(event, props, client)

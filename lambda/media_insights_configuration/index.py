@@ -71,7 +71,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from cfn_custom_resource import BOTO_CONFIG, ApiError, call_api, client_request_token, parse_tags, sync_tags
+from cfn_custom_resource import (
+    BOTO_CONFIG,
+    ApiError,
+    call_api,
+    client_request_token,
+    dispatch,
+    parse_tags,
+    sync_tags,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_chime_sdk_media_pipelines import ChimeSDKMediaPipelinesClient
@@ -306,23 +314,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> d
 
 def handle(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> dict[str, Any]:
     """Run one CloudFormation custom resource request against ``client``."""
-    request_type = event["RequestType"]
-    if request_type not in ("Create", "Update", "Delete"):
-        raise ValueError(f"Unsupported RequestType {request_type!r}: expected Create, Update or Delete")
-    logger.info(
-        "request",
-        extra={
-            "request_type": request_type,
-            "logical_resource_id": event.get("LogicalResourceId"),
-            "physical_resource_id": event.get("PhysicalResourceId"),
-        },
-    )
-    if request_type == "Delete":
-        return _delete(event, client)
-    props = parse_properties(event["ResourceProperties"])
-    if request_type == "Create":
-        return _create(event, props, client)
-    return _update(event, props, client)
+    return dispatch(event, client, parse=parse_properties, create=_create, update=_update, delete=_delete)
 
 
 def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:

@@ -63,6 +63,7 @@ from cfn_custom_resource import (
     ApiError,
     call_api,
     client_request_token,
+    dispatch,
     parse_tags,
     previous_tags,
     sync_tags,
@@ -214,23 +215,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, 
 
 def handle(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, Any]:
     """Run one CloudFormation custom resource request against ``client``."""
-    request_type = event["RequestType"]
-    if request_type not in ("Create", "Update", "Delete"):
-        raise ValueError(f"Unsupported RequestType {request_type!r}: expected Create, Update or Delete")
-    logger.info(
-        "request",
-        extra={
-            "request_type": request_type,
-            "logical_resource_id": event.get("LogicalResourceId"),
-            "physical_resource_id": event.get("PhysicalResourceId"),
-        },
-    )
-    if request_type == "Delete":
-        return _delete(event, client)
-    props = parse_properties(event["ResourceProperties"])
-    if request_type == "Create":
-        return _create(event, props, client)
-    return _update(event, props, client)
+    return dispatch(event, client, parse=parse_properties, create=_create, update=_update, delete=_delete)
 
 
 def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
