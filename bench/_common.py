@@ -66,6 +66,15 @@ def machine_lines(distributions: Sequence[str]) -> list[str]:
     return lines
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages: on a shared machine, how busy it was around the run."""
+    try:
+        with open("/proc/loadavg", encoding="utf-8") as handle:
+            return " ".join(handle.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def source_state(paths: Sequence[str]) -> str:
     """The commit measured, and whether ``paths`` had uncommitted changes (others edit this checkout)."""
 

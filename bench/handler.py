@@ -17,7 +17,8 @@
    clients' creation is measured separately (what the first notification of a cold start pays).
 3. Cold-start footprint: peak RSS of a process that imports the handler, creates both clients
    and handles 1,000 notifications.
-4. Asset size: each handler folder zipped in memory (DEFLATED, ``__pycache__`` excluded).
+4. Asset size: each function's files (its folder plus the ``lambda/_common`` modules it imports)
+   zipped in memory (DEFLATED, ``__pycache__`` excluded).
 5. The handler's retry budget (its module constants) against the default 30 s timeout.
 
 Usage: .venv/bin/python bench/handler.py [--quick] [--runs N] [--imports N]
@@ -30,6 +31,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -42,7 +44,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, machine_lines, median, percentile, project_env, source_state, table, verdict
+from _common import (
+    REPO_ROOT,
+    load_average,
+    machine_lines,
+    median,
+    percentile,
+    project_env,
+    source_state,
+    table,
+    verdict,
+)
 
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "constructs")]
 
@@ -343,17 +355,25 @@ def measure_imports(runs: int) -> dict[str, list[float]]:
 # 4. Asset sizes
 
 
-def zipped_size(folder: Path) -> tuple[int, int, int]:
-    """(files, raw bytes, zipped bytes) of ``folder`` without ``__pycache__``."""
+def shipped_files(folder: Path) -> list[Path]:
+    """The files of one function's asset: its folder, plus the ``lambda/_common`` modules it imports
+    (the constructs copy those beside ``index.py``; see ``_assets.handler_code``)."""
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    common = REPO_ROOT / "lambda" / "_common"
+    source = (folder / "index.py").read_text(encoding="utf-8")
+    for module in sorted(common.glob("*.py")) if common.is_dir() else []:
+        if re.search(rf"^\s*(from|import)\s+{re.escape(module.stem)}\b", source, re.MULTILINE):
+            files.append(module)
+    return [p for p in files if p.suffix != ".pyc"]
+
+
+def zipped_size(folder: Path, files: list[Path]) -> tuple[int, int]:
+    """(raw bytes, zipped bytes) of ``files`` zipped in memory with DEFLATE, laid out as shipped."""
     buffer = io.BytesIO()
-    files = raw = 0
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                archive.write(path, path.relative_to(folder).as_posix())
-                files += 1
-                raw += path.stat().st_size
-    return files, raw, len(buffer.getvalue())
+        for path in files:
+            archive.write(path, path.relative_to(folder) if path.is_relative_to(folder) else path.name)
+    return sum(p.stat().st_size for p in files), len(buffer.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,6 +401,7 @@ def main() -> None:
     print("Handler benchmark (bench/handler.py)")
     for line in machine_lines(["boto3", "botocore"]):
         print(f"  {line}")
+    print(f"  Load average at the start: {load_average()} ({os.cpu_count()} cores)")
     print(f"  Source: {source_state(['lambda'])}")
     print(f"  Handler: {HANDLER_FILE.relative_to(REPO_ROOT)}; clients stubbed in memory (no API time)")
     print("  Logging: handler logger at INFO, root handler = Lambda-like JSON formatter -> os.devnull")
@@ -447,21 +468,17 @@ def main() -> None:
     )
     print()
 
-    print("Handler assets (zipped in memory, DEFLATED, __pycache__ excluded):")
+    print("Function code assets (zipped in memory, DEFLATED, __pycache__ excluded):")
     asset_rows = []
-    for folder in sorted(
-        p for p in (REPO_ROOT / "lambda").iterdir() if p.is_dir() and p.name != "__pycache__"
-    ):
-        files, raw, zipped = zipped_size(folder)
-        role = (
-            "shared modules, copied into the handlers that import them" if folder.name.startswith("_") else ""
-        )
-        if folder.name == "speaker_search":
-            role = "the speaker-search handler"
-        elif not role:
-            role = "custom-resource handler"
-        asset_rows.append([f"lambda/{folder.name}", role, files, f"{raw:,}", f"{zipped:,}"])
-    print(table(["folder", "role", "files", "bytes", "zipped bytes"], asset_rows))
+    for folder in sorted((REPO_ROOT / "lambda").iterdir()):
+        if not (folder / "index.py").is_file():
+            continue
+        files = shipped_files(folder)
+        raw, zipped = zipped_size(folder, files)
+        role = "speaker-search handler" if folder.name == "speaker_search" else "custom-resource handler"
+        names = ", ".join(p.relative_to(REPO_ROOT / "lambda").as_posix() for p in files)
+        asset_rows.append([f"lambda/{folder.name}", role, names, f"{raw:,}", f"{zipped:,}"])
+    print(table(["function", "role", "files shipped", "bytes", "zipped bytes"], asset_rows))
     print()
 
     module = load_module()[0]
@@ -501,7 +518,7 @@ def main() -> None:
     print("Targets:")
     for ok, text in targets:
         print(f"  {verdict(ok)}  {text}")
-    print(f"\nTotal wall time: {time.perf_counter() - wall:.0f} s")
+    print(f"\nTotal wall time: {time.perf_counter() - wall:.0f} s; load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

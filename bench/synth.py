@@ -32,6 +32,7 @@ Usage: PATH=$PWD/node_modules/.bin:$PATH .venv/bin/python bench/synth.py [--quic
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -39,12 +40,23 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, machine_lines, median, node_version, project_env, source_state, table, verdict
+from _common import (
+    REPO_ROOT,
+    load_average,
+    machine_lines,
+    median,
+    node_version,
+    project_env,
+    source_state,
+    table,
+    verdict,
+)
 
 # CloudFormation limits the targets are measured against.
 MAX_RESOURCES = 500
@@ -172,6 +184,20 @@ class Counts:
     template_bytes: int
     lambdas: int
     provider_lambdas: int
+    # (function logical ID, handler, files, zipped bytes) of each function's code asset
+    assets: tuple[tuple[str, str, int, int], ...] = ()
+
+
+def _zipped(folder: Path) -> tuple[int, int]:
+    """(files, bytes) of ``folder`` zipped in memory with DEFLATE, as the CDK CLI uploads it."""
+    buffer = io.BytesIO()
+    files = 0
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+                files += 1
+    return files, len(buffer.getvalue())
 
 
 def _context_json() -> str:
@@ -188,6 +214,7 @@ def _child_env(outdir: str, context: str) -> dict[str, str]:
 
 def _count(outdir: Path) -> Counts:
     resources = template_bytes = lambdas = provider_lambdas = 0
+    assets = []
     for template_file in sorted(outdir.glob("*.template.json")):
         template_bytes += template_file.stat().st_size
         template = json.loads(template_file.read_text(encoding="utf-8"))
@@ -199,7 +226,12 @@ def _count(outdir: Path) -> Counts:
                 # functions all live under the stack-level ChimeSpeakerSearch*Provider constructs.
                 if logical_id.startswith("ChimeSpeakerSearch") and "Provider" in logical_id:
                     provider_lambdas += 1
-    return Counts(resources, template_bytes, lambdas, provider_lambdas)
+                properties = resource.get("Properties", {})
+                key = properties.get("Code", {}).get("S3Key")
+                if isinstance(key, str) and (outdir / f"asset.{key.removesuffix('.zip')}").is_dir():
+                    files, zipped = _zipped(outdir / f"asset.{key.removesuffix('.zip')}")
+                    assets.append((logical_id, str(properties.get("Handler")), files, zipped))
+    return Counts(resources, template_bytes, lambdas, provider_lambdas, tuple(assets))
 
 
 PHASES = ("start-up + imports", "construct", "synth", "exit")
@@ -247,6 +279,7 @@ def main() -> None:
     for line in machine_lines(["aws-cdk-lib", "constructs", "jsii", "cdk-nag"]):
         print(f"  {line}")
     print(f"  Node.js: {node_version()}")
+    print(f"  Load average at the start: {load_average()} ({os.cpu_count()} cores)")
     print(f"  Source: {source_state(['app.py', 'cdk.json', 'constructs', 'lambda'])}")
     print(f"  Rounds: 1 untimed warm-up + {runs} timed, round-robin over the cases; median reported")
     print()
@@ -320,6 +353,16 @@ def main() -> None:
         ("vc10 -> vc40 (imported)", per_connector("vc10", "vc40", 30)),
         ("vc1-created -> vc10-created", per_connector("vc1-created", "vc10-created", 9)),
     ]
+    print("Code assets of the example app's functions (from its cdk.out, zipped in memory):")
+    print(
+        table(
+            ["function (logical ID)", "handler", "files", "zipped bytes"],
+            [[fn, handler, files, f"{size:,}"] for fn, handler, files, size in counts["example"].assets],
+        )
+    )
+    print("  (functions without a row, e.g. the Provider framework's, ship aws-cdk-lib's own code)")
+    print()
+
     print("Per additional voice connector:")
     print(
         table(
@@ -362,7 +405,7 @@ def main() -> None:
         print(f"  {verdict(ok)}  {text}")
     if not all(ok for ok, _ in targets):
         print("  (MISS lines are reported, not enforced: see docs/performance.md)")
-    print(f"\nTotal wall time: {time.perf_counter() - wall:.0f} s")
+    print(f"\nTotal wall time: {time.perf_counter() - wall:.0f} s; load average at the end: {load_average()}")
 
 
 if __name__ == "__main__":
