@@ -360,7 +360,7 @@ def main() -> None:
             [[fn, handler, files, f"{size:,}"] for fn, handler, files, size in counts["example"].assets],
         )
     )
-    print("  (functions without a row, e.g. the Provider framework's, ship aws-cdk-lib's own code)")
+    print("  (framework.onEvent: the CDK Provider framework's own Node.js code, shipped by aws-cdk-lib)")
     print()
 
     print("Per additional voice connector:")
