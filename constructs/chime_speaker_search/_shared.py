@@ -8,11 +8,12 @@ widens the same least-privilege policy statements with its own resource ARNs.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aws_cdk import Acknowledgment, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -47,16 +48,63 @@ def data_key(scope: Construct) -> kms.IKey:
         description="chime-speaker-search: encrypts voice analytics notifications, "
         "the insights stream and logs",
         enable_key_rotation=True,
+        # Everything it encrypts (queues, stream, log groups) is deleted with the stack too.
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+
+
+# Keys whose policy already lets CloudWatch Logs use them (one statement per key).
+_LOGS_ALLOWED: weakref.WeakSet[kms.IKey] = weakref.WeakSet()
+
+
+def allow_cloudwatch_logs(key: kms.IKey) -> None:
+    """Let CloudWatch Logs encrypt this stack's log groups with ``key``.
+
+    The logs service uses the key as ``logs.<region>.amazonaws.com``, which only the key policy
+    can allow (aws-cdk-lib 2.275's LogGroup does not add it). The grant is limited to log groups
+    of this account and Region by the encryption context. An imported key's policy cannot be
+    changed here: it must already allow this.
+    """
+    if key in _LOGS_ALLOWED:
+        return
+    _LOGS_ALLOWED.add(key)
+    stack = Stack.of(key)
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudWatchLogsOfThisAccountAndRegion",
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=[
+                "kms:Encrypt*",
+                "kms:Decrypt*",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:Describe*",
+            ],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
+        )
     )
 
 
 def encrypted_log_group(scope: Construct, id: str, key: kms.IKey | None = None) -> logs.LogGroup:
     """A log group with bounded retention, encrypted with ``key`` (default: the stack's data key)."""
+    key = key or data_key(scope)
+    allow_cloudwatch_logs(key)
     return logs.LogGroup(
         scope,
         id,
         retention=LOG_RETENTION,
-        encryption_key=key or data_key(scope),
+        encryption_key=key,
+        removal_policy=RemovalPolicy.DESTROY,
     )
 
 
@@ -184,6 +232,28 @@ class SharedProvider(Construct):
     def service_token(self) -> str:
         return self.provider.service_token
 
+    def grant_resource(
+        self, resource: CustomResource, statements: Sequence[iam.PolicyStatement]
+    ) -> iam.Policy:
+        """Let the handler manage one resource, through a policy that lives and dies with it.
+
+        CloudFormation deletes a removed resource only after it has updated the rest of the
+        stack; a permission merged into the shared role policy would be gone by then, and the
+        delete (detaching a configuration from a connector, say) would be denied. A policy of
+        its own, which the resource depends on, is deleted after the resource instead.
+        """
+        scope = resource.node.scope
+        if scope is None:
+            raise ValueError("a custom resource always has a scope")
+        policy = iam.Policy(
+            cast(Construct, scope),
+            f"{resource.node.id}HandlerPolicy",
+            roles=[cast(iam.IRole, self.on_event.role)],
+            statements=list(statements),
+        )
+        resource.node.add_dependency(policy)
+        return policy
+
     def allow(
         self,
         actions: Sequence[str],
@@ -192,10 +262,10 @@ class SharedProvider(Construct):
         *,
         wildcard_reason: str | None = None,
     ) -> None:
-        """Let the handler call ``actions`` on ``resources``, merged into one statement per action set.
+        """Let the handler call ``actions`` on ``resources`` that do not depend on one resource.
 
-        Statements are keyed by actions and conditions so that N users add N ARNs to one
-        statement instead of N statements. A resource with a wildcard needs
+        For stack-wide permissions (actions without a resource type, patterns): merged into one
+        statement per action set of the shared role's policy. A resource with a wildcard needs
         ``wildcard_reason``: it becomes the cdk-nag acknowledgement.
         """
         for arn in resources:

@@ -59,7 +59,7 @@ class SpeakerSearch(Construct):
     :param enable_kinesis_sink: See :class:`VoiceAnalyticsConfiguration`. Default: ``True``.
     :param max_receive_count: Deliveries of a notification before it moves to the dead-letter
         queue, 1 to 1,000. Default: 5.
-    :param handler_timeout: The handler's timeout, 10 seconds to 15 minutes; its retries of a
+    :param handler_timeout: The handler's timeout, 30 seconds to 15 minutes; its retries of a
         throttled start stop in time. Default: 30 seconds.
     :param handler_memory_size: The handler's memory in MiB. Default: 256.
     :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth and handler
@@ -93,10 +93,17 @@ class SpeakerSearch(Construct):
         if not 1 <= max_receive_count <= 1000:
             raise ValueError(f"max_receive_count: {max_receive_count} is out of range; expected 1 to 1000")
         timeout = handler_timeout or Duration.seconds(30)
-        if not timeout.is_unresolved() and not 10 <= timeout.to_seconds() <= 900:
+        if timeout.is_unresolved():
+            raise ValueError(
+                "handler_timeout: a deploy-time token is not supported; the queue's visibility timeout "
+                "is derived from it, so give a concrete Duration (30 seconds to 15 minutes)"
+            )
+        # Below 30 s the handler's retry budget (deadline minus a 3 s margin, 7 s per attempt)
+        # leaves no room to retry a throttled start.
+        if not 30 <= timeout.to_seconds() <= 900:
             raise ValueError(
                 f"handler_timeout: {timeout.to_human_string()} is out of range; "
-                "expected 10 seconds to 15 minutes"
+                "expected 30 seconds to 15 minutes"
             )
         if not 128 <= handler_memory_size <= 10240:
             raise ValueError(
@@ -130,10 +137,10 @@ class SpeakerSearch(Construct):
             ),
         )
 
+        # Connectors are added below, once the handler that serves them exists.
         self.configuration = VoiceAnalyticsConfiguration(
             self,
             "Configuration",
-            voice_connectors=connectors,
             notification_queue=self.queue,
             kinesis_stream=kinesis_stream,
             enable_kinesis_sink=enable_kinesis_sink,
@@ -154,7 +161,6 @@ class SpeakerSearch(Construct):
             environment={
                 "VOICE_PROFILE_DOMAIN_ID": self.voice_profile_domain.voice_profile_domain_id,
                 "CALL_LEG": self.call_leg,
-                "VOICE_CONNECTOR_IDS": Fn.join(",", [vc.voice_connector_id for vc in connectors]),
                 "EVENT_BUS_NAME": self.event_bus.event_bus_name,
                 "SEARCH_ID": self.search_id,
             },
@@ -162,12 +168,11 @@ class SpeakerSearch(Construct):
         self.handler.add_event_source(
             event_sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
         )
-        iam.Grant.add_to_principal(
-            grantee=self.handler,
-            actions=["chime:StartSpeakerSearchTask"],
-            resource_arns=[vc.voice_connector_arn for vc in connectors],
-        )
         self.event_bus.grant_put_events_to(self.handler)
+        self._start_statement: iam.PolicyStatement | None = None
+        self.configuration._when_voice_connector_added(self._serve)
+        for voice_connector in connectors:
+            self.configuration.add_voice_connector(voice_connector)
 
         logs.MetricFilter(
             self,
@@ -208,6 +213,20 @@ class SpeakerSearch(Construct):
     @property
     def voice_connectors(self) -> list[IVoiceConnector]:
         return list(self.configuration.voice_connectors)
+
+    def add_voice_connector(self, voice_connector: IVoiceConnector) -> None:
+        """Run speaker search on ``voice_connector``'s calls too (same configuration and handler)."""
+        self.configuration.add_voice_connector(voice_connector)
+
+    def _serve(self, voice_connector: IVoiceConnector) -> None:
+        """Let the handler start tasks on a connector the configuration has just been attached to."""
+        if self._start_statement is None:
+            self._start_statement = iam.PolicyStatement(actions=["chime:StartSpeakerSearchTask"])
+            self.handler.add_to_role_policy(self._start_statement)
+        self._start_statement.add_resources(voice_connector.voice_connector_arn)
+        self.handler.add_environment(
+            "VOICE_CONNECTOR_IDS", Fn.join(",", [vc.voice_connector_id for vc in self.voice_connectors])
+        )
 
     def on_speaker_search_result(
         self, id: str, *, target: events.IRuleTarget | None = None, **rule_options: Any
@@ -262,13 +281,15 @@ class SpeakerSearch(Construct):
         profile actions are limited to this account and Region.
         """
         stack = Stack.of(self)
-        iam.Grant.add_to_principal(grantee=grantee, actions=["chime:CreateVoiceProfile"], resource_arns=["*"])
-        iam.Grant.add_to_principal(
+        create = iam.Grant.add_to_principal(
+            grantee=grantee, actions=["chime:CreateVoiceProfile"], resource_arns=["*"]
+        )
+        manage = iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["chime:GetVoiceProfile", "chime:UpdateVoiceProfile", "chime:DeleteVoiceProfile"],
             resource_arns=[stack.format_arn(service="chime", resource="voice-profile", resource_name="*")],
         )
-        return self.grant_read_results(grantee)
+        return create.combine(manage).combine(self.grant_read_results(grantee))
 
     def grant_read_results(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to read this construct's speaker search tasks (``GetSpeakerSearchTask``)."""

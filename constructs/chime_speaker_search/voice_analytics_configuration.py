@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from aws_cdk import ArnFormat, CustomResource, Duration, Names, Stack, Token
+from aws_cdk import Annotations, ArnFormat, CustomResource, Duration, Names, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
@@ -21,7 +21,7 @@ from ._shared import (
     nag_resource_finding,
 )
 from ._validation import check_pattern, check_whole_hours, warn_if_unsupported_region
-from .voice_connector import IVoiceConnector
+from .voice_connector import IVoiceConnector, identity_key
 
 #: The service that assumes the resource access role to run media insights pipelines.
 MEDIA_PIPELINES_PRINCIPAL = "mediapipelines.chime.amazonaws.com"
@@ -91,6 +91,12 @@ class VoiceAnalyticsConfiguration(Construct):
                 "enable_kinesis_sink: False leaves the configuration without any sink; "
                 "give a notification_queue or keep the Kinesis data stream sink"
             )
+        if not enable_kinesis_sink:
+            Annotations.of(self).add_warning_v2(
+                "chime-speaker-search:noKinesisSink",
+                "enable_kinesis_sink is False: AWS documents a Kinesis data stream sink as required for "
+                "voice analytics, and a configuration without one is undocumented.",
+            )
         if not speaker_search and not voice_tone_analysis:
             raise ValueError(
                 "speaker_search: False with voice_tone_analysis False turns voice analytics off; "
@@ -127,6 +133,8 @@ class VoiceAnalyticsConfiguration(Construct):
                 retention_period=Duration.hours(24),
                 encryption=kinesis.StreamEncryption.KMS,
                 encryption_key=encryption_key or data_key(self),
+                # It holds only 24 hours of transient notifications.
+                removal_policy=RemovalPolicy.DESTROY,
             )
             acknowledge(
                 self.kinesis_stream,
@@ -171,21 +179,21 @@ class VoiceAnalyticsConfiguration(Construct):
             ["*"],
             wildcard_reason="chime:CreateMediaInsightsPipelineConfiguration has no resource type in IAM.",
         )
-        self._provider.allow(
-            [
-                "chime:GetMediaInsightsPipelineConfiguration",
-                "chime:UpdateMediaInsightsPipelineConfiguration",
-                "chime:DeleteMediaInsightsPipelineConfiguration",
-                "chime:TagResource",
-                "chime:UntagResource",
-            ],
-            [self.configuration_arn],
-        )
-        self._provider.allow(
-            ["iam:PassRole"],
-            [self.resource_access_role.role_arn],
-            {"StringEquals": {"iam:PassedToService": MEDIA_PIPELINES_PRINCIPAL}},
-        )
+        handler_statements = [
+            iam.PolicyStatement(
+                actions=[
+                    "chime:GetMediaInsightsPipelineConfiguration",
+                    "chime:UpdateMediaInsightsPipelineConfiguration",
+                    "chime:DeleteMediaInsightsPipelineConfiguration",
+                ],
+                resources=[self.configuration_arn],
+            ),
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.resource_access_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": MEDIA_PIPELINES_PRINCIPAL}},
+            ),
+        ]
         properties: dict[str, object] = {
             "Name": self.configuration_name,
             "ResourceAccessRoleArn": self.resource_access_role.role_arn,
@@ -193,7 +201,11 @@ class VoiceAnalyticsConfiguration(Construct):
             "VoiceToneAnalysis": "Enabled" if voice_tone_analysis else "Disabled",
         }
         if self.kinesis_stream is not None:
-            self._provider.allow(["kinesis:DescribeStream"], [self.kinesis_stream.stream_arn])
+            handler_statements.append(
+                iam.PolicyStatement(
+                    actions=["kinesis:DescribeStream"], resources=[self.kinesis_stream.stream_arn]
+                )
+            )
             properties["KinesisDataStreamArn"] = self.kinesis_stream.stream_arn
         if self.notification_queue is not None:
             properties["SqsQueueArn"] = self.notification_queue.queue_arn
@@ -209,9 +221,11 @@ class VoiceAnalyticsConfiguration(Construct):
         role_policy = self.resource_access_role.node.try_find_child("DefaultPolicy")
         if role_policy is not None:
             self._resource.node.add_dependency(role_policy)
+        self._provider.grant_resource(self._resource, handler_statements)
         self.configuration_id = self._resource.get_att_string("ConfigurationId")
 
         self.voice_connectors: list[IVoiceConnector] = []
+        self._listeners: list[Callable[[IVoiceConnector], None]] = []
         for voice_connector in voice_connectors:
             self.add_voice_connector(voice_connector)
 
@@ -227,7 +241,7 @@ class VoiceAnalyticsConfiguration(Construct):
         """
         root = self.node.root
         owners = _ASSOCIATED.setdefault(root, {})
-        key = voice_connector.identity_key
+        key = identity_key(voice_connector)
         if key in owners:
             raise ValueError(
                 f"voice_connectors: Voice Connector {voice_connector.node.path!r} is already associated "
@@ -258,15 +272,6 @@ class VoiceAnalyticsConfiguration(Construct):
         )
         provider = SharedProvider.of(self, STREAMING_ASSOCIATION)
         provider.allow(
-            [
-                "chime:GetVoiceConnectorStreamingConfiguration",
-                "chime:PutVoiceConnectorStreamingConfiguration",
-                "chime:DeleteVoiceConnectorStreamingConfiguration",
-            ],
-            [voice_connector.voice_connector_arn],
-        )
-        provider.allow(["chime:GetMediaInsightsPipelineConfiguration"], [self.configuration_arn])
-        provider.allow(
             ["iam:CreateServiceLinkedRole"],
             [
                 Stack.of(self).format_arn(
@@ -280,7 +285,7 @@ class VoiceAnalyticsConfiguration(Construct):
             ],
             {"StringEquals": {"iam:AWSServiceName": VOICE_CONNECTOR_SERVICE}},
         )
-        return CustomResource(
+        association = CustomResource(
             self,
             _association_id(voice_connector),
             service_token=provider.service_token,
@@ -291,6 +296,33 @@ class VoiceAnalyticsConfiguration(Construct):
                 "DataRetentionInHours": str(self._retention_hours),
             },
         )
+        provider.grant_resource(
+            association,
+            [
+                iam.PolicyStatement(
+                    actions=[
+                        "chime:GetVoiceConnectorStreamingConfiguration",
+                        "chime:PutVoiceConnectorStreamingConfiguration",
+                        "chime:DeleteVoiceConnectorStreamingConfiguration",
+                    ],
+                    resources=[voice_connector.voice_connector_arn],
+                ),
+                # Put checks the configuration it attaches (a dependent action).
+                iam.PolicyStatement(
+                    actions=["chime:GetMediaInsightsPipelineConfiguration"],
+                    resources=[self.configuration_arn],
+                ),
+            ],
+        )
+        for listener in self._listeners:
+            listener(voice_connector)
+        return association
+
+    def _when_voice_connector_added(self, listener: Callable[[IVoiceConnector], None]) -> None:
+        """Call ``listener`` for every connector added, including those added already."""
+        self._listeners.append(listener)
+        for voice_connector in self.voice_connectors:
+            listener(voice_connector)
 
 
 def _association_id(voice_connector: IVoiceConnector) -> str:

@@ -40,14 +40,19 @@ class IVoiceConnector(Protocol):
         """``arn:<partition>:chime:<region>:<account>:vc/<id>``."""
         ...
 
-    @property
-    def identity_key(self) -> str:
-        """A key that is equal for two handles of the same connector within one app."""
-        ...
-
     def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant: ...
 
     def grant_speaker_search(self, grantee: iam.IGrantable) -> iam.Grant: ...
+
+
+def identity_key(voice_connector: IVoiceConnector) -> str:
+    """A key that is equal for two handles of the same connector within one app.
+
+    Imported connectors with a concrete ID compare by account, Region and ID; anything else by
+    construct path (including implementations of ``IVoiceConnector`` outside this library).
+    """
+    key = getattr(voice_connector, "_identity_key", None)
+    return key if isinstance(key, str) else f"path:{voice_connector.node.path}"
 
 
 class _VoiceConnectorBase(Resource):
@@ -113,10 +118,6 @@ class VoiceConnector(_VoiceConnectorBase):
         self.voice_connector_id = self._resource.attr_voice_connector_id
         self.voice_connector_arn = self._resource.attr_voice_connector_arn
 
-    @property
-    def identity_key(self) -> str:
-        return f"path:{self.node.path}"
-
     @staticmethod
     def from_voice_connector_id(scope: Construct, id: str, voice_connector_id: str) -> IVoiceConnector:
         """Import an existing Voice Connector of this stack's account and Region by its ID."""
@@ -141,7 +142,7 @@ class _ImportedVoiceConnector(_VoiceConnectorBase):
         )
 
     @property
-    def identity_key(self) -> str:
+    def _identity_key(self) -> str | None:
         if Token.is_unresolved(self.voice_connector_id):
-            return f"path:{self.node.path}"
+            return None
         return f"id:{Stack.of(self).account}:{Stack.of(self).region}:{self.voice_connector_id}"

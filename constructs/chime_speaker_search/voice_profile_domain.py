@@ -130,10 +130,6 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
             wildcard_reason="The service assigns a domain's ID when it creates it, so the handler can be "
             "scoped to this account's and Region's voice profile domains but not to one ID in advance.",
         )
-        provider.allow(["kms:DescribeKey", "kms:Decrypt"], [key_arn])
-        # The service creates its own grant on the key (for chimevoiceconnector.<region>) with
-        # the caller's permission; only grants for AWS resources are allowed.
-        provider.allow(["kms:CreateGrant"], [key_arn], {"Bool": {"kms:GrantIsForAWSResource": "true"}})
 
         properties: dict[str, object] = {"Name": name, "KmsKeyArn": key_arn}
         if description is not None:
@@ -147,6 +143,19 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
             resource_type=VOICE_PROFILE_DOMAIN.resource_type,
             properties=properties,
             removal_policy=removal_policy,
+        )
+        provider.grant_resource(
+            self._resource,
+            [
+                iam.PolicyStatement(actions=["kms:DescribeKey", "kms:Decrypt"], resources=[key_arn]),
+                # The service creates its own grant on the key (for chimevoiceconnector.<region>)
+                # with the caller's permission; only grants for AWS resources are allowed.
+                iam.PolicyStatement(
+                    actions=["kms:CreateGrant"],
+                    resources=[key_arn],
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                ),
+            ],
         )
         self.voice_profile_domain_id = self._resource.get_att_string("VoiceProfileDomainId")
         self.voice_profile_domain_arn = self._resource.get_att_string("VoiceProfileDomainArn")

@@ -19,10 +19,13 @@ from chime_speaker_search import (
 from tests.conftest import ENV, IMPORTED_IDS, Synthesized
 
 
-def _statements(synth: Synthesized, path_part: str) -> list[dict[str, Any]]:
+def _statements(synth: Synthesized, role_part: str) -> list[dict[str, Any]]:
+    """Every statement of every policy attached to the role(s) whose logical ID contains ``role_part``."""
+    roles = [{"Ref": k} for k in synth.resources("AWS::IAM::Role") if role_part in k]
+    assert roles, role_part
     out: list[dict[str, Any]] = []
-    for logical_id, policy in synth.resources("AWS::IAM::Policy").items():
-        if path_part in logical_id:
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if any(role in policy["Properties"]["Roles"] for role in roles):
             out += policy["Properties"]["PolicyDocument"]["Statement"]
     return out
 
@@ -87,7 +90,7 @@ def test_default_domain_key_rotates_and_is_retained(single: Synthesized) -> None
 
 def test_domain_handler_kms_access_is_scoped_to_the_key(single: Synthesized) -> None:
     key_id = next(k for k in single.resources("AWS::KMS::Key") if "VoiceProfileDomain" in k)
-    by_actions = _by_actions(_statements(single, "VoiceProfileDomainProvider"))
+    by_actions = _by_actions(_statements(single, "VoiceProfileDomainProviderOnEventRole"))
     create_grant = by_actions[("kms:CreateGrant",)]
     assert create_grant["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
     assert create_grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
@@ -175,7 +178,7 @@ def test_resource_access_role_writes_only_to_its_own_sinks(single: Synthesized) 
 
 
 def test_configuration_handler_passes_only_the_resource_access_role(single: Synthesized) -> None:
-    by_actions = _by_actions(_statements(single, "MediaInsightsConfigurationProvider"))
+    by_actions = _by_actions(_statements(single, "MediaInsightsConfigurationProviderOnEventRole"))
     pass_role = by_actions[("iam:PassRole",)]
     role_id = next(k for k in single.resources("AWS::IAM::Role") if "ResourceAccessRole" in k)
     assert pass_role["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]}
@@ -186,8 +189,6 @@ def test_configuration_handler_passes_only_the_resource_access_role(single: Synt
         (
             "chime:DeleteMediaInsightsPipelineConfiguration",
             "chime:GetMediaInsightsPipelineConfiguration",
-            "chime:TagResource",
-            "chime:UntagResource",
             "chime:UpdateMediaInsightsPipelineConfiguration",
         )
     ]
@@ -195,19 +196,36 @@ def test_configuration_handler_passes_only_the_resource_access_role(single: Synt
 
 
 def test_streaming_handler_is_scoped_to_connectors_and_the_service_linked_role(many: Synthesized) -> None:
-    by_actions = _by_actions(_statements(many, "StreamingAssociationProvider"))
-    streaming = by_actions[
-        (
-            "chime:DeleteVoiceConnectorStreamingConfiguration",
-            "chime:GetVoiceConnectorStreamingConfiguration",
-            "chime:PutVoiceConnectorStreamingConfiguration",
-        )
+    statements = _statements(many, "StreamingAssociationProviderOnEventRole")
+    streaming = [
+        s for s in statements if "chime:PutVoiceConnectorStreamingConfiguration" in _as_list(s["Action"])
     ]
-    # Ten connectors behind "First" plus one behind "Second", in one statement.
-    assert len(streaming["Resource"]) == 11
-    slr = by_actions[("iam:CreateServiceLinkedRole",)]
+    # Ten connectors behind "First" plus one behind "Second": one statement, one connector each.
+    assert len(streaming) == 11
+    assert all(
+        not isinstance(s["Resource"], list) and "*" not in json.dumps(s["Resource"]) for s in streaming
+    )
+    slr = _by_actions(statements)[("iam:CreateServiceLinkedRole",)]
     assert slr["Condition"] == {"StringEquals": {"iam:AWSServiceName": "voiceconnector.chime.amazonaws.com"}}
     assert "AWSServiceRoleForAmazonChimeVoiceConnector" in json.dumps(slr["Resource"])
+
+
+@pytest.mark.parametrize(
+    "resource_type",
+    [
+        "Custom::ChimeVoiceConnectorStreamingAssociation",
+        "Custom::ChimeMediaInsightsPipelineConfiguration",
+        "Custom::ChimeVoiceProfileDomain",
+    ],
+)
+def test_each_custom_resource_outlives_its_own_permissions(many: Synthesized, resource_type: str) -> None:
+    """A removed resource is deleted after the stack update, so its permissions must not be in
+    the shared role policy (already updated by then) but in a policy it depends on."""
+    policies = many.resources("AWS::IAM::Policy")
+    for logical_id, resource in many.resources(resource_type).items():
+        own = [d for d in resource.get("DependsOn", []) if d in policies and "HandlerPolicy" in d]
+        assert len(own) == 1, (logical_id, resource.get("DependsOn"))
+        assert policies[own[0]]["Properties"]["Roles"], own[0]
 
 
 def test_one_provider_per_type_however_many_connectors_and_searches(many: Synthesized) -> None:
@@ -308,3 +326,25 @@ def test_generated_names_satisfy_the_api_patterns() -> None:
     assert domain.voice_profile_domain_id
     name = stack.resolve(connector.node.default_child.name)  # type: ignore[union-attr]
     assert 1 <= len(name) <= 64
+
+
+def test_kinesis_sink_off_warns() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    VoiceAnalyticsConfiguration(
+        stack, "C", notification_queue=sqs.Queue(stack, "Q"), enable_kinesis_sink=False
+    )
+    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning(
+        "*", cdk.assertions.Match.any_value()
+    )
+    assert any("Kinesis data stream sink as required" in json.dumps(w.entry.data) for w in warnings)
+
+
+def test_connectors_compare_by_path_for_implementations_outside_the_library() -> None:
+    from chime_speaker_search.voice_connector import identity_key
+
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    imported = VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[0])
+    again = VoiceConnector.from_voice_connector_id(stack, "PbxAgain", IMPORTED_IDS[0])
+    created = VoiceConnector(stack, "Created")
+    assert identity_key(imported) == identity_key(again)
+    assert identity_key(created) == "path:S/Created"

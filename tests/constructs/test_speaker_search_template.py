@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 
+from chime_speaker_search import SpeakerSearch, VoiceConnector
 from tests.conftest import IMPORTED_IDS, Synthesized
 
 
@@ -244,3 +246,68 @@ def test_grant_enroll_voice_profiles() -> None:
         by_action['["chime:DeleteVoiceProfile", "chime:GetVoiceProfile", "chime:UpdateVoiceProfile"]']
     )
     assert "vc/" + IMPORTED_IDS[0] in json.dumps(by_action['["chime:GetSpeakerSearchTask"]'])
+
+
+def test_the_data_key_lets_cloudwatch_logs_encrypt_only_this_accounts_log_groups(single: Synthesized) -> None:
+    keys = {k: v for k, v in single.resources("AWS::KMS::Key").items() if "DataKey" in k}
+    ((key_id, key),) = keys.items()
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    (logs_statement,) = [s for s in statements if s.get("Sid") == "AllowCloudWatchLogsOfThisAccountAndRegion"]
+    assert logs_statement["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert "kms:GenerateDataKey*" in logs_statement["Action"]
+    context = json.dumps(logs_statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"])
+    assert ":logs:us-east-1:111122223333:log-group:*" in context
+    for logical_id, log_group in single.resources("AWS::Logs::LogGroup").items():
+        assert log_group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}, logical_id
+
+
+def test_a_given_key_also_lets_cloudwatch_logs_use_it(callee_with_options: Synthesized) -> None:
+    # callee_with_options uses the stack data key; a key of the user's gets the same statement.
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="111122223333", region="us-east-1"))
+    key = cdk.aws_kms.Key(stack, "Mine", enable_key_rotation=True)
+    pbx = VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[0])
+    SpeakerSearch(stack, "Search", voice_connectors=[pbx], encryption_key=key)
+    policy = stack.resolve(key.node.default_child.key_policy)  # type: ignore[union-attr]
+    sids = [s.get("Sid") for s in policy["Statement"]]
+    assert sids.count("AllowCloudWatchLogsOfThisAccountAndRegion") == 1
+
+
+def test_stack_delete_keeps_only_the_voiceprints(single: Synthesized) -> None:
+    """Transient data (queues, stream, logs, their key) goes with the stack; the domain and its key stay."""
+    retained = sorted(
+        v["Type"] for v in single.template["Resources"].values() if v.get("DeletionPolicy") == "Retain"
+    )
+    assert retained == ["AWS::KMS::Key", "Custom::ChimeVoiceProfileDomain"]
+    (domain_key,) = [
+        k for k, v in single.resources("AWS::KMS::Key").items() if v.get("DeletionPolicy") == "Retain"
+    ]
+    assert "VoiceProfileDomain" in domain_key
+
+
+def test_connectors_added_later_are_served_by_the_handler() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="111122223333", region="us-east-1"))
+    search = SpeakerSearch(
+        stack,
+        "Search",
+        voice_connectors=[VoiceConnector.from_voice_connector_id(stack, "P0", IMPORTED_IDS[0])],
+    )
+    search.add_voice_connector(VoiceConnector.from_voice_connector_id(stack, "P1", IMPORTED_IDS[1]))
+    search.configuration.add_voice_connector(
+        VoiceConnector.from_voice_connector_id(stack, "P2", IMPORTED_IDS[2])
+    )
+    template = cdk.assertions.Template.from_stack(stack).to_json()
+    (handler,) = [
+        r for r in template["Resources"].values() if r["Properties"].get("Handler") == "index.handler"
+    ]
+    assert handler["Properties"]["Environment"]["Variables"]["VOICE_CONNECTOR_IDS"] == ",".join(
+        IMPORTED_IDS[:3]
+    )
+    role = handler["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in template["Resources"].values()
+        if p["Type"] == "AWS::IAM::Policy" and {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (start,) = [s for s in statements if s["Action"] == "chime:StartSpeakerSearchTask"]
+    assert len(start["Resource"]) == 3

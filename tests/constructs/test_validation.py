@@ -35,7 +35,11 @@ def _pbx(stack: cdk.Stack, n: int = 0) -> VoiceConnector:
             r"call_leg: 'Agent' is not a call leg; allowed values are 'Caller', 'Callee'",
         ),
         ({"max_receive_count": 0}, r"max_receive_count: 0 is out of range; expected 1 to 1000"),
-        ({"handler_timeout": cdk.Duration.seconds(5)}, r"handler_timeout: 5 seconds is out of range"),
+        (
+            {"handler_timeout": cdk.Duration.seconds(20)},
+            r"handler_timeout: 20 seconds is out of range; expected 30",
+        ),
+        ({"handler_timeout": cdk.Duration.minutes(16)}, r"handler_timeout: 16 minutes is out of range"),
         ({"handler_memory_size": 64}, r"handler_memory_size: 64 is out of range"),
         (
             {"streaming_data_retention": cdk.Duration.hours(0)},
@@ -120,3 +124,11 @@ def test_unsupported_region_is_a_warning(region: str, warned: bool) -> None:
         "*", cdk.assertions.Match.any_value()
     )
     assert any("runs only in us-east-1, us-west-2" in json.dumps(w.entry.data) for w in warnings) is warned
+
+
+def test_handler_timeout_token_is_refused_clearly(stack: cdk.Stack) -> None:
+    seconds = cdk.CfnParameter(stack, "Timeout", type="Number").value_as_number
+    with pytest.raises(ValueError, match="handler_timeout: a deploy-time token is not supported"):
+        SpeakerSearch(
+            stack, "Search", voice_connectors=[_pbx(stack)], handler_timeout=cdk.Duration.seconds(seconds)
+        )
