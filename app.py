@@ -4,7 +4,8 @@
 Context values (``cdk synth -c name=value``):
 
 - ``callLeg``: ``Caller`` (default) or ``Callee``, the leg whose voice is searched.
-- ``voiceConnectorId``: an existing Voice Connector to use; without it the stack creates one.
+- ``voiceConnectorId``: an existing Voice Connector to use; without it the stack creates one
+  (required in us-west-2, where CloudFormation cannot create one).
 - ``region``: ``us-east-1`` (default) or ``us-west-2``, the Regions where voice analytics runs.
 """
 
@@ -90,6 +91,11 @@ def main() -> None:
     call_leg = _context_choice(app, "callLeg", [leg.value for leg in CallLeg], CallLeg.CALLER.value)
     region = _context_choice(app, "region", list(VOICE_ANALYTICS_REGIONS), "us-east-1")
     voice_connector_id = app.node.try_get_context("voiceConnectorId")
+    if region == "us-west-2" and not voice_connector_id:
+        raise ValueError(
+            "context voiceConnectorId is required in us-west-2: CloudFormation cannot create a Voice "
+            "Connector there, so create one in the console or with the API and pass its ID"
+        )
     TelephonyStack(
         app,
         "ChimeSpeakerSearchExample",

@@ -177,8 +177,9 @@ MEDIA_INSIGHTS_CONFIGURATION = ProviderKind(
     function_folder="media_insights_configuration",
     resource_type="Custom::ChimeMediaInsightsPipelineConfiguration",
     description="chime-speaker-search: manages media insights pipeline configurations for voice analytics",
-    # Delete waits for a configuration that is still being detached from a connector.
-    timeout=Duration.minutes(3),
+    # Delete waits up to 10 minutes for a configuration still being detached from a connector
+    # (the handler's DELETE_CONFLICT_BUDGET_S), plus throttling retries.
+    timeout=Duration.minutes(15),
 )
 STREAMING_ASSOCIATION = ProviderKind(
     construct_id="ChimeSpeakerSearchStreamingAssociationProvider",

@@ -37,7 +37,8 @@ Physical ID: the configuration Name.
                          GetMediaInsightsPipelineConfiguration only (fills Data); no mutating call.
     Delete               DeleteMediaInsightsPipelineConfiguration. NotFound is success. ConflictException
                          (still associated with a Voice Connector, e.g. while a detach propagates, which takes
-                         about 5 minutes) is retried for about 60 s, then reported as a clear failure.
+                         about 5 minutes) is retried for up to 10 minutes (the construct gives this
+                         function a 15-minute timeout), then reported as a clear failure.
                          A physical ID that is not a configuration name (a failed Create's placeholder) is
                          skipped without any call.
 
@@ -94,7 +95,8 @@ STREAM_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:strea
 QUEUE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[a-zA-Z0-9_-]{1,80}")
 STATUSES = ("Enabled", "Disabled")
 MAX_TAGS = 200
-DELETE_CONFLICT_BUDGET_S = 60.0
+# A detach takes about 5 minutes to propagate; a stack delete detaches and then deletes at once.
+DELETE_CONFLICT_BUDGET_S = 600.0
 KNOWN_PROPERTIES = {
     "ServiceToken",
     "Name",

@@ -166,12 +166,10 @@ def _create(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceC
 def _update(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceClient) -> dict[str, Any]:
     domain_id = event["PhysicalResourceId"]
     resource = f"voice profile domain {domain_id!r}"
-    # Decide against the domain as it is, not against OldResourceProperties: a rollback after a failed
-    # Update carries the failed (possibly invalid) values as OldResourceProperties.
     domain: Mapping[str, Any] = call_api(
         "GetVoiceProfileDomain", resource, client.get_voice_profile_domain, VoiceProfileDomainId=domain_id
     )["VoiceProfileDomain"]
-    if domain.get("ServerSideEncryptionConfiguration", {}).get("KmsKeyArn") != props.kms_key_arn:
+    if _key_changed(event, props, domain):
         # The API cannot change the key: replace. CloudFormation deletes (or retains) the old domain.
         logger.info("domain_replaced_for_new_key", extra={"old_voice_profile_domain_id": domain_id})
         return _create(event, props, client)
@@ -189,6 +187,23 @@ def _update(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceC
     old_tags = previous_tags(event.get("OldResourceProperties", {}).get("Tags"), MAX_TAGS)
     sync_tags(client, domain["VoiceProfileDomainArn"], resource, old_tags, props.tags)
     return _data(domain)
+
+
+def _key_changed(event: Mapping[str, Any], props: DomainProps, domain: Mapping[str, Any]) -> bool:
+    """Whether this Update asks for another key, which means a new domain (and its old one goes).
+
+    Replacing a domain can cost every voiceprint in it, so it takes two signals: CloudFormation
+    asks for a different valid key (a rollback after a failed Update may carry an invalid one as
+    OldResourceProperties, which never counts), and the domain does not already report the new
+    key. A key missing from the service's answer, or echoed in another form, never triggers it alone.
+    """
+    old_key = event.get("OldResourceProperties", {}).get("KmsKeyArn")
+    if not isinstance(old_key, str) or not KMS_KEY_ARN_PATTERN.fullmatch(old_key):
+        return False
+    if old_key == props.kms_key_arn:
+        return False
+    current = domain.get("ServerSideEncryptionConfiguration", {}).get("KmsKeyArn")
+    return bool(current != props.kms_key_arn)
 
 
 def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, Any]:

@@ -128,6 +128,45 @@ def test_update_of_the_key_replaces_the_domain(
     assert voice.mutating_calls == ["CreateVoiceProfileDomain"]
 
 
+@pytest.mark.parametrize(
+    "reported",
+    [None, "1234abcd-12ab-34cd-56ef-1234567890ab"],
+    ids=["key-not-reported", "key-reported-as-an-id"],
+)
+def test_a_rename_never_replaces_the_domain_whatever_the_service_reports_about_its_key(
+    domain_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    invoke: Invoke,
+    created: dict[str, Any],
+    reported: str | None,
+) -> None:
+    """Replacing a domain can cost every voiceprint: the key must really have changed."""
+    domain = voice.domains[created["PhysicalResourceId"]]
+    if reported is None:
+        del domain["ServerSideEncryptionConfiguration"]
+    else:
+        domain["ServerSideEncryptionConfiguration"] = {"KmsKeyArn": reported}
+
+    result = invoke(
+        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "Name": "renamed"})
+    )
+
+    assert result["PhysicalResourceId"] == created["PhysicalResourceId"]
+    assert voice.mutating_calls == ["UpdateVoiceProfileDomain"]
+    assert len(voice.domains) == 1
+
+
+def test_rollback_with_an_invalid_old_key_does_not_replace_the_domain(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    failed = {**PROPS, "KmsKeyArn": "arn:aws:kms:us-east-1:111122223333:alias/not-a-key"}
+
+    result = invoke(domain_handler, voice, update(created["PhysicalResourceId"], PROPS, old=failed))
+
+    assert result["PhysicalResourceId"] == created["PhysicalResourceId"]
+    assert voice.mutating_calls == []
+
+
 def test_full_lifecycle(domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke) -> None:
     first = invoke(domain_handler, voice, cfn_event("Create", PROPS))
     domain_id = first["PhysicalResourceId"]
