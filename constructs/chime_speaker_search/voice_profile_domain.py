@@ -14,6 +14,8 @@ from ._shared import VOICE_PROFILE_DOMAIN, SharedProvider
 from ._validation import check_length, check_pattern
 
 _NAME_PATTERN = r"[a-zA-Z0-9 _.-]{1,256}"
+#: Tag on every domain this library creates; the handler may delete only domains carrying it.
+OWNER_TAG = "chime-speaker-search:stack"
 
 
 @runtime_checkable
@@ -67,7 +69,8 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
         deleted according to ``removal_policy``.
     :param removal_policy: What happens to the domain when it leaves the stack. Default:
         ``RemovalPolicy.RETAIN``. ``DESTROY`` deletes every voiceprint and adds a warning.
-    :param tags: Tags on the domain. Default: none.
+    :param tags: Tags on the domain. Default: none. The library adds ``chime-speaker-search:stack``
+        (the stack ID): its handler may delete only domains that carry this stack's tag.
     """
 
     def __init__(
@@ -122,7 +125,6 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
             [
                 "chime:GetVoiceProfileDomain",
                 "chime:UpdateVoiceProfileDomain",
-                "chime:DeleteVoiceProfileDomain",
                 "chime:TagResource",
                 "chime:UntagResource",
             ],
@@ -130,12 +132,23 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
             wildcard_reason="The service assigns a domain's ID when it creates it, so the handler can be "
             "scoped to this account's and Region's voice profile domains but not to one ID in advance.",
         )
+        # Deleting a domain destroys its voiceprints: only domains this stack created and tagged.
+        provider.allow(
+            ["chime:DeleteVoiceProfileDomain"],
+            [stack.format_arn(service="chime", resource="voice-profile-domain", resource_name="*")],
+            {"StringEquals": {f"aws:ResourceTag/{OWNER_TAG}": stack.stack_id}},
+            wildcard_reason="Domain IDs are assigned at creation; the delete permission is further limited "
+            "to domains tagged as created by this stack.",
+        )
 
         properties: dict[str, object] = {"Name": name, "KmsKeyArn": key_arn}
         if description is not None:
             properties["Description"] = description
-        if tags:
-            properties["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        user_tags = dict(tags or {})
+        if OWNER_TAG in user_tags:
+            raise ValueError(f"tags: the key {OWNER_TAG!r} is reserved; it marks domains this stack created")
+        owner = [{"Key": OWNER_TAG, "Value": stack.stack_id}]
+        properties["Tags"] = owner + [{"Key": k, "Value": v} for k, v in sorted(user_tags.items())]
         self._resource = CustomResource(
             self,
             "Resource",

@@ -348,3 +348,23 @@ def test_connectors_compare_by_path_for_implementations_outside_the_library() ->
     created = VoiceConnector(stack, "Created")
     assert identity_key(imported) == identity_key(again)
     assert identity_key(created) == "path:S/Created"
+
+
+def test_domain_delete_is_limited_to_domains_this_stack_tagged(single: Synthesized) -> None:
+    (domain,) = single.resources("Custom::ChimeVoiceProfileDomain").values()
+    assert domain["Properties"]["Tags"][0] == {
+        "Key": "chime-speaker-search:stack",
+        "Value": {"Ref": "AWS::StackId"},
+    }
+    statements = _statements(single, "VoiceProfileDomainProviderOnEventRole")
+    (delete,) = [s for s in statements if "chime:DeleteVoiceProfileDomain" in _as_list(s["Action"])]
+    assert _as_list(delete["Action"]) == ["chime:DeleteVoiceProfileDomain"]
+    assert delete["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/chime-speaker-search:stack": {"Ref": "AWS::StackId"}}
+    }
+
+
+def test_the_owner_tag_is_reserved() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    with pytest.raises(ValueError, match="tags: the key 'chime-speaker-search:stack' is reserved"):
+        VoiceProfileDomain(stack, "D", tags={"chime-speaker-search:stack": "mine"})
