@@ -23,12 +23,12 @@ help:
 	@echo "make deploy  - deploy the example app with your AWS credentials (CDK_ARGS=\"-c callLeg=Callee\")"
 	@echo "make bench   - run the benchmarks under bench/"
 
-# Stamp files make a second run install nothing unless the pins change.
+# Stamp files make a second run install nothing unless the pins change. pip runs with -qq: a
+# machine's pip configuration may name index folders that do not exist, and only errors matter.
+# The .pth file makes the library's source root importable from the venv without an editable build.
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
-	# -qq: the machine's pip configuration may name index folders that do not exist; only errors matter.
 	$(PY) -m pip install -qq -r requirements-dev.txt
-	# The library's source root, importable from the venv without an editable build.
 	echo "$(CURDIR)/constructs" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/chime_speaker_search_checkout.pth"
 	touch $@
 
