@@ -58,6 +58,8 @@ from _common import (
 
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "constructs")]
 
+from tests.support import apply_env, offline_aws_env  # noqa: E402 (needs the repo on sys.path)
+
 HANDLER_FILE = REPO_ROOT / "lambda" / "speaker_search" / "index.py"
 CONNECTOR_ID = "abcdef1ghij2klmno3pqr4"
 DOMAIN_ID = "3f3b5b3e-4c2a-4d6b-9a55-2c1b8f0e7a10"
@@ -65,23 +67,16 @@ LAMBDA_TIMEOUT_S = 30  # SpeakerSearch's default handler_timeout
 BATCH_SIZES = (1, 10)
 DISTINCT_EVENTS = 64  # prebuilt events per (kind, batch size), cycled
 
-ENV = {
-    "VOICE_PROFILE_DOMAIN_ID": DOMAIN_ID,
-    "CALL_LEG": "Caller",
-    "VOICE_CONNECTOR_IDS": f"{CONNECTOR_ID},zyxwvu9tsrq8ponml7kjih6",
-    "EVENT_BUS_NAME": "default",
-    "SEARCH_ID": "c8a1f0e0f0c4d2d1b1f0e8d7c6b5a4f3e2d1c0b9a8",
-    "LOG_LEVEL": "INFO",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-CLEARED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
+ENV = offline_aws_env(
+    {
+        "VOICE_PROFILE_DOMAIN_ID": DOMAIN_ID,
+        "CALL_LEG": "Caller",
+        "VOICE_CONNECTOR_IDS": f"{CONNECTOR_ID},zyxwvu9tsrq8ponml7kjih6",
+        "EVENT_BUS_NAME": "default",
+        "SEARCH_ID": "c8a1f0e0f0c4d2d1b1f0e8d7c6b5a4f3e2d1c0b9a8",
+        "LOG_LEVEL": "INFO",
+    }
+)
 
 KINDS = (
     "AnalyticsReady",
@@ -205,9 +200,7 @@ class LambdaLikeJsonFormatter(logging.Formatter):
 
 
 def _apply_env() -> None:
-    for name in CLEARED:
-        os.environ.pop(name, None)
-    os.environ.update(ENV)
+    apply_env(os.environ, ENV)
 
 
 def load_module() -> tuple[ModuleType, FakeChime, FakeEvents]:
@@ -313,12 +306,18 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
+def _child_env() -> dict[str, str]:
+    env = project_env()
+    apply_env(env, ENV)
+    return env
+
+
 def _python(code: str) -> tuple[float, list[str]]:
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO_ROOT,
-        env=project_env(**ENV),
+        env=_child_env(),
         capture_output=True,
         text=True,
         check=False,

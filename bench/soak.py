@@ -43,7 +43,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from tests.runtime import fake_aws as f  # noqa: E402
 from tests.runtime import notifications as n  # noqa: E402
-from tests.support import load_handler  # noqa: E402
+from tests.support import apply_env, load_handler, offline_aws_env  # noqa: E402
 
 SERVED = (n.SERVED_CONNECTOR, n.OTHER_SERVED_CONNECTOR)
 CALL_LEG = "Caller"
@@ -52,20 +52,16 @@ BATCH_SIZE = 10
 LAMBDA_TIMEOUT_MS = 30_000
 SHUFFLE_WINDOW = 25
 
-ENV = {
-    "VOICE_PROFILE_DOMAIN_ID": "vpd-soak",
-    "CALL_LEG": CALL_LEG,
-    "VOICE_CONNECTOR_IDS": ",".join(SERVED),
-    "EVENT_BUS_NAME": "soak-bus",
-    "SEARCH_ID": "soak",
-    "LOG_LEVEL": "DEBUG",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-}
+ENV = offline_aws_env(
+    {
+        "VOICE_PROFILE_DOMAIN_ID": "vpd-soak",
+        "CALL_LEG": CALL_LEG,
+        "VOICE_CONNECTOR_IDS": ",".join(SERVED),
+        "EVENT_BUS_NAME": "soak-bus",
+        "SEARCH_ID": "soak",
+        "LOG_LEVEL": "DEBUG",
+    }
+)
 
 
 @dataclass
@@ -277,9 +273,8 @@ def _soak_handler(fake: f.FakeAws, seed: int) -> Iterator[tuple[ModuleType, _Log
     logger = logging.getLogger(mod.LOGGER_NAME)
     env = {**ENV, "AWS_ENDPOINT_URL_CHIME_SDK_VOICE": fake.url, "AWS_ENDPOINT_URL_EVENTBRIDGE": fake.url}
     with ExitStack() as stack:
-        stack.enter_context(mock.patch.dict(os.environ, env))  # restores the whole environment after
-        for name in ("AWS_PROFILE", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"):
-            os.environ.pop(name, None)
+        stack.enter_context(mock.patch.dict(os.environ))  # restores the whole environment after
+        apply_env(os.environ, env)
         for attr, value in {
             "READ_TIMEOUT_S": 0.1,
             "CONNECT_TIMEOUT_S": 0.2,

@@ -18,37 +18,16 @@ from typing import Any
 import pytest
 
 from tests.custom_resources.fakes import FakeChimeSdkMediaPipelines, FakeChimeSdkVoice
-from tests.support import load_handler
+from tests.support import load_handler, use_offline_aws
 
 HANDLER_FOLDERS = ("voice_profile_domain", "media_insights_configuration", "streaming_association")
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-CLEARED = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_CHIME_SDK_VOICE",
-    "AWS_ENDPOINT_URL_CHIME_SDK_MEDIA_PIPELINES",
-    "AWS_RETRY_MODE",
-    "AWS_MAX_ATTEMPTS",
-)
 
 Invoke = Callable[[ModuleType, Any, dict[str, Any]], dict[str, Any]]
 
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in CLEARED:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in AWS_ENV.items():
-        monkeypatch.setenv(name, value)
+    use_offline_aws(monkeypatch)
 
 
 def shared_module() -> ModuleType:

@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 
 from tests.runtime.fake_aws import FakeAws
 from tests.runtime.helpers import Stubs
-from tests.support import load_handler
+from tests.support import load_handler, use_offline_aws
 
 HANDLER_ENV = {
     "VOICE_PROFILE_DOMAIN_ID": "vpd-0123456789",
@@ -28,33 +28,11 @@ HANDLER_ENV = {
     "SEARCH_ID": "search-abc",
     "LOG_LEVEL": "DEBUG",
 }
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-CLEARED = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_CHIME_SDK_VOICE",
-    "AWS_ENDPOINT_URL_EVENTBRIDGE",
-    "AWS_RETRY_MODE",
-    "AWS_MAX_ATTEMPTS",
-)
 
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in CLEARED:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {**AWS_ENV, **HANDLER_ENV}.items():
-        monkeypatch.setenv(name, value)
+    use_offline_aws(monkeypatch, HANDLER_ENV)
 
 
 @dataclass
