@@ -383,22 +383,23 @@ def test_delete_after_none_keeps_targets_added_since_and_only_disables(
     }
 
 
-def test_delete_after_off_disables_again_and_restores_retention_and_targets(
-    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+@pytest.mark.parametrize(
+    "before",
+    [
+        pytest.param(
+            {"DataRetentionInHours": 6, "Disabled": True, "StreamingNotificationTargets": [SQS]},
+            id="off-restores-disabled-retention-and-targets",
+        ),
+        pytest.param({"DataRetentionInHours": 0, "Disabled": True}, id="off-without-targets-omits-the-list"),
+        pytest.param(
+            {"DataRetentionInHours": 48, "Disabled": False, "StreamingNotificationTargets": [EVENTBRIDGE]},
+            id="on-keeps-eventbridge-that-was-already-there",
+        ),
+    ],
+)
+def test_delete_restores_what_it_found(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, before: dict[str, Any]
 ) -> None:
-    before = {"DataRetentionInHours": 6, "Disabled": True, "StreamingNotificationTargets": [SQS]}
-    voice.streaming[VC] = copy.deepcopy(before)
-    physical_id = create(voice, association_handler, invoke)
-
-    invoke(association_handler, voice, delete(physical_id))
-
-    assert voice.streaming[VC] == before
-
-
-def test_delete_after_off_without_targets_omits_the_target_list(
-    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
-) -> None:
-    before = {"DataRetentionInHours": 0, "Disabled": True}
     voice.streaming[VC] = copy.deepcopy(before)
     physical_id = create(voice, association_handler, invoke)
 
@@ -421,18 +422,6 @@ def test_delete_after_on_detaches_and_restores_retention_and_targets_but_keeps_s
     invoke(association_handler, voice, delete(physical_id))  # twice: not attached any more, no change
     assert voice.streaming[VC] == before
     assert voice.mutating_calls == ["PutVoiceConnectorStreamingConfiguration"]
-
-
-def test_delete_after_on_keeps_eventbridge_that_was_already_there(
-    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
-) -> None:
-    before = {"DataRetentionInHours": 48, "Disabled": False, "StreamingNotificationTargets": [EVENTBRIDGE]}
-    voice.streaming[VC] = copy.deepcopy(before)
-    physical_id = create(voice, association_handler, invoke)
-
-    invoke(association_handler, voice, delete(physical_id))
-
-    assert voice.streaming[VC] == before
 
 
 def test_delete_leaves_a_retention_someone_else_changed(
