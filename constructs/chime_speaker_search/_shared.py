@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aws_cdk import Acknowledgment, ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -233,28 +233,6 @@ class SharedProvider(Construct):
     def service_token(self) -> str:
         return self.provider.service_token
 
-    def grant_resource(
-        self, resource: CustomResource, statements: Sequence[iam.PolicyStatement]
-    ) -> iam.Policy:
-        """Let the handler manage one resource, through a policy that lives and dies with it.
-
-        CloudFormation deletes a removed resource only after it has updated the rest of the
-        stack; a permission merged into the shared role policy would be gone by then, and the
-        delete (detaching a configuration from a connector, say) would be denied. A policy of
-        its own, which the resource depends on, is deleted after the resource instead.
-        """
-        scope = resource.node.scope
-        if scope is None:
-            raise ValueError("a custom resource always has a scope")
-        policy = iam.Policy(
-            cast(Construct, scope),
-            f"{resource.node.id}HandlerPolicy",
-            roles=[cast(iam.IRole, self.on_event.role)],
-            statements=list(statements),
-        )
-        resource.node.add_dependency(policy)
-        return policy
-
     def allow(
         self,
         actions: Sequence[str],
@@ -263,11 +241,13 @@ class SharedProvider(Construct):
         *,
         wildcard_reason: str | None = None,
     ) -> None:
-        """Let the handler call ``actions`` on ``resources`` that do not depend on one resource.
+        """Let the handler call ``actions`` on ``resources``, merged into one statement per action set.
 
-        For stack-wide permissions (actions without a resource type, patterns): merged into one
-        statement per action set of the shared role's policy. A resource with a wildcard needs
-        ``wildcard_reason``: it becomes the cdk-nag acknowledgement.
+        Statements are keyed by actions and conditions so that N users add N ARNs to one
+        statement instead of N statements (IAM allows 10,240 characters of inline policy per
+        role). A permission a Delete needs must not name the resource: CloudFormation deletes a
+        removed resource after it has updated this policy without it. A resource with a
+        wildcard needs ``wildcard_reason``: it becomes the cdk-nag acknowledgement.
         """
         for arn in resources:
             if "*" in arn:

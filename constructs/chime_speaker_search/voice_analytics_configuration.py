@@ -179,21 +179,33 @@ class VoiceAnalyticsConfiguration(Construct):
             ["*"],
             wildcard_reason="chime:CreateMediaInsightsPipelineConfiguration has no resource type in IAM.",
         )
-        handler_statements = [
-            iam.PolicyStatement(
-                actions=[
-                    "chime:GetMediaInsightsPipelineConfiguration",
-                    "chime:UpdateMediaInsightsPipelineConfiguration",
-                    "chime:DeleteMediaInsightsPipelineConfiguration",
-                ],
-                resources=[self.configuration_arn],
-            ),
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[self.resource_access_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": MEDIA_PIPELINES_PRINCIPAL}},
-            ),
-        ]
+        # Removal-safe permissions: CloudFormation deletes a configuration that left the template
+        # only after it has updated the handler's policy, so Get/Delete cannot name the
+        # configuration; they name this account's and Region's configurations instead (the API
+        # refuses to delete one that is still attached to a connector).
+        self._provider.allow(
+            [
+                "chime:GetMediaInsightsPipelineConfiguration",
+                "chime:DeleteMediaInsightsPipelineConfiguration",
+            ],
+            [
+                stack.format_arn(
+                    service="chime",
+                    resource="media-insights-pipeline-configuration",
+                    resource_name="*",
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+            ],
+            wildcard_reason="A configuration removed from the stack is deleted after the handler's policy "
+            "has been updated without it, so its name cannot be listed; Delete fails for a configuration "
+            "that is still attached, and Get only reads.",
+        )
+        self._provider.allow(["chime:UpdateMediaInsightsPipelineConfiguration"], [self.configuration_arn])
+        self._provider.allow(
+            ["iam:PassRole"],
+            [self.resource_access_role.role_arn],
+            {"StringEquals": {"iam:PassedToService": MEDIA_PIPELINES_PRINCIPAL}},
+        )
         properties: dict[str, object] = {
             "Name": self.configuration_name,
             "ResourceAccessRoleArn": self.resource_access_role.role_arn,
@@ -201,11 +213,7 @@ class VoiceAnalyticsConfiguration(Construct):
             "VoiceToneAnalysis": "Enabled" if voice_tone_analysis else "Disabled",
         }
         if self.kinesis_stream is not None:
-            handler_statements.append(
-                iam.PolicyStatement(
-                    actions=["kinesis:DescribeStream"], resources=[self.kinesis_stream.stream_arn]
-                )
-            )
+            self._provider.allow(["kinesis:DescribeStream"], [self.kinesis_stream.stream_arn])
             properties["KinesisDataStreamArn"] = self.kinesis_stream.stream_arn
         if self.notification_queue is not None:
             properties["SqsQueueArn"] = self.notification_queue.queue_arn
@@ -221,7 +229,6 @@ class VoiceAnalyticsConfiguration(Construct):
         role_policy = self.resource_access_role.node.try_find_child("DefaultPolicy")
         if role_policy is not None:
             self._resource.node.add_dependency(role_policy)
-        self._provider.grant_resource(self._resource, handler_statements)
         self.configuration_id = self._resource.get_att_string("ConfigurationId")
 
         self.voice_connectors: list[IVoiceConnector] = []
@@ -296,24 +303,20 @@ class VoiceAnalyticsConfiguration(Construct):
                 "DataRetentionInHours": str(self._retention_hours),
             },
         )
-        provider.grant_resource(
-            association,
+        provider.allow(
             [
-                iam.PolicyStatement(
-                    actions=[
-                        "chime:GetVoiceConnectorStreamingConfiguration",
-                        "chime:PutVoiceConnectorStreamingConfiguration",
-                        "chime:DeleteVoiceConnectorStreamingConfiguration",
-                    ],
-                    resources=[voice_connector.voice_connector_arn],
-                ),
-                # Put checks the configuration it attaches (a dependent action).
-                iam.PolicyStatement(
-                    actions=["chime:GetMediaInsightsPipelineConfiguration"],
-                    resources=[self.configuration_arn],
-                ),
+                "chime:GetVoiceConnectorStreamingConfiguration",
+                "chime:PutVoiceConnectorStreamingConfiguration",
+                "chime:DeleteVoiceConnectorStreamingConfiguration",
             ],
+            [Stack.of(self).format_arn(service="chime", resource="vc", resource_name="*")],
+            wildcard_reason="A connector removed from the stack is detached after the handler's policy has "
+            "been updated without it, so connector ARNs cannot be listed (a per-connector policy would "
+            "hit IAM's 10,240-character limit per role at about 19 connectors); the handler changes "
+            "only the connector named in its request and refuses one attached to another configuration.",
         )
+        # Put checks the configuration it attaches (a dependent action); detaching needs no check.
+        provider.allow(["chime:GetMediaInsightsPipelineConfiguration"], [self.configuration_arn])
         for listener in self._listeners:
             listener(voice_connector)
         return association

@@ -157,19 +157,11 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
             properties=properties,
             removal_policy=removal_policy,
         )
-        provider.grant_resource(
-            self._resource,
-            [
-                iam.PolicyStatement(actions=["kms:DescribeKey", "kms:Decrypt"], resources=[key_arn]),
-                # The service creates its own grant on the key (for chimevoiceconnector.<region>)
-                # with the caller's permission; only grants for AWS resources are allowed.
-                iam.PolicyStatement(
-                    actions=["kms:CreateGrant"],
-                    resources=[key_arn],
-                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                ),
-            ],
-        )
+        # Only Create and Update use the key; a domain removed from the stack is deleted without it.
+        provider.allow(["kms:DescribeKey", "kms:Decrypt"], [key_arn])
+        # The service creates its own grant on the key (for chimevoiceconnector.<region>) with the
+        # caller's permission; only grants for AWS resources are allowed.
+        provider.allow(["kms:CreateGrant"], [key_arn], {"Bool": {"kms:GrantIsForAWSResource": "true"}})
         self.voice_profile_domain_id = self._resource.get_att_string("VoiceProfileDomainId")
         self.voice_profile_domain_arn = self._resource.get_att_string("VoiceProfileDomainArn")
 

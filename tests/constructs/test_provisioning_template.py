@@ -16,7 +16,7 @@ from chime_speaker_search import (
     VoiceConnector,
     VoiceProfileDomain,
 )
-from tests.conftest import ENV, IMPORTED_IDS, Synthesized
+from tests.conftest import ENV, IMPORTED_IDS, Synthesized, synthesize
 
 
 def _statements(synth: Synthesized, role_part: str) -> list[dict[str, Any]]:
@@ -185,47 +185,138 @@ def test_configuration_handler_passes_only_the_resource_access_role(single: Synt
     assert pass_role["Condition"] == {
         "StringEquals": {"iam:PassedToService": "mediapipelines.chime.amazonaws.com"}
     }
-    manage = by_actions[
-        (
-            "chime:DeleteMediaInsightsPipelineConfiguration",
-            "chime:GetMediaInsightsPipelineConfiguration",
-            "chime:UpdateMediaInsightsPipelineConfiguration",
-        )
+    update = by_actions[("chime:UpdateMediaInsightsPipelineConfiguration",)]
+    assert ":media-insights-pipeline-configuration/" in json.dumps(update["Resource"])
+    assert "*" not in json.dumps(update["Resource"])
+    removal = by_actions[
+        ("chime:DeleteMediaInsightsPipelineConfiguration", "chime:GetMediaInsightsPipelineConfiguration")
     ]
-    assert ":media-insights-pipeline-configuration/" in json.dumps(manage["Resource"])
+    assert _flatten(removal["Resource"]).endswith(":media-insights-pipeline-configuration/*")
 
 
-def test_streaming_handler_is_scoped_to_connectors_and_the_service_linked_role(many: Synthesized) -> None:
+def test_streaming_handler_permissions_and_the_service_linked_role(many: Synthesized) -> None:
     statements = _statements(many, "StreamingAssociationProviderOnEventRole")
-    streaming = [
+    (streaming,) = [
         s for s in statements if "chime:PutVoiceConnectorStreamingConfiguration" in _as_list(s["Action"])
     ]
-    # Ten connectors behind "First" plus one behind "Second": one statement, one connector each.
-    assert len(streaming) == 11
-    assert all(
-        not isinstance(s["Resource"], list) and "*" not in json.dumps(s["Resource"]) for s in streaming
-    )
+    # One statement for every connector of the stack, present and future (see the removal test).
+    assert _flatten(streaming["Resource"]) == "arn:aws:chime:us-east-1:111122223333:vc/*"
+    (check,) = [s for s in statements if s["Action"] == "chime:GetMediaInsightsPipelineConfiguration"]
+    assert len(check["Resource"]) == 2  # the two configurations of the stack, by name
     slr = _by_actions(statements)[("iam:CreateServiceLinkedRole",)]
     assert slr["Condition"] == {"StringEquals": {"iam:AWSServiceName": "voiceconnector.chime.amazonaws.com"}}
     assert "AWSServiceRoleForAmazonChimeVoiceConnector" in json.dumps(slr["Resource"])
 
 
-@pytest.mark.parametrize(
-    "resource_type",
-    [
-        "Custom::ChimeVoiceConnectorStreamingAssociation",
-        "Custom::ChimeMediaInsightsPipelineConfiguration",
-        "Custom::ChimeVoiceProfileDomain",
-    ],
-)
-def test_each_custom_resource_outlives_its_own_permissions(many: Synthesized, resource_type: str) -> None:
-    """A removed resource is deleted after the stack update, so its permissions must not be in
-    the shared role policy (already updated by then) but in a policy it depends on."""
-    policies = many.resources("AWS::IAM::Policy")
-    for logical_id, resource in many.resources(resource_type).items():
-        own = [d for d in resource.get("DependsOn", []) if d in policies and "HandlerPolicy" in d]
-        assert len(own) == 1, (logical_id, resource.get("DependsOn"))
-        assert policies[own[0]]["Properties"]["Roles"], own[0]
+def _flatten(value: Any) -> str:
+    """A resolved ARN as text (partition filled in), so patterns can be matched against it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_flatten(part) for part in parts)
+    if value == {"Ref": "AWS::Partition"}:
+        return "aws"
+    return json.dumps(value)
+
+
+def _allowed(statements: list[dict[str, Any]], action: str, arn: str) -> bool:
+    import fnmatch
+
+    return any(
+        action in _as_list(s["Action"])
+        and any(fnmatch.fnmatchcase(arn, _flatten(r)) for r in _as_list(s["Resource"]))
+        for s in statements
+    )
+
+
+def test_permissions_a_removed_resource_needs_survive_its_removal() -> None:
+    """CloudFormation deletes what left the template only after updating every other resource,
+    including the handlers' policies; the Delete of a removed connector's association, of a
+    removed configuration and of a removed domain must still be allowed by the updated policy."""
+    from chime_speaker_search import SpeakerSearch
+
+    def build(with_removed: bool) -> Synthesized:
+        def stack_content(stack: cdk.Stack) -> dict[str, Any]:
+            kept = [VoiceConnector.from_voice_connector_id(stack, "KeptPbx", IMPORTED_IDS[0])]
+            if with_removed:
+                kept.append(VoiceConnector.from_voice_connector_id(stack, "Dropped", IMPORTED_IDS[1]))
+                gone = VoiceConnector.from_voice_connector_id(stack, "Gone", IMPORTED_IDS[2])
+                SpeakerSearch(stack, "Removed", voice_connectors=[gone])
+            SpeakerSearch(stack, "Kept", voice_connectors=kept)
+            return {}
+
+        return synthesize(stack_content)
+
+    before, after = build(True), build(False)
+    removed = {k: v for k, v in before.template["Resources"].items() if k not in after.template["Resources"]}
+    association_role = _statements(after, "StreamingAssociationProviderOnEventRole")
+    configuration_role = _statements(after, "MediaInsightsConfigurationProviderOnEventRole")
+    domain_role = _statements(after, "VoiceProfileDomainProviderOnEventRole")
+    checked = 0
+    for resource in removed.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "Custom::ChimeVoiceConnectorStreamingAssociation":
+            arn = f"arn:aws:chime:us-east-1:111122223333:vc/{props['VoiceConnectorId']}"
+            for action in ("Get", "Put", "Delete"):
+                assert _allowed(association_role, f"chime:{action}VoiceConnectorStreamingConfiguration", arn)
+        elif resource["Type"] == "Custom::ChimeMediaInsightsPipelineConfiguration":
+            arn = (
+                f"arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuration/{props['Name']}"
+            )
+            assert _allowed(configuration_role, "chime:DeleteMediaInsightsPipelineConfiguration", arn)
+        elif resource["Type"] == "Custom::ChimeVoiceProfileDomain":
+            arn = "arn:aws:chime:us-east-1:111122223333:voice-profile-domain/3f3b5b3e-4c2a-4d6b"
+            assert _allowed(domain_role, "chime:DeleteVoiceProfileDomain", arn)
+        else:
+            continue
+        checked += 1
+    assert checked == 4  # two associations, one configuration, one domain
+
+
+def test_one_role_stays_within_the_inline_policy_limit_at_40_connectors() -> None:
+    """IAM allows 10,240 characters of inline policy per role (all its policies together, as deployed)."""
+    from chime_speaker_search import SpeakerSearch
+
+    def forty(stack: cdk.Stack) -> dict[str, Any]:
+        connectors = [
+            VoiceConnector.from_voice_connector_id(stack, f"Pbx{n}", f"abcdefghij{n:02d}klmnopqrst")
+            for n in range(40)
+        ]
+        SpeakerSearch(stack, "Search", voice_connectors=connectors)
+        for n in range(9):
+            other = VoiceConnector.from_voice_connector_id(stack, f"Other{n}", f"zyxwvuts{n:02d}rqpo")
+            SpeakerSearch(stack, f"More{n}", voice_connectors=[other])
+        return {}
+
+    synth = synthesize(forty)
+    sizes: dict[str, int] = {}
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        text = json.dumps(_deployed(policy["Properties"]["PolicyDocument"]), separators=(",", ":"))
+        for role in policy["Properties"]["Roles"]:
+            sizes[role["Ref"]] = sizes.get(role["Ref"], 0) + len(text)
+    # The largest role (the resource access role: one stream prefix per connector) stays well under.
+    assert max(sizes.values()) < 10_240 * 0.6, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+
+
+def _deployed(value: Any) -> Any:
+    """A policy document as IAM would store it: tokens replaced by values of realistic length."""
+    if isinstance(value, list):
+        return [_deployed(v) for v in value]
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(_deployed(p)) for p in parts)
+        if "Ref" in value:
+            return {
+                "AWS::Partition": "aws",
+                "AWS::AccountId": "111122223333",
+                "AWS::Region": "us-east-1",
+            }.get(value["Ref"], "x" * 40)
+        if "Fn::GetAtt" in value:
+            return "arn:aws:service:us-east-1:111122223333:" + "x" * 60  # an ARN of typical length
+        return {k: _deployed(v) for k, v in value.items()}
+    return value
 
 
 def test_one_provider_per_type_however_many_connectors_and_searches(many: Synthesized) -> None:
