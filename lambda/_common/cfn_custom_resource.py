@@ -76,8 +76,13 @@ def call_api(
     conflict_budget_s: float = 0.0,
     **kwargs: Any,
 ) -> T:
-    """Call ``fn(**kwargs)``; retry throttling (and ConflictException within a time budget)."""
+    """Call ``fn(**kwargs)``; retry throttling (and ConflictException within a time budget).
+
+    The two budgets are separate: a long wait for a conflict to clear (a configuration being
+    detached) must not use up the retries a single throttled call is entitled to.
+    """
     attempt = 0
+    throttled = 0
     waited_s = 0.0
     while True:
         attempt += 1
@@ -86,13 +91,17 @@ def call_api(
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = error.get("Code", "Unknown")
-            retry = (code == "ThrottledClientException" and attempt < THROTTLE_ATTEMPTS) or (
+            if code == "ThrottledClientException":
+                throttled += 1
+            retry = (code == "ThrottledClientException" and throttled < THROTTLE_ATTEMPTS) or (
                 code == "ConflictException" and waited_s < conflict_budget_s
             )
             if not retry:
                 tries = f" (after {attempt} attempts)" if attempt > 1 else ""
                 raise ApiError(operation, resource, code, error.get("Message", "") + tries) from exc
-            delay_s = _backoff_s(attempt)
+            # Backoff grows with this kind of failure only, so a throttle after many conflicts
+            # does not start at the cap.
+            delay_s = _backoff_s(throttled if code == "ThrottledClientException" else attempt)
             logger.warning(
                 "api_retry",
                 extra={"operation": operation, "error_code": code, "attempt": attempt, "delay_s": delay_s},

@@ -390,3 +390,16 @@ def test_logs_carry_no_key_arn_or_token(
     assert {"request", "api_retry", "domain_created"} <= {record.getMessage() for record in caplog.records}
     assert key not in logged
     assert domain_handler.client_request_token(event) not in logged
+
+
+def test_a_throttle_after_a_long_conflict_wait_still_gets_its_own_retries(
+    shared: ModuleType, sleeps: list[float]
+) -> None:
+    """A configuration delete waits out conflicts for minutes; a throttle then must not fail it."""
+    fn = Flaky(*(["ConflictException"] * 8), "ThrottledClientException", "ThrottledClientException")
+
+    assert shared.call_api("DeleteThing", "thing 'a'", fn, conflict_budget_s=600.0) == {"ok": True}
+
+    assert len(fn.calls) == 11
+    # The throttle backoff starts small again rather than at the cap reached by the conflicts.
+    assert sleeps[8] <= shared.BACKOFF_BASE_S * 2
