@@ -98,8 +98,9 @@ class SpeakerSearch(Construct):
                 "handler_timeout: a deploy-time token is not supported; the queue's visibility timeout "
                 "is derived from it, so give a concrete Duration (30 seconds to 15 minutes)"
             )
-        # Below 30 s the handler's retry budget (deadline minus a 3 s margin, 7 s per attempt)
-        # leaves no room to retry a throttled start.
+        # 30 s is the shortest timeout in which a continuously throttled start gets all of the
+        # handler's 8 attempts: up to 16.2 s of backoff, no attempt started with less than 7 s
+        # (connect + read timeout) left, and a 3 s margin before the deadline.
         if not 30 <= timeout.to_seconds() <= 900:
             raise ValueError(
                 f"handler_timeout: {timeout.to_human_string()} is out of range; "

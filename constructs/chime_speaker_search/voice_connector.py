@@ -93,6 +93,14 @@ class VoiceConnector(_VoiceConnectorBase):
     ) -> None:
         super().__init__(scope, id)
         check_length("voice_connector_name", voice_connector_name, 1, 256)
+        check_pattern("aws_region", aws_region, r"[a-z]{2}(-[a-z]+)+-\d", "a Region name such as 'us-east-1'")
+        stack_region = Stack.of(self).region
+        if aws_region and not Token.is_unresolved(stack_region) and aws_region != stack_region:
+            Annotations.of(self).add_warning_v2(
+                "chime-speaker-search:voiceConnectorRegion",
+                f"aws_region {aws_region!r} differs from the stack's Region {stack_region!r}; the library's "
+                "voice analytics resources are created in the stack's Region and must be in the same one.",
+            )
         name = voice_connector_name or Names.unique_resource_name(self, max_length=64, separator="-")
         if not require_encryption:
             Annotations.of(self).add_warning_v2(

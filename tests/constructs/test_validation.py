@@ -132,3 +132,13 @@ def test_handler_timeout_token_is_refused_clearly(stack: cdk.Stack) -> None:
         SpeakerSearch(
             stack, "Search", voice_connectors=[_pbx(stack)], handler_timeout=cdk.Duration.seconds(seconds)
         )
+
+
+def test_connector_region_is_checked(stack: cdk.Stack) -> None:
+    with pytest.raises(ValueError, match=r"aws_region: 'mars-1' is not allowed; expected a Region name"):
+        VoiceConnector(stack, "Bad", aws_region="mars-1")
+    VoiceConnector(stack, "Elsewhere", aws_region="us-west-2")
+    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning(
+        "*", cdk.assertions.Match.any_value()
+    )
+    assert any("differs from the stack's Region 'us-east-1'" in json.dumps(w.entry.data) for w in warnings)
