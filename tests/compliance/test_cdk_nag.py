@@ -44,9 +44,11 @@ def test_an_unacknowledged_finding_fails_synthesis() -> None:
         app.synth()
 
 
-@pytest.mark.parametrize("name", ["example_caller", "example_callee"])
-def test_example_app_has_no_warnings_or_errors(name: str, every_stack: dict[str, Synthesized]) -> None:
-    """CDK's own template validation: a warning in the example app is treated as an error."""
+@pytest.mark.parametrize(
+    "name", ["example_caller", "example_callee", "single", "callee_with_options", "many", "parameter_leg"]
+)
+def test_no_warnings_or_errors(name: str, every_stack: dict[str, Synthesized]) -> None:
+    """CDK's own template validation: a warning on a shared stack is treated as an error."""
     annotations = cdk.assertions.Annotations.from_stack(every_stack[name].stack)
     any_value = cdk.assertions.Match.any_value()
     assert annotations.find_warning("*", any_value) == []
