@@ -49,6 +49,7 @@ class FakeService:
     MUTATING: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
+        self.tags: dict[str, dict[str, str]] = {}  # by ARN; both services tag by resource ARN
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._faults: dict[str, list[str]] = {}
         self._always: dict[str, str] = {}
@@ -81,6 +82,27 @@ class FakeService:
     def reset_calls(self) -> None:
         self.calls.clear()
 
+    # -- tags (TagResource / UntagResource work alike in both services) ----------------------------
+
+    def _tagged(self, arn: str, operation: str) -> dict[str, str]:
+        if arn not in self.tags:
+            raise client_error("NotFoundException", operation, f"resource {arn} not found")
+        return self.tags[arn]
+
+    def tag_resource(self, **kwargs: Any) -> dict[str, Any]:
+        op = "TagResource"
+        self._enter(op, kwargs)
+        self._tagged(kwargs["ResourceARN"], op).update(_tag_map(kwargs["Tags"]))
+        return {}
+
+    def untag_resource(self, **kwargs: Any) -> dict[str, Any]:
+        op = "UntagResource"
+        self._enter(op, kwargs)
+        tags = self._tagged(kwargs["ResourceARN"], op)
+        for key in kwargs["TagKeys"]:
+            tags.pop(key, None)
+        return {}
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -110,7 +132,6 @@ class FakeChimeSdkVoice(FakeService):
     def __init__(self) -> None:
         super().__init__()
         self.domains: dict[str, dict[str, Any]] = {}
-        self.tags: dict[str, dict[str, str]] = {}  # by ARN
         self._tokens: dict[str, tuple[dict[str, Any], str]] = {}
         self.connectors: set[str] = set()
         self.streaming: dict[str, dict[str, Any]] = {}
@@ -192,25 +213,6 @@ class FakeChimeSdkVoice(FakeService):
         self.tags.pop(domain["VoiceProfileDomainArn"], None)
         return {}
 
-    def _tagged(self, arn: str, operation: str) -> dict[str, str]:
-        if arn not in self.tags:
-            raise client_error("NotFoundException", operation, f"resource {arn} not found")
-        return self.tags[arn]
-
-    def tag_resource(self, **kwargs: Any) -> dict[str, Any]:
-        op = "TagResource"
-        self._enter(op, kwargs)
-        self._tagged(kwargs["ResourceARN"], op).update(_tag_map(kwargs["Tags"]))
-        return {}
-
-    def untag_resource(self, **kwargs: Any) -> dict[str, Any]:
-        op = "UntagResource"
-        self._enter(op, kwargs)
-        tags = self._tagged(kwargs["ResourceARN"], op)
-        for key in kwargs["TagKeys"]:
-            tags.pop(key, None)
-        return {}
-
     # -- Voice Connector streaming configuration ---------------------------------------------------------
 
     def _connector(self, vc_id: str, operation: str) -> None:
@@ -271,7 +273,6 @@ class FakeChimeSdkMediaPipelines(FakeService):
     def __init__(self) -> None:
         super().__init__()
         self.configurations: dict[str, dict[str, Any]] = {}  # by name
-        self.tags: dict[str, dict[str, str]] = {}  # by ARN
         self._tokens: dict[str, tuple[dict[str, Any], str]] = {}
         self.in_use: set[str] = set()  # names attached to a Voice Connector: Delete -> ConflictException
 
@@ -349,25 +350,6 @@ class FakeChimeSdkMediaPipelines(FakeService):
             raise client_error("ConflictException", op, "configuration is in use by a Voice Connector")
         del self.configurations[name]
         self.tags.pop(self.arn(name), None)
-        return {}
-
-    def _tagged(self, arn: str, operation: str) -> dict[str, str]:
-        if arn not in self.tags:
-            raise client_error("NotFoundException", operation, f"resource {arn} not found")
-        return self.tags[arn]
-
-    def tag_resource(self, **kwargs: Any) -> dict[str, Any]:
-        op = "TagResource"
-        self._enter(op, kwargs)
-        self._tagged(kwargs["ResourceARN"], op).update(_tag_map(kwargs["Tags"]))
-        return {}
-
-    def untag_resource(self, **kwargs: Any) -> dict[str, Any]:
-        op = "UntagResource"
-        self._enter(op, kwargs)
-        tags = self._tagged(kwargs["ResourceARN"], op)
-        for key in kwargs["TagKeys"]:
-            tags.pop(key, None)
         return {}
 
 
