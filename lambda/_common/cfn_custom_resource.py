@@ -23,6 +23,7 @@ Tests: ``_sleep`` (the backoff sleep) is looked up when ``call_api`` runs, so mo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -31,6 +32,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -51,6 +53,20 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
 
 _sleep: Callable[[float], None] = time.sleep
+
+
+def lazy_client(service_name: str) -> Callable[[], Any]:
+    """A getter that creates the service's client on first use, then returns that same one.
+
+    One client per Lambda container, and importing a handler touches nothing; tests forget the
+    client with ``getter.cache_clear()`` or replace the handler's getter.
+    """
+
+    @functools.cache
+    def client() -> Any:
+        return boto3.client(service_name, config=BOTO_CONFIG)
+
+    return client
 
 
 class ApiError(RuntimeError):

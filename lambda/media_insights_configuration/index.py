@@ -67,17 +67,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
 from cfn_custom_resource import (
-    BOTO_CONFIG,
     ApiError,
     call_api,
     client_request_token,
     dispatch,
+    lazy_client,
     parse_tags,
     sync_tags,
 )
@@ -108,14 +107,7 @@ KNOWN_PROPERTIES = {
     "Tags",
 }
 
-_CLIENT: ChimeSDKMediaPipelinesClient | None = None
-
-
-def _client() -> ChimeSDKMediaPipelinesClient:
-    global _CLIENT  # noqa: PLW0603 -- one client per Lambda container, created on first use
-    if _CLIENT is None:
-        _CLIENT = boto3.client("chime-sdk-media-pipelines", config=BOTO_CONFIG)
-    return _CLIENT
+_client = cast("Callable[[], ChimeSDKMediaPipelinesClient]", lazy_client("chime-sdk-media-pipelines"))
 
 
 @dataclass(frozen=True)

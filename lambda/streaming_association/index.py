@@ -74,12 +74,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
-from cfn_custom_resource import BOTO_CONFIG, ApiError, call_api, dispatch
+from cfn_custom_resource import ApiError, call_api, dispatch, lazy_client
 
 if TYPE_CHECKING:
     from mypy_boto3_chime_sdk_voice import ChimeSDKVoiceClient
@@ -99,14 +98,7 @@ RETENTION_PATTERN = re.compile(r"[0-9]{1,9}")
 EVENTBRIDGE = "EventBridge"
 KNOWN_PROPERTIES = {"ServiceToken", "VoiceConnectorId", "ConfigurationArn", "DataRetentionInHours"}
 
-_CLIENT: ChimeSDKVoiceClient | None = None
-
-
-def _client() -> ChimeSDKVoiceClient:
-    global _CLIENT  # noqa: PLW0603 -- one client per Lambda container, created on first use
-    if _CLIENT is None:
-        _CLIENT = boto3.client("chime-sdk-voice", config=BOTO_CONFIG)
-    return _CLIENT
+_client = cast("Callable[[], ChimeSDKVoiceClient]", lazy_client("chime-sdk-voice"))
 
 
 @dataclass(frozen=True)

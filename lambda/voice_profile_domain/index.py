@@ -53,17 +53,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
 from cfn_custom_resource import (
-    BOTO_CONFIG,
     ApiError,
     call_api,
     client_request_token,
     dispatch,
+    lazy_client,
     parse_tags,
     previous_tags,
     sync_tags,
@@ -83,14 +82,7 @@ DOMAIN_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,256}")
 MAX_TAGS = 50
 KNOWN_PROPERTIES = {"ServiceToken", "Name", "Description", "KmsKeyArn", "Tags"}
 
-_CLIENT: ChimeSDKVoiceClient | None = None
-
-
-def _client() -> ChimeSDKVoiceClient:
-    global _CLIENT  # noqa: PLW0603 -- one client per Lambda container, created on first use
-    if _CLIENT is None:
-        _CLIENT = boto3.client("chime-sdk-voice", config=BOTO_CONFIG)
-    return _CLIENT
+_client = cast("Callable[[], ChimeSDKVoiceClient]", lazy_client("chime-sdk-voice"))
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def quiet_handlers(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None
     # The one backoff sleep of every custom resource handler lives in the shared module.
     monkeypatch.setattr(shared_module(), "_sleep", sleeps.append)
     for folder in HANDLER_FOLDERS:
-        monkeypatch.setattr(load_handler(folder), "_CLIENT", None)
+        load_handler(folder)._client.cache_clear()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tests.custom_resources.conftest import Invoke
+from tests.custom_resources.conftest import Invoke, shared_module
 from tests.custom_resources.fakes import cfn_event
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -33,19 +33,19 @@ VC = "abcdef1ghij2klmno3pqr4"
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def real_client(service: str, handler: ModuleType) -> Any:
+def real_client(service: str) -> Any:
     return boto3.client(
         service,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=handler.BOTO_CONFIG,
+        config=shared_module().BOTO_CONFIG,
     )
 
 
 @pytest.fixture
 def voice_stub(domain_handler: ModuleType) -> Iterator[tuple[Any, Stubber]]:
-    client = real_client("chime-sdk-voice", domain_handler)
+    client = real_client("chime-sdk-voice")
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
@@ -53,7 +53,7 @@ def voice_stub(domain_handler: ModuleType) -> Iterator[tuple[Any, Stubber]]:
 
 @pytest.fixture
 def pipelines_stub(configuration_handler: ModuleType) -> Iterator[tuple[Any, Stubber]]:
-    client = real_client("chime-sdk-media-pipelines", configuration_handler)
+    client = real_client("chime-sdk-media-pipelines")
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
@@ -300,7 +300,7 @@ ASSOCIATION_PROPS = {"VoiceConnectorId": VC, "ConfigurationArn": CONFIG_ARN, "Da
 
 @pytest.fixture
 def streaming_stub(association_handler: ModuleType) -> Iterator[tuple[Any, Stubber]]:
-    client = real_client("chime-sdk-voice", association_handler)
+    client = real_client("chime-sdk-voice")
     with Stubber(client) as stubber:
         yield client, stubber
         stubber.assert_no_pending_responses()
