@@ -15,13 +15,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CDK_ARGS ?=
 HANDLER_FILES := $(wildcard lambda/*/index.py)
 
-.PHONY: help setup synth test lint format typecheck pytest deploy bench lock clean
+.PHONY: help setup synth test lint format typecheck pytest deploy bench mutation lock clean
 
 help:
 	@echo "make synth   - set up and synthesize the example app into cdk.out/"
 	@echo "make test    - run every check (ruff, mypy --strict, pytest with cfn-lint and cdk-nag)"
 	@echo "make deploy  - deploy the example app with your AWS credentials (CDK_ARGS=\"-c callLeg=Callee\")"
 	@echo "make bench   - run the benchmarks under bench/"
+	@echo "make mutation - mutation-test the handlers (minutes; MUTANTS='lambda.speaker_search.*' narrows it)"
 
 # Stamp files make a second run install nothing unless the pins change. pip runs with -qq: a
 # machine's pip configuration may name index folders that do not exist, and only errors matter.
@@ -68,9 +69,17 @@ bench: setup
 	$(PY) bench/synth.py
 	$(PY) bench/handler.py
 
+# Mutation testing of lambda/ with the handler tests (config: pyproject.toml [tool.mutmut]). Not part
+# of make test: it takes minutes. One worker, as the machine is shared; mutmut reuses the results of
+# unchanged functions from mutants/, so a second run checks only what changed.
+MUTANTS ?=
+mutation: setup
+	mutmut run --max-children 1 $(MUTANTS)
+	$(PY) mutation/report.py
+
 lock: setup
 	( sed -n "1,2p" requirements-dev.txt; $(PY) -m pip freeze --all --exclude-editable | grep -v "^pip==" ) > requirements-dev.txt.new
 	mv requirements-dev.txt.new requirements-dev.txt
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache build dist mutants

@@ -167,3 +167,19 @@ def every_stack(
         "many": many,
         "parameter_leg": parameter_leg,
     }
+
+
+#: Per-test limit of the handler tests, whose slowest takes about a second: a retry loop that stops
+#: terminating fails in seconds here instead of at the suite-wide ceiling (`timeout` in pyproject.toml).
+HANDLER_TEST_TIMEOUT_S = 20
+HANDLER_TEST_DIRS = frozenset({"runtime", "custom_resources"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests_root = REPO_ROOT / "tests"
+    for item in items:
+        in_handler_dir = item.path.is_relative_to(tests_root) and (
+            item.path.relative_to(tests_root).parts[0] in HANDLER_TEST_DIRS
+        )
+        if in_handler_dir and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(HANDLER_TEST_TIMEOUT_S))

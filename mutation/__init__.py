@@ -1,0 +1,1 @@
+"""Mutation testing support (``make mutation``); never imported by the library or its handlers."""
