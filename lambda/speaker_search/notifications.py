@@ -28,7 +28,8 @@ def is_sqs_batch(event: Any) -> bool:
 
 def unwrap(value: Any) -> dict[str, Any]:
     """Return the notification inside JSON strings, SNS envelopes and one-entry Records wrappers."""
-    for _ in range(MAX_UNWRAP_STEPS):
+    # One pass more than steps: the last pass only looks at what the last allowed step produced.
+    for _ in range(MAX_UNWRAP_STEPS + 1):
         if isinstance(value, str | bytes):
             try:
                 value = json.loads(value)
