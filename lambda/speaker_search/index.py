@@ -112,6 +112,7 @@ from typing import Any
 
 import aws_calls
 import clients
+import dead_letters
 import metrics
 import settings as settings_module
 from notifications import MalformedError, is_sqs_batch, json_type, loggable_ids, unwrap
@@ -162,6 +163,9 @@ def _handle_batch(
         outcome = _process(record.get("body"), settings, deadline, fields)
         counts[outcome.kind] = counts.get(outcome.kind, 0) + 1
         if outcome.failed:
+            if outcome.dead_letter and dead_letters.send(record, outcome.reason, settings, deadline, fields):
+                counts["deadLettered"] = counts.get("deadLettered", 0) + 1
+                continue  # done: SQS deletes it from the queue, the copy waits in the DLQ
             failures.append({"itemIdentifier": message_id})
     logger.info("batch_processed", extra={"records": len(records), **counts})
     return {"batchItemFailures": failures}
@@ -174,7 +178,7 @@ def _process(body: Any, settings: Settings, deadline: aws_calls.Deadline, fields
         return _dispatch(notification, settings, deadline, fields)
     except MalformedError as exc:
         logger.warning("notification_rejected", extra={**fields, "reason": str(exc)})
-        return Outcome("failed", str(exc))
+        return Outcome("failed", str(exc), dead_letter=True)  # can never succeed
     except Exception as exc:  # a bug must fail one record, not the batch
         # Frames only: an exception message may quote payload values (phone numbers, SIP headers).
         reason = f"unexpected error: {type(exc).__name__}"
