@@ -377,9 +377,11 @@ def start_task(
         return _duplicate(kind, fields, prior.task_id, 0, "already started (state table)")
 
     attempts_made = 0
+    # Did one of our own starts for this call maybe succeed without us seeing the answer?
+    unconfirmed = prior is not None
 
     def attempt() -> str | None:
-        nonlocal attempts_made
+        nonlocal attempts_made, unconfirmed
         attempts_made += 1
         if attempts_made > 1 and state_usable:
             # Between retries (after RLE above all): a concurrent delivery or a status
@@ -390,7 +392,12 @@ def start_task(
                 seen = None  # the start call itself still decides
             if seen is not None and seen.status == state.STARTED:
                 raise _AlreadyStartedError(seen.task_id)
-        return kind.start(clients.chime(), request)
+        try:
+            return kind.start(clients.chime(), request)
+        except Exception as exc:
+            if aws_calls.classify(exc)[1] is aws_calls.ErrorKind.TRANSIENT:  # 5xx, timeout, reset
+                unconfirmed = True
+            raise
 
     try:
         task_id, attempts = aws_calls.call(
@@ -400,29 +407,16 @@ def start_task(
             operation=kind.operation,
         )
     except aws_calls.AwsCallError as exc:
-        if isinstance(exc.__cause__, _AlreadyStartedError):
-            return _duplicate(kind, fields, exc.__cause__.task_id, exc.attempts, "started meanwhile")
-        if exc.kind is aws_calls.ErrorKind.CONFLICT:  # one task per call: it already runs
-            _record_started(table, token, None, deadline, fields)
-            return _duplicate(kind, fields, None, exc.attempts, "task already running (ConflictException)")
-        if after_consent and exc.code in CALL_ENDED_CODES:
-            metrics.count(metrics.CALLS_NOT_SEARCHED, status="ended")
-            return skip(
-                {**fields, "errorCode": exc.code}, "consent arrived after the call ended", logging.INFO
-            )
-        permanent = exc.kind is aws_calls.ErrorKind.PERMANENT
-        logger.error(
-            f"{kind.name}_start_failed",
-            extra={
-                **fields,
-                "errorCode": exc.code,
-                "reason": exc.reason,
-                "attempts": exc.attempts,
-                "permanent": permanent,
-            },
+        return _start_failed(
+            kind,
+            exc,
+            fields,
+            unconfirmed=unconfirmed,
+            after_consent=after_consent,
+            table=table,
+            token=token,
+            deadline=deadline,
         )
-        metrics.count(kind.failed_metric)
-        return Outcome("failed", f"{kind.name}: {exc.code}: {exc.reason}", dead_letter=permanent)
     _record_started(table, token, task_id, deadline, fields)
     logger.info(
         f"{kind.name}_started", extra={**fields, "taskId": task_id, "duplicate": False, "attempts": attempts}
@@ -432,6 +426,49 @@ def start_task(
     if latency_ms is not None:
         metrics.count(kind.latency_metric, latency_ms, unit=metrics.MILLISECONDS)
     return Outcome("started", f"{kind.name}: task started")
+
+
+def _start_failed(
+    kind: TaskKind,
+    exc: aws_calls.AwsCallError,
+    fields: dict[str, Any],
+    *,
+    unconfirmed: bool,
+    after_consent: bool,
+    table: str | None,
+    token: str,
+    deadline: aws_calls.Deadline,
+) -> Outcome:
+    """The outcome of a start that raised, by the rules of the module docstring."""
+    if isinstance(exc.__cause__, _AlreadyStartedError):
+        return _duplicate(kind, fields, exc.__cause__.task_id, exc.attempts, "started meanwhile")
+    if exc.kind is aws_calls.ErrorKind.CONFLICT:  # one task per call: it already runs
+        _record_started(table, token, None, deadline, fields)
+        return _duplicate(kind, fields, None, exc.attempts, "task already running (ConflictException)")
+    if after_consent and exc.code in CALL_ENDED_CODES:
+        metrics.count(metrics.CALLS_NOT_SEARCHED, status="ended")
+        return skip({**fields, "errorCode": exc.code}, "consent arrived after the call ended", logging.INFO)
+    if exc.kind is aws_calls.ErrorKind.LIMIT_EXCEEDED and unconfirmed:
+        # Our own earlier start may hold the call's one task: not a failed start yet. SQS
+        # redelivers; the task's status notification or a later answer settles it.
+        logger.warning(
+            f"{kind.name}_start_unconfirmed",
+            extra={**fields, "errorCode": exc.code, "reason": exc.reason, "attempts": exc.attempts},
+        )
+        return Outcome("failed", f"{kind.name}: {exc.code} after an unanswered start: {exc.reason}")
+    permanent = exc.kind is aws_calls.ErrorKind.PERMANENT
+    logger.error(
+        f"{kind.name}_start_failed",
+        extra={
+            **fields,
+            "errorCode": exc.code,
+            "reason": exc.reason,
+            "attempts": exc.attempts,
+            "permanent": permanent,
+        },
+    )
+    metrics.count(kind.failed_metric)
+    return Outcome("failed", f"{kind.name}: {exc.code}: {exc.reason}", dead_letter=permanent)
 
 
 def _duplicate(

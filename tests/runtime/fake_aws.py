@@ -53,11 +53,15 @@ class Reply:
     delay: float = 0.0
     reset: bool = False
     label: str = ""
+    #: Do the work (start the task, publish the event), then reset the connection: a response
+    #: lost after the service acted, as a client read timeout or a dropped connection sees it.
+    lose_response: bool = False
 
     @property
     def is_fault(self) -> bool:
         failed_entries = bool(self.body and self.body.get("FailedEntryCount"))
-        return self.reset or self.delay > 0 or (self.status or 0) >= 400 or failed_entries
+        lost = self.reset or self.lose_response
+        return lost or self.delay > 0 or (self.status or 0) >= 400 or failed_entries
 
 
 def throttled() -> Reply:
@@ -96,6 +100,15 @@ def failed_entry() -> Reply:
 
 def connection_reset() -> Reply:
     return Reply(reset=True, label="reset")
+
+
+def lost_response() -> Reply:
+    """The service acts, but its answer never reaches the client."""
+    return Reply(lose_response=True, label="lost-response")
+
+
+def resource_limit_exceeded() -> Reply:
+    return Reply(400, "ResourceLimitExceededException", label="400-rle")
 
 
 def slow(seconds: float) -> Reply:
@@ -310,6 +323,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(reply.delay)
         if reply is None or reply.status is None:
             status, payload, error_type = fake._default(request)
+            if reply is not None and reply.lose_response:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
         else:
             status, payload, error_type = (
                 reply.status,
