@@ -297,6 +297,15 @@ class SpeakerSearch(Construct):
                 resources=[profiles],
             )
         )
+        # Only to find the profile of a CreateVoiceProfile whose response was lost (the API has
+        # no idempotency token). [U] The resource type is assumed to be the domain; if IAM wants
+        # "*", the lost-response check fails with a failure event and creates nothing.
+        self.handler.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["chime:ListVoiceProfiles"],
+                resources=[self.voice_profile_domain.voice_profile_domain_arn],
+            )
+        )
         assert self.handler.role is not None  # python_function always gives the handler its own role
         acknowledge(
             self.handler.role,

@@ -120,6 +120,7 @@ from outcomes import Outcome, apply_log_level, logger, skip
 from results import on_speaker_search_status
 from settings import Settings
 from tasks import ANALYTICS_READY, on_analytics_ready
+from user_requests import REQUEST_DETAIL_TYPES, on_request
 
 
 class NotificationFailedError(Exception):
@@ -201,6 +202,8 @@ def _dispatch(
 
     if detail_type == "VoiceToneAnalysisStatus":
         return skip(fields, "voice tone analysis notifications are not handled", logging.DEBUG)
+    if detail_type in REQUEST_DETAIL_TYPES:  # consent and voice profile requests (their own rules)
+        return on_request(notification, detail, settings, deadline, fields)
     if detail_type not in ("VoiceAnalyticsStatus", "SpeakerSearchStatus"):
         return skip(fields, "unknown detail-type", logging.WARNING)
     if not isinstance(status, str) or not status:

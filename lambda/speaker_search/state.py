@@ -183,7 +183,11 @@ def record_consent(
         values[":r"] = _s(consent_reference)
     else:
         expression += " REMOVE consentReference"
-    condition = "attribute_not_exists(decidedAt) OR decidedAt < :t OR (decidedAt = :t AND :c = :declined)"
+    # A redelivered decision (same time, same value) applies again, so its follow-up work is redone.
+    condition = (
+        "attribute_not_exists(decidedAt) OR decidedAt < :t"
+        " OR (decidedAt = :t AND (:c = :declined OR consent = :c))"
+    )
     try:
         response = _update(
             table,

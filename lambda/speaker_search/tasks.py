@@ -175,7 +175,7 @@ def on_analytics_ready(
     transaction_id = require_id(detail, "transactionId")
     if settings.require_consent:
         if settings.state_table_name is None:
-            return _configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
+            return configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
         try:
             call = state.note_analytics_ready(
                 settings.state_table_name, voice_connector_id, transaction_id, deadline
@@ -329,7 +329,7 @@ def note_task_seen(
         logger.warning("start_state_unavailable", extra={"errorCode": exc.code, "operation": "mark_started"})
 
 
-def _configuration_failure(fields: dict[str, Any], reason: str) -> Outcome:
+def configuration_failure(fields: dict[str, Any], reason: str) -> Outcome:
     logger.error("invalid_configuration", extra={**fields, "reason": reason})
     return Outcome("failed", f"invalid configuration: {reason}")
 
