@@ -406,3 +406,38 @@ class SpeakerSearch(Construct):
             actions=["chime:GetSpeakerSearchTask"],
             resource_arns=[vc.voice_connector_arn for vc in self.voice_connectors],
         )
+
+    def metric_voice_profiles_enrolled(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+        """Voice profiles created by ``Enroll Voice Profile`` requests (sum over the period)."""
+        return self._runtime_metric("VoiceProfilesEnrolled", period)
+
+    def metric_voice_profiles_deleted(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+        """Voice profiles deleted by ``Delete Voice Profile`` requests (already gone included)."""
+        return self._runtime_metric("VoiceProfilesDeleted", period)
+
+    def metric_voice_profile_requests_failed(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+        """Voice profile requests answered with ``Voice Profile Request Failed``."""
+        return self._runtime_metric("VoiceProfileRequestsFailed", period)
+
+    def metric_calls_not_searched(
+        self, *, reason: str = "declined", period: Duration | None = None
+    ) -> cloudwatch.Metric:
+        """Calls the consent gate kept from being searched: ``reason`` ``"declined"`` or ``"ended"``
+        (consent arrived after the call was over). Calls that never got a decision are not counted:
+        nothing happens for them."""
+        return self._runtime_metric("CallsNotSearched", period, status=reason)
+
+    def _runtime_metric(
+        self, name: str, period: Duration | None, status: str | None = None
+    ) -> cloudwatch.Metric:
+        """A metric the handler writes in Embedded Metric Format (dimension SearchId[, Status])."""
+        dimensions = {"SearchId": self.search_id}
+        if status is not None:
+            dimensions["Status"] = status
+        return cloudwatch.Metric(
+            namespace=METRIC_NAMESPACE,
+            metric_name=name,
+            dimensions_map=dimensions,
+            statistic="Sum",
+            period=period or Duration.minutes(5),
+        )
