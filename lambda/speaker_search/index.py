@@ -55,19 +55,24 @@ maxReceiveCount, sits in the DLQ.
 
 * Malformed (not JSON, not an object, missing/empty/whitespace/non-string/oversized
   (> ``MAX_ID_LENGTH``) IDs, missing ``detail-type``/``detail``/``detailStatus``/``taskId``, wrong
-  types): logged as ``notification_rejected`` (WARNING) and reported as failed. It can never
-  succeed, but it is not dropped silently: it reaches the DLQ where someone can look at it.
+  types): logged as ``notification_rejected`` (WARNING). It can never succeed, so it goes
+  straight to the DLQ (see below), where someone can look at it.
 * Not ours to handle: other connectors (DEBUG), ``VoiceAnalyticsStatus`` other than AnalyticsReady
   (DEBUG), ``VoiceToneAnalysisStatus`` (DEBUG), unknown ``detail-type`` or unknown
   ``SpeakerSearchStatus`` status (WARNING): logged as ``notification_skipped`` and counted as done.
 * AWS errors: 429, 5xx, connection errors and timeouts are retried in-process (exponential backoff
   with full jitter, same token, bounded by ``clients.MAX_ATTEMPTS`` and by the Lambda deadline;
   the loop and the error classification are ``aws_calls``, shared with every handler); when the
-  budget runs out the record fails and SQS redelivers it. ``ConflictException`` on start means the
-  task already runs (duplicate delivery). Every other error fails the record at once (SQS still
-  redelivers it up to maxReceiveCount, which also covers a transient NotFound). A PutEvents entry
-  that fails with anything but ``InternalFailure``/``ThrottlingException`` is not retried
-  in-process. In the raw shape every failure, malformed input included, raises instead.
+  budget runs out the record fails and SQS redelivers it. Duplicate starts and
+  ``ResourceLimitExceededException`` follow the decision table in ``tasks.py`` (durable state in
+  ``state.py``). Permanent errors (Gone, UnprocessableEntity, BadRequest, Forbidden/AccessDenied on
+  a start; PutEvents entries failing with anything but ``InternalFailure``/``ThrottlingException``)
+  and malformed bodies are not retried: the record goes straight to the dead-letter queue
+  (``dead_letters.py``, reason as a message attribute) and counts as done; if that send fails, SQS
+  redelivers it as before. NotFound fails the record for redelivery. In the raw shape every
+  failure, malformed input included, raises instead.
+* Requests (``Speaker Search Consent``, ``Enroll/Update/Delete Voice Profile``, with the
+  construct's ``REQUEST_SOURCE``) are served by ``user_requests.py``.
 * PutEvents is not idempotent: a retry after a timeout can publish a result twice. Consumers
   dedupe on ``notificationId``.
 

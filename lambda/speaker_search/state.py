@@ -18,10 +18,11 @@ for 24 hours). Every write is a single-item ``UpdateItem``/``PutItem`` (lineariz
 so two concurrent deliveries always see each other's write on one side.
 
 Cost per call (on-demand, us-east-1 list price of $0.625 per million write request units and
-$0.125 per million read request units; items are well under 1 KB): without consent, one write
-before and one after each task start (2 WRU per task kind); a redelivery of a started call costs
-1 WRU and no API call. With consent add 1 WRU for the consent event and 1 for AnalyticsReady.
-That is about $0.0000013-0.0000025 per call, i.e. $1.25-2.50 per million calls.
+$0.125 per million read request units; items are well under 1 KB): one write before and one after
+each task start, one per status notification that names the task (about 4 writes for a call with
+speaker search); a redelivery of a started call costs 1 write and no API call. The consent gate adds
+1 write for the decision and 1 for AnalyticsReady (plus 1 consistent read after a start). That is
+roughly $2.50-4 per million calls.
 
 Every DynamoDB call goes through :func:`aws_calls.call` (throttling and 5xx are retried within the
 invocation's deadline). When ``STATE_TABLE_NAME`` is unset every function here is a no-op that
