@@ -41,7 +41,7 @@ import clients
 import metrics
 import state
 import tasks
-from notifications import MalformedError, json_type, optional_id, require_id
+from notifications import LOGGABLE_ID, MalformedError, json_type, optional_id, require_id
 from outcomes import Outcome, logger, skip
 from results import publish
 from settings import Settings
@@ -112,7 +112,7 @@ def _on_consent(
     if settings.state_table_name is None:
         return tasks.configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
     decided_at = _event_time(notification)
-    fields = {**fields, "consent": consent, "consentReference": reference}
+    fields = {**fields, "consent": consent, "consentReference": _loggable(reference)}
     try:
         call, applied = state.record_consent(
             settings.state_table_name,
@@ -207,7 +207,12 @@ class _VoiceProfileRequest:
                 self.ids[name] = optional_id(self.detail, name)
         except MalformedError as exc:
             return self.fail(str(exc))
-        self.fields = {**self.fields, **{k: v for k, v in self.ids.items() if k != "externalId"}}
+        # Only ID-shaped values reach the logs (a malformed request could carry a phone number);
+        # externalId is the user's own key and is never logged.
+        self.fields = {
+            **self.fields,
+            **{k: _loggable(v) for k, v in self.ids.items() if k != "externalId"},
+        }
         try:
             if self.kind == DELETE:
                 return self.delete()
@@ -393,6 +398,10 @@ class _VoiceProfileRequest:
         if outcome.kind == "published" and count is not None:
             metrics.count(count)
         return outcome
+
+
+def _loggable(value: str | None) -> str | None:
+    return value if value is not None and LOGGABLE_ID.fullmatch(value) else None
 
 
 def _retryable(exc: aws_calls.AwsCallError) -> bool:

@@ -509,3 +509,14 @@ def _summary(profile: dict[str, Any]) -> dict[str, Any]:
             "ExpirationTimestamp",
         )
     }
+
+
+def test_values_that_are_not_id_shaped_never_reach_the_logs(
+    handler: ModuleType, gate: f.FakeAws, caplog: pytest.LogCaptureFixture
+) -> None:
+    phone = "+1 555 0100"
+    body = consent()
+    body["detail"]["consentReference"] = phone
+    assert run(handler, body) == {"batchItemFailures": []}
+    assert logged(caplog, "consent_recorded", messageId="m-0")
+    assert all(phone not in str(r.__dict__) for r in caplog.records)
