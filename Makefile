@@ -59,7 +59,7 @@ format: setup
 typecheck: setup
 	mypy constructs/chime_speaker_search app.py
 	mypy lambda/_common
-	mypy tests/integ
+	mypy tests/integ/integ_speaker_search.py tests/integ/account_check.py
 	@for handler in $(HANDLER_FILES); do echo "mypy $$handler"; mypy "$$handler"; done
 
 pytest: setup
