@@ -15,6 +15,19 @@ Subcommands (run from any folder; they use the caller's AWS credentials and Regi
     Runs ``probe``, then prints (and writes to ``.verdict/verdict.md``) one line per assumption in
     docs/verifying-in-an-account.md: what this account answered, or that a manual step is needed.
     Exits 0 only when the integ run passed and no answer contradicts what the code expects.
+``domain-token --key-arn ARN``
+    Settles whether ``CreateVoiceProfileDomain`` honours ``ClientRequestToken``: creates a domain
+    twice with one fresh token (the retained key of an integ run will do), records whether the
+    second call returned the first domain, an error, or a second domain, and deletes what it
+    created. Needs one free domain slot (two if the token is ignored). Writes
+    ``.verdict/domain-token.json``.
+``live-call [--stack NAME] [--start-again]``
+    After a real call through a deployed stack's connector (manual steps A and B of the page):
+    counts the ``AnalyticsReady`` notifications per transaction in the stack's Kinesis sink and
+    whether they carry ``isCaller``; with ``--start-again`` and the call still live, starts the
+    newest call's search again, once with the handler's token and once with a fresh one, and
+    records each answer. Writes ``.verdict/live-call.json``; prints counts and codes, never a
+    call ID.
 ``cleanup --yes``
     Deletes the voice profile domains that integ runs retained (tagged with a deleted
     ChimeSpeakerSearchInteg stack) and schedules their keys for deletion in 7 days, freeing the
@@ -29,7 +42,9 @@ import argparse
 import json
 import pathlib
 import re
+import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -353,9 +368,13 @@ def _deploy_refuted(log: str, *needles: str) -> bool:
 
 
 def verdict_rows(
-    log: str, after: dict[str, Any] | None, probed: dict[str, Any]
+    log: str, after: dict[str, Any] | None, probed: dict[str, Any], manual: dict[str, Any] | None = None
 ) -> list[tuple[str, str, str]]:
     results, outcome = assertion_results(log), run_outcome(log)
+    manual = manual or {}
+    token = manual.get("domain-token", {}).get("answer", "manual step")
+    call = manual.get("live-call", {})
+    starts = call.get("secondStart")
 
     def deployed(assertion_ids: tuple[str, ...], *needles: str) -> str:
         if _deploy_refuted(log, *needles):
@@ -418,18 +437,28 @@ def verdict_rows(
             ", ".join(f"{n} = {v:g}" for n, v in quotas.items()) or "none listed",
             "probe",
         ),
-        ("ClientRequestToken honoured on CreateVoiceProfileDomain", "manual step", "docs: domain token"),
-        ("answer to a second start for a call that has a task", "manual step (live call)", "docs: live call"),
+        ("ClientRequestToken honoured on CreateVoiceProfileDomain", token, "account_check.py domain-token"),
+        (
+            "answer to a second start for a call that has a task",
+            ", ".join(f"{k}: {v}" for k, v in starts.items()) if starts else "manual step (live call)",
+            "account_check.py live-call --start-again",
+        ),
         (
             "AnalyticsReady once per call or per leg; isCaller present",
-            "manual step (live call)",
-            "docs: live call",
+            call.get("answer", "manual step (live call)"),
+            "account_check.py live-call",
         ),
     ]
 
 
-def verdict(log: str, status: int, after: dict[str, Any] | None, probed: dict[str, Any]) -> tuple[str, bool]:
-    rows = verdict_rows(log, after, probed)
+def verdict(
+    log: str,
+    status: int,
+    after: dict[str, Any] | None,
+    probed: dict[str, Any],
+    manual: dict[str, Any] | None = None,
+) -> tuple[str, bool]:
+    rows = verdict_rows(log, after, probed, manual)
     lines = [
         f"integ-runner: {run_outcome(log)} (exit {status})",
         "",
@@ -439,6 +468,166 @@ def verdict(log: str, status: int, after: dict[str, Any] | None, probed: dict[st
     ]
     ok = status == 0 and not any(answer.startswith("REFUTED") for _, answer, _ in rows)
     return "\n".join(lines) + "\n", ok
+
+
+# --- domain-token and live-call -----------------------------------------------------------------
+
+
+def _answer(call: Callable[[], dict[str, Any]], key: str) -> str:
+    """The value at ``key`` of a successful answer, or ``error <code>``."""
+    try:
+        return str(call()[key])
+    except botocore.exceptions.ClientError as exc:
+        return f"error {error_code(exc)}"
+
+
+def domain_token(voice: Client, key_arn: str, token: str) -> dict[str, Any]:
+    """Create a domain twice with one token; delete whatever was created."""
+
+    def create() -> dict[str, Any]:
+        domain: dict[str, Any] = voice.create_voice_profile_domain(
+            Name=f"chime-speaker-search-token-probe-{token[:8]}",
+            ServerSideEncryptionConfiguration={"KmsKeyArn": key_arn},
+            ClientRequestToken=token,
+        )["VoiceProfileDomain"]
+        return domain
+
+    first = _answer(create, "VoiceProfileDomainId")
+    second = _answer(create, "VoiceProfileDomainId")
+    if first.startswith("error"):
+        answer = f"inconclusive: the first create failed ({first})"
+    elif second == first:
+        answer = "honoured: the retry returned the first domain"
+    elif second.startswith("error"):
+        answer = f"refused: the retry failed with {second.removeprefix('error ')}"
+    else:
+        answer = "ignored: the retry created a second domain"
+    for domain_id in dict.fromkeys((first, second)):  # each created domain once, in order
+        if not domain_id.startswith("error"):
+            voice.delete_voice_profile_domain(VoiceProfileDomainId=domain_id)
+    return {"answer": answer, "first": first, "second": second}
+
+
+def handler_token(voice_connector_id: str, transaction_id: str, call_leg: str) -> str:
+    """The handler's own ClientRequestToken: one implementation, run from lambda/ as in Lambda.
+
+    A child process imports it, so the handler's top-level module names (tasks, settings...)
+    never enter this process's sys.path or sys.modules.
+    """
+    root = pathlib.Path(__file__).resolve().parents[2] / "lambda"
+    program = (
+        "import sys; sys.path[:0] = sys.argv[1:3]; import tasks; "
+        "print(tasks.client_request_token(*sys.argv[3:6]))"
+    )
+    command = [sys.executable, "-c", program, str(root / "_common"), str(root / "speaker_search")]
+    output = subprocess.run(
+        [*command, voice_connector_id, transaction_id, call_leg], capture_output=True, text=True, check=True
+    )
+    return output.stdout.strip()
+
+
+def notifications_in_stream(
+    kinesis: Client, stream_name: str, max_batches: int = 200
+) -> Iterator[dict[str, Any]]:
+    """Every JSON record of the stream (all shards, from the oldest), bounded in batches."""
+    for shard in kinesis.list_shards(StreamName=stream_name)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream_name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        for _ in range(max_batches):
+            batch = kinesis.get_records(ShardIterator=iterator, Limit=1000)
+            for record in batch["Records"]:
+                try:
+                    notification = json.loads(record["Data"])
+                except ValueError:
+                    continue
+                if isinstance(notification, dict):
+                    yield notification
+            iterator = batch.get("NextShardIterator")
+            if not iterator or batch.get("MillisBehindLatest", 0) == 0:
+                break
+
+
+def analytics_ready_per_call(notifications: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """How many AnalyticsReady each transaction got, and whether they carry isCaller (no IDs kept)."""
+    per_call: dict[str, list[Any]] = {}
+    newest: tuple[str, str] | None = None
+    for notification in notifications:
+        detail = notification.get("detail")
+        if notification.get("detail-type") != "VoiceAnalyticsStatus" or not isinstance(detail, dict):
+            continue
+        if detail.get("detailStatus") != "AnalyticsReady" or not isinstance(detail.get("transactionId"), str):
+            continue
+        per_call.setdefault(detail["transactionId"], []).append(detail.get("isCaller"))
+        newest = (str(detail.get("voiceConnectorId")), detail["transactionId"])
+    counts: dict[str, int] = {}
+    for legs in per_call.values():
+        counts[str(len(legs))] = counts.get(str(len(legs)), 0) + 1
+    flags = [flag for legs in per_call.values() for flag in legs]
+    answer = "no AnalyticsReady in the stream"
+    if per_call:
+        once = all(len(legs) == 1 for legs in per_call.values())
+        answer = "once per call" if once else "more than once per call (per leg?)"
+        answer += "; isCaller " + (
+            "always present" if all(isinstance(f, bool) for f in flags) else "missing in some"
+        )
+    return {"answer": answer, "calls": len(per_call), "callsByAnalyticsReadyCount": counts, "_newest": newest}
+
+
+def second_start(
+    voice: Client, voice_connector_id: str, transaction_id: str, domain_id: str, call_leg: str
+) -> dict[str, str]:
+    """Start the call's search again with the handler's token and with a fresh one."""
+    answers = {}
+    for label, token in (
+        ("handlerToken", handler_token(voice_connector_id, transaction_id, call_leg)),
+        ("freshToken", uuid.uuid4().hex),
+    ):
+
+        def start(token: str = token) -> dict[str, Any]:
+            response: dict[str, Any] = voice.start_speaker_search_task(
+                VoiceConnectorId=voice_connector_id,
+                TransactionId=transaction_id,
+                VoiceProfileDomainId=domain_id,
+                CallLeg=call_leg,
+                ClientRequestToken=token,
+            )["SpeakerSearchTask"]
+            return response
+
+        answers[label] = _answer(start, "SpeakerSearchTaskId")
+    return answers
+
+
+def live_call(clients: dict[str, Client], stack_name: str, start_again: bool) -> dict[str, Any]:
+    resources = [
+        r
+        for page in clients["cloudformation"]
+        .get_paginator("list_stack_resources")
+        .paginate(StackName=stack_name)
+        for r in page["StackResourceSummaries"]
+    ]
+    streams = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Kinesis::Stream"]
+    if not streams:
+        return {"problems": [f"stack {stack_name} has no Kinesis data stream sink"]}
+    report = analytics_ready_per_call(notifications_in_stream(clients["kinesis"], streams[0]))
+    newest = report.pop("_newest")
+    if start_again and newest is not None:
+        settings = {}
+        for r in resources:
+            if r["ResourceType"] == "AWS::Lambda::Function":
+                env = clients["lambda"].get_function_configuration(FunctionName=r["PhysicalResourceId"])
+                variables = env.get("Environment", {}).get("Variables", {})
+                if "VOICE_PROFILE_DOMAIN_ID" in variables:
+                    settings = variables
+        voice_connector_id, transaction_id = newest
+        report["secondStart"] = second_start(
+            clients["chime-sdk-voice"],
+            voice_connector_id,
+            transaction_id,
+            settings["VOICE_PROFILE_DOMAIN_ID"],
+            settings["CALL_LEG"],
+        )
+    return report
 
 
 # --- cleanup -------------------------------------------------------------------------------------
@@ -485,6 +674,15 @@ def main(argv: list[str] | None = None) -> int:
     command = commands.add_parser("verdict")
     command.add_argument("--integ-log", type=pathlib.Path, required=True)
     command.add_argument("--integ-status", type=int, required=True)
+    command = commands.add_parser("domain-token")
+    command.add_argument(
+        "--key-arn", required=True, help="a symmetric KMS key, e.g. an integ run's retained key"
+    )
+    command = commands.add_parser("live-call")
+    command.add_argument("--stack", default=STACK_NAME)
+    command.add_argument(
+        "--start-again", action="store_true", help="start the newest call's search twice more"
+    )
     command = commands.add_parser("cleanup")
     command.add_argument("--yes", action="store_true", help="really delete (voiceprints included)")
     args = parser.parse_args(argv)
@@ -503,13 +701,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "probe":
             print(json.dumps(probed, indent=2))
             return 0
-        after_path = VERDICT_DIR / "after-destroy.json"
-        after = json.loads(after_path.read_text()) if after_path.exists() else None
+        reports = {
+            name: json.loads((VERDICT_DIR / f"{name}.json").read_text())
+            for name in ("after-destroy", "domain-token", "live-call")
+            if (VERDICT_DIR / f"{name}.json").exists()
+        }
         log = args.integ_log.read_text() if args.integ_log.exists() else ""
-        text, ok = verdict(log, args.integ_status, after, probed)
+        text, ok = verdict(log, args.integ_status, reports.get("after-destroy"), probed, reports)
         print(text)
         print(f"(written to {_write('verdict.md', text)})")
         return 0 if ok else 1
+    if args.command in ("domain-token", "live-call"):
+        if args.command == "domain-token":
+            report = domain_token(client("chime-sdk-voice"), args.key_arn, uuid.uuid4().hex)
+        else:
+            report = live_call(real_clients(), args.stack, args.start_again)
+        _write(f"{args.command}.json", json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2))
+        return 0
     if not args.yes:
         print("cleanup deletes voice profile domains and their voiceprints: add --yes", file=sys.stderr)
         return 2

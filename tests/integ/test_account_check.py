@@ -8,7 +8,9 @@ should have deleted, a stack that failed to delete, and integ-runner logs of eac
 from __future__ import annotations
 
 import datetime
+import hashlib
 import importlib.util
+import json
 import pathlib
 import sys
 from collections.abc import Iterator
@@ -185,7 +187,8 @@ def test_a_retained_key_scheduled_for_deletion_and_a_surviving_domain_are_proble
         _domain("dom-disposable", DATA_KEY),
         {"VoiceProfileDomainId": "dom-disposable"},
     )
-    stubbers["kms"].add_response("describe_key", _key(DATA_KEY, "PendingDeletion"), {"KeyId": DATA_KEY})
+    # The stack's data key was not scheduled for deletion.
+    stubbers["kms"].add_response("describe_key", _key(DATA_KEY, "Enabled"), {"KeyId": DATA_KEY})
     stubbers["sqs"].add_client_error("get_queue_attributes", "AWS.SimpleQueueService.NonExistentQueue")
 
     report = account_check.after_destroy(clients)
@@ -193,6 +196,7 @@ def test_a_retained_key_scheduled_for_deletion_and_a_surviving_domain_are_proble
     assert report["problems"] == [
         "RetainedDomainKey1A2B3C4D (AWS::KMS::Key): expected retained, key PendingDeletion",
         "DisposableDomainResource9A8B (Custom::ChimeVoiceProfileDomain): expected gone, still exists",
+        "ChimeSpeakerSearchDataKey (AWS::KMS::Key): expected gone, key Enabled",
     ]
 
 
@@ -324,3 +328,114 @@ def test_a_passing_run_with_a_clean_deletion_is_a_green_verdict() -> None:
     assert ok
     assert "REFUTED" not in text
     assert _answers(log)["aws:ResourceTag condition on DeleteVoiceProfileDomain"] == "holds"
+
+
+def _voice() -> Any:
+    return boto3.client(  # type: ignore[call-overload]
+        "chime-sdk-voice", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+
+
+KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{RETAINED_KEY}"
+
+
+@pytest.mark.parametrize(
+    ("second", "answer", "deleted"),
+    [
+        ("dom-1", "honoured: the retry returned the first domain", ["dom-1"]),
+        ("dom-2", "ignored: the retry created a second domain", ["dom-1", "dom-2"]),
+        ("ConflictException", "refused: the retry failed with ConflictException", ["dom-1"]),
+    ],
+)
+def test_domain_token_settles_each_answer_and_deletes_what_it_created(
+    second: str, answer: str, deleted: list[str]
+) -> None:
+    voice = _voice()
+    with Stubber(voice) as stub:
+        stub.add_response("create_voice_profile_domain", _domain("dom-1", RETAINED_KEY))
+        if second.startswith("dom-"):
+            stub.add_response("create_voice_profile_domain", _domain(second, RETAINED_KEY))
+        else:
+            stub.add_client_error("create_voice_profile_domain", second, http_status_code=409)
+        for domain_id in deleted:
+            stub.add_response("delete_voice_profile_domain", {}, {"VoiceProfileDomainId": domain_id})
+        report = account_check.domain_token(voice, KEY_ARN, "0123456789abcdef0123456789abcdef")
+        stub.assert_no_pending_responses()
+
+    assert report["answer"] == answer
+
+
+def _ready(transaction_id: str, is_caller: Any = None) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "detailStatus": "AnalyticsReady",
+        "voiceConnectorId": "vc-1",
+        "transactionId": transaction_id,
+    }
+    if is_caller is not None:
+        detail["isCaller"] = is_caller
+    return {"detail-type": "VoiceAnalyticsStatus", "detail": detail}
+
+
+def test_analytics_ready_once_per_leg_with_is_caller() -> None:
+    stream = [_ready("tx-1", True), _ready("tx-1", False), _ready("tx-2", True), _ready("tx-2", False)]
+    stream.append({"detail-type": "SpeakerSearchStatus", "detail": {"transactionId": "tx-2"}})
+
+    report = account_check.analytics_ready_per_call(iter(stream))
+
+    assert report["answer"] == "more than once per call (per leg?); isCaller always present"
+    assert report["callsByAnalyticsReadyCount"] == {"2": 2}
+    assert report.pop("_newest") == ("vc-1", "tx-2")
+    assert "tx-1" not in json.dumps(report)  # counts only: no call identifiers in the report
+
+
+def test_analytics_ready_once_per_call_without_is_caller() -> None:
+    report = account_check.analytics_ready_per_call(iter([_ready("tx-1"), _ready("tx-2", True)]))
+
+    assert report["answer"] == "once per call; isCaller missing in some"
+    assert report["calls"] == 2
+
+
+def test_second_start_records_the_answer_to_each_token() -> None:
+    voice = _voice()
+    token = hashlib.sha256(b"vc-1|tx-1|Callee|speaker-search").hexdigest()
+    with Stubber(voice) as stub:
+        stub.add_response(
+            "start_speaker_search_task",
+            {"SpeakerSearchTask": {"SpeakerSearchTaskId": "task-1", "SpeakerSearchTaskStatus": "InProgress"}},
+            {
+                "VoiceConnectorId": "vc-1",
+                "TransactionId": "tx-1",
+                "VoiceProfileDomainId": "dom-1",
+                "CallLeg": "Callee",
+                "ClientRequestToken": token,  # the handler's token, as documented in manual step A
+            },
+        )
+        stub.add_client_error("start_speaker_search_task", "ResourceLimitExceededException")
+        answers = account_check.second_start(voice, "vc-1", "tx-1", "dom-1", "Callee")
+
+    assert answers == {"handlerToken": "task-1", "freshToken": "error ResourceLimitExceededException"}
+
+
+def test_manual_reports_fill_their_rows_of_the_verdict() -> None:
+    manual = {
+        "domain-token": {"answer": "ignored: the retry created a second domain"},
+        "live-call": {
+            "answer": "once per call; isCaller always present",
+            "secondStart": {"freshToken": "error ConflictException"},
+        },
+    }
+
+    answers = {a: answer for a, answer, _ in account_check.verdict_rows("", None, PROBED, manual)}
+
+    assert (
+        answers["ClientRequestToken honoured on CreateVoiceProfileDomain"]
+        == "ignored: the retry created a second domain"
+    )
+    assert (
+        answers["answer to a second start for a call that has a task"]
+        == "freshToken: error ConflictException"
+    )
+    assert (
+        answers["AnalyticsReady once per call or per leg; isCaller present"]
+        == "once per call; isCaller always present"
+    )
