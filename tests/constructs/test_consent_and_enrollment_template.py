@@ -168,3 +168,12 @@ def test_metrics_for_the_audit_trail(single: Synthesized) -> None:
         assert (metric.namespace, metric.metric_name) == ("ChimeSpeakerSearch", name)
         assert metric.dimensions["SearchId"] == search.search_id
     assert search.metric_calls_not_searched(reason="ended").dimensions["Status"] == "ended"
+
+
+def test_the_consent_and_enrollment_template_passes_cfn_lint(both: Synthesized) -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    matches = lint(
+        json.dumps(both.template), config=ManualArgs(regions=["us-east-1"], ignore_checks=["W3005"])
+    )
+    assert [f"{m.rule.id} {m.message}" for m in matches] == []
