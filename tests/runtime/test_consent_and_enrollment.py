@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+import aws_calls
 import metrics
 import pytest
 import state
@@ -492,8 +493,6 @@ def test_the_audit_log_has_ids_and_consent_reference_only(
 
 
 def _deadline() -> Any:
-    import aws_calls
-
     return aws_calls.Deadline.after(30)
 
 
@@ -520,3 +519,26 @@ def test_values_that_are_not_id_shaped_never_reach_the_logs(
     assert run(handler, body) == {"batchItemFailures": []}
     assert logged(caplog, "consent_recorded", messageId="m-0")
     assert all(phone not in str(r.__dict__) for r in caplog.records)
+
+
+def test_a_decline_that_lands_while_the_start_is_in_flight_stops_the_new_task(
+    handler: ModuleType, gate: f.FakeAws, state_aws: StateAws
+) -> None:
+    run(handler, consent(time="2029-11-25T10:00:00Z"))
+
+    def decline_meanwhile(service: str) -> f.Reply | None:
+        if service == f.CHIME and not gate.tasks:  # the start request: the decline is handled now
+            state.record_consent(
+                state_aws.table_name,
+                n.SERVED_CONNECTOR,
+                "tx-1",
+                consent="declined",
+                consent_reference=None,
+                decided_at="2029-11-25T10:05:00Z",
+                deadline=aws_calls.Deadline.after(30),
+            )
+        return None
+
+    gate.fault_policy = decline_meanwhile
+    assert run(handler, n.analytics_ready()) == {"batchItemFailures": []}
+    assert gate.stopped_tasks == ["task-000001"]
