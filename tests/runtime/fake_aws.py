@@ -146,6 +146,9 @@ class FakeAws:
     repeat_starts: int = 0
     region_limit_refusals: int = 0
     stopped_tasks: list[str] = field(default_factory=list)
+    #: Called with (task key, task ID) when a new task starts, e.g. to queue the status
+    #: notification AWS would send for it (the evidence that settles an RLE after a lost answer).
+    on_task_started: Callable[[tuple[str, ...], str], None] | None = None
     published: list[dict[str, Any]] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
     _scripts: dict[str, deque[Reply]] = field(default_factory=dict)
@@ -238,6 +241,7 @@ class FakeAws:
             key = (*key, kind)
         token = str(body.get("ClientRequestToken"))
         limit = (400, {"Message": "resource limit exceeded"}, "ResourceLimitExceededException")
+        new_task = False
         with self._lock:
             existing = self.tasks.get(key)
             if existing is None:
@@ -247,6 +251,7 @@ class FakeAws:
                 task_id = f"task-{len(self.tasks) + 1:06d}"
                 self.tasks[key] = (token, task_id)
                 self.active_tasks.add(task_id)
+                new_task = True
             elif existing[0] != token:
                 self.duplicate_starts += 1
                 return limit
@@ -257,6 +262,8 @@ class FakeAws:
                 if self.duplicate_start_answer == "limit_exceeded":
                     return limit
                 task_id = existing[1]
+        if new_task and self.on_task_started is not None:
+            self.on_task_started(key, task_id)
         task = {
             "SpeakerSearchTaskId": task_id,
             "SpeakerSearchTaskStatus": "IN_QUEUE",

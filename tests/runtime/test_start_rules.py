@@ -98,9 +98,12 @@ def test_a_lost_start_response_ends_started_or_duplicate_under_every_answer(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The task is created, its answer lost; the retry gets the repeat answer."""
+    created: list[str] = []
+    fake_aws.on_task_started = lambda key, task_id: created.append(task_id)
     fake_aws.script(f.CHIME, f.lost_response())
     first = handler.handler(n.sqs_event(n.analytics_ready()), FakeContext(20_000))
     assert len(fake_aws.tasks) == 1
+    assert created == ["task-000001"]
     assert fake_aws.duplicate_starts == 0
     if answer == "limit_exceeded":
         # RLE is also "Region full": not taken as proof. The record is redelivered, and no
@@ -108,7 +111,7 @@ def test_a_lost_start_response_ends_started_or_duplicate_under_every_answer(
         assert first == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
         assert logged(caplog, "speaker_search_start_unconfirmed", messageId="m-0")
         # The task's first status notification is the evidence ...
-        handler.handler(n.sqs_event(n.search_status(task_id="task-000001")), None)
+        handler.handler(n.sqs_event(n.search_status(task_id=created[0])), None)
         # ... so the redelivery ends as a duplicate without calling AWS again.
         calls_before = len(starts(fake_aws))
         assert handler.handler(n.sqs_event(n.analytics_ready()), None) == {"batchItemFailures": []}
