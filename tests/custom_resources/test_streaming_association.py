@@ -1,4 +1,4 @@
-"""Lifecycle tests of lambda/streaming_association against the in-memory chime-sdk-voice fake."""
+"""Lifecycle tests of custom_resources/streaming_association.py against the in-memory chime-sdk-voice fake."""
 
 from __future__ import annotations
 

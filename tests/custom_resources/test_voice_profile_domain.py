@@ -1,4 +1,4 @@
-"""Lifecycle tests of lambda/voice_profile_domain against the in-memory chime-sdk-voice fake."""
+"""Lifecycle tests of custom_resources/voice_profile_domain.py against the in-memory chime-sdk-voice fake."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ PROPS: dict[str, Any] = {
     "KmsKeyArn": KEY_A,
     "Tags": [{"Key": "team", "Value": "voice"}, {"Key": "env", "Value": "prod"}],
 }
+#: The opt-in that lets a key change replace the domain.
+ALLOW = {"AllowReplacementOnKeyChange": "true"}
 
 
 @pytest.fixture
@@ -116,7 +118,7 @@ def test_update_of_the_key_replaces_the_domain(
     domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
 ) -> None:
     result = invoke(
-        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B})
+        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B, **ALLOW})
     )
 
     assert result["PhysicalResourceId"] != created["PhysicalResourceId"]
@@ -172,7 +174,7 @@ def test_full_lifecycle(domain_handler: ModuleType, voice: FakeChimeSdkVoice, in
     domain_id = first["PhysicalResourceId"]
     renamed = {**PROPS, "Name": "renamed"}
     assert invoke(domain_handler, voice, update(domain_id, renamed))["PhysicalResourceId"] == domain_id
-    rekeyed = {**renamed, "KmsKeyArn": KEY_B}
+    rekeyed = {**renamed, "KmsKeyArn": KEY_B, **ALLOW}
     second = invoke(domain_handler, voice, update(domain_id, rekeyed, old=renamed))
     new_id = second["PhysicalResourceId"]
     assert voice.domains[new_id]["Name"] == "renamed"
@@ -316,7 +318,7 @@ def test_rollback_of_a_replacement_deletes_only_the_new_domain(
     domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
 ) -> None:
     replaced = invoke(
-        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B})
+        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B, **ALLOW})
     )
 
     # The stack update fails later; CloudFormation keeps the old domain and deletes the new one.
