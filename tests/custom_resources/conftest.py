@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import random
-import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.custom_resources.fakes import FakeChimeSdkMediaPipelines, FakeChimeSdkVoice
-from tests.support import COMMON_ROOT, LAMBDA_ROOT, use_offline_aws
+from tests.support import LAMBDA_ROOT, add_handler_paths, load_handler, use_offline_aws
 
 FUNCTION_ROOT = LAMBDA_ROOT / "custom_resources"
 TYPE_MODULES = ("voice_profile_domain", "media_insights_configuration", "streaming_association")
@@ -30,10 +29,13 @@ Invoke = Callable[..., dict[str, Any]]
 
 
 def load(module_name: str) -> ModuleType:
-    """A module of lambda/custom_resources/ (or lambda/_common/) as the function imports it: top-level."""
-    for root in (COMMON_ROOT, FUNCTION_ROOT):
-        if str(root) not in sys.path:
-            sys.path.insert(0, str(root))
+    """A module of lambda/custom_resources/ (or lambda/_common/) as the function imports it: top-level.
+
+    ``index`` is loaded as ``handler_custom_resources``: every function has an index.py.
+    """
+    if module_name == "index":
+        return load_handler("custom_resources")
+    add_handler_paths("custom_resources")
     return importlib.import_module(module_name)
 
 
