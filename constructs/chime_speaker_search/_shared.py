@@ -269,7 +269,7 @@ class SharedProvider(Construct):
             description="chime-speaker-search: creates, updates and deletes voice profile domains, media "
             "insights pipeline configurations and Voice Connector streaming associations",
             timeout=ON_EVENT_TIMEOUT,
-            common_modules=("cfn_custom_resource.py",),
+            common_modules=("aws_calls.py", "cfn_custom_resource.py"),
         )
 
     @classmethod

@@ -4,13 +4,15 @@ The construct deploys this file beside ``index.py`` in the one custom-resource f
 (lambda/custom_resources/; see ``_shared.CUSTOM_RESOURCE_FUNCTION``), so the handler modules import it
 as the top-level module ``cfn_custom_resource``. It uses only the standard library, boto3 and botocore.
 
-Time: every request runs against a :class:`Deadline` taken from the Lambda context
+Time: every request runs against an ``aws_calls.Deadline`` taken from the Lambda context
 (``get_remaining_time_in_millis`` minus a safety margin), narrowed to the resource type's budget.
-``call_api`` never starts an attempt that could not finish before it, and a ConflictException wait is
-a budget inside the same deadline, so no handler outlives its function (or the Provider framework).
+No attempt starts that could not finish before it, and a ConflictException wait is a budget inside
+the same deadline, so no handler outlives its function (or the Provider framework).
 
-API calls: throttling (HTTP 429, ``ThrottledClientException``, ``Throttling``, ...) is retried by
-``call_api`` itself (``THROTTLE_ATTEMPTS`` tries in all, full-jitter exponential backoff), and
+API calls: ``call_api`` runs each call through ``aws_calls.call`` (lambda/_common/aws_calls.py, also
+shipped beside index.py), the one retry loop and error classification of every handler in the
+library: throttling (HTTP 429, ``ThrottledClientException``, ``Throttling``, ``ThrottlingException``,
+``TooManyRequestsException``), 5xx and network errors are retried with full-jitter backoff, and
 optionally ConflictException within a time budget. A failure is raised as ``ApiError``, whose message
 names the call, the resource and the AWS error code.
 
@@ -21,8 +23,8 @@ Tokens and tags: ``client_request_token`` derives a deterministic ClientRequestT
 CloudFormation request; ``parse_tags`` / ``previous_tags`` validate a ``Tags`` property (the maximum count
 is the caller's); ``sync_tags`` applies only the difference between two tag sets.
 
-Tests: ``_sleep`` (the backoff sleep) and ``_clock`` are looked up when ``call_api`` runs, so
-monkeypatching them makes every handler's backoff instant and its deadline controllable.
+Tests: ``aws_calls._sleep``, ``_rng`` and ``_clock`` are looked up at call time, so monkeypatching
+them makes every handler's backoff instant, its jitter reproducible and its deadline controllable.
 """
 
 from __future__ import annotations
@@ -31,13 +33,11 @@ import functools
 import hashlib
 import logging
 import os
-import random
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import boto3
+import aws_calls
+from aws_calls import AwsCallError, Deadline, ErrorKind
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -53,50 +53,18 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 #: The longest one attempt can take: no attempt starts with less than this left before the deadline.
 ATTEMPT_COST_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
-# total_max_attempts counts the first try (botocore's "max_attempts" would count retries only).
-BOTO_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},
-    connect_timeout=CONNECT_TIMEOUT_S,
-    read_timeout=READ_TIMEOUT_S,
-)
+#: Attempts of a call that is not waiting out a conflict (throttling, 5xx and network errors).
 THROTTLE_ATTEMPTS = 5
+#: A call that waits out ConflictException is bounded by its time budget, not by a count.
+CONFLICT_ATTEMPTS = 10_000
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
-#: Error codes that mean "slow down" in chime-sdk-voice, chime-sdk-media-pipelines and elsewhere;
-#: HTTP 429 counts as throttling whatever its code.
-THROTTLING_CODES = frozenset(
-    {"ThrottledClientException", "Throttling", "ThrottlingException", "TooManyRequestsException"}
-)
-
-# Indirection for tests: the backoff sleep and the clock deadlines are measured with.
-_sleep: Callable[[float], None] = time.sleep
-_clock: Callable[[], float] = time.monotonic
+RETRIED = frozenset({ErrorKind.THROTTLED, ErrorKind.TRANSIENT})
 
 
-@dataclass(frozen=True)
-class Deadline:
-    """Clock value (``_clock``) by which every API attempt of one request must have finished."""
-
-    at: float
-
-    @classmethod
-    def from_context(cls, context: Any, *, safety_margin_s: float, no_context_budget_s: float) -> Deadline:
-        """The Lambda deadline minus ``safety_margin_s``; without a context, ``no_context_budget_s``."""
-        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-        if callable(remaining_ms):
-            return cls(_clock() + float(remaining_ms()) / 1000.0 - safety_margin_s)
-        return cls(_clock() + no_context_budget_s)
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(_clock() + seconds)
-
-    def remaining(self) -> float:
-        return self.at - _clock()
-
-    def sooner(self, seconds: float) -> Deadline:
-        """This deadline or ``seconds`` from now, whichever comes first (a budget inside a deadline)."""
-        return Deadline(min(self.at, _clock() + seconds))
+def client_config() -> Config:
+    """botocore never retries (``total_max_attempts=1``): ``call_api`` does, through aws_calls."""
+    return aws_calls.client_config(connect_timeout_s=CONNECT_TIMEOUT_S, read_timeout_s=READ_TIMEOUT_S)
 
 
 @functools.cache
@@ -107,12 +75,7 @@ def lazy_client(service_name: str) -> Callable[[], Any]:
     chime-sdk-voice handlers share one), and importing a handler touches nothing; tests forget the
     client with ``getter.cache_clear()`` or replace the handler's getter.
     """
-
-    @functools.cache
-    def client() -> Any:
-        return boto3.client(service_name, config=BOTO_CONFIG)
-
-    return client
+    return aws_calls.lazy_client(service_name, client_config)
 
 
 class ApiError(RuntimeError):
@@ -122,16 +85,6 @@ class ApiError(RuntimeError):
         super().__init__(f"{operation} failed for {resource}: {code}: {message}")
         self.operation = operation
         self.code = code
-
-
-def _backoff_s(attempt: int) -> float:
-    # Full jitter: spreads retries of concurrent deployments; not security relevant.
-    return random.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 10)))  # noqa: S311
-
-
-def is_throttling(exc: ClientError) -> bool:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status == 429 or exc.response.get("Error", {}).get("Code") in THROTTLING_CODES
 
 
 def call_api(
@@ -144,44 +97,37 @@ def call_api(
     conflict_budget_s: float = 0.0,
     **kwargs: Any,
 ) -> T:
-    """Call ``fn(**kwargs)``; retry throttling (and ConflictException within a time budget).
+    """Call ``fn(**kwargs)`` through ``aws_calls.call``: the one retry loop and error classification.
 
-    No attempt starts unless it can finish (``ATTEMPT_COST_S``) before ``deadline``; the conflict
-    budget is measured on the clock from the first attempt, inside the same deadline. Throttling
-    has its own attempt count: a long wait for a conflict to clear (a configuration being
-    detached) must not use up the retries a single throttled call is entitled to.
+    Throttling (HTTP 429 or any throttling code), 5xx and network errors are retried, at most
+    ``THROTTLE_ATTEMPTS`` times; with ``conflict_budget_s``, ConflictException too, for as long as
+    an attempt can still start within that budget (the call's own deadline is the budget plus one
+    attempt, inside ``deadline``). No attempt starts that could not finish before the deadline.
     """
-    conflict_until = deadline.sooner(conflict_budget_s)
-    attempt = 0
-    throttled = 0
-    while True:
-        if deadline.remaining() < ATTEMPT_COST_S:
-            tries = f" after {attempt} attempts" if attempt else ""
-            raise ApiError(operation, resource, "DeadlineExceeded", f"no time left for an attempt{tries}")
-        attempt += 1
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "Unknown")
-            throttle = is_throttling(exc)
-            if throttle:
-                throttled += 1
-            delay_s = _backoff_s(throttled if throttle else attempt)
-            retry = (throttle and throttled < THROTTLE_ATTEMPTS) or (
-                # A conflict is waited out while the next attempt would start within its budget.
-                code == "ConflictException" and conflict_until.remaining() - delay_s > 0
-            )
-            if retry and deadline.remaining() - delay_s < ATTEMPT_COST_S:
-                retry = False  # the next attempt could not finish in time: report this error now
-            if not retry:
-                tries = f" (after {attempt} attempts)" if attempt > 1 else ""
-                raise ApiError(operation, resource, code, error.get("Message", "") + tries) from exc
-            logger.warning(
-                "api_retry",
-                extra={"operation": operation, "error_code": code, "attempt": attempt, "delay_s": delay_s},
-            )
-            _sleep(delay_s)  # the module global at call time, so tests can patch it
+    policy = aws_calls.RetryPolicy(
+        max_attempts=CONFLICT_ATTEMPTS if conflict_budget_s > 0 else THROTTLE_ATTEMPTS,
+        backoff_base_s=BACKOFF_BASE_S,
+        backoff_cap_s=BACKOFF_CAP_S,
+        attempt_cost_s=ATTEMPT_COST_S,
+        retry_on=RETRIED | {ErrorKind.CONFLICT} if conflict_budget_s > 0 else RETRIED,
+    )
+    if conflict_budget_s > 0:
+        deadline = deadline.sooner(conflict_budget_s + ATTEMPT_COST_S)
+    try:
+        result, attempts = aws_calls.call(
+            lambda: fn(**kwargs), deadline=deadline, policy=policy, operation=operation
+        )
+    except AwsCallError as exc:
+        cause = exc.__cause__
+        message = cause.response.get("Error", {}).get("Message", "") if isinstance(cause, ClientError) else ""
+        if exc.code == "DeadlineExceeded":
+            message = exc.reason
+        if exc.attempts > 1:
+            message += f" (after {exc.attempts} attempts)"
+        raise ApiError(operation, resource, exc.code, message) from cause or exc
+    if attempts > 1:
+        logger.info("api_retried", extra={"operation": operation, "attempts": attempts})
+    return result
 
 
 def client_request_token(event: Mapping[str, Any]) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import media_insights_configuration
 import streaming_association
 import voice_profile_domain
-from cfn_custom_resource import Deadline
+from aws_calls import Deadline
 
 #: Time kept back from the function's deadline: the framework must still get the answer back.
 SAFETY_MARGIN_S = 10.0

@@ -63,9 +63,10 @@ Clients for tests: ``handle(event, client, deadline)`` does the work with any ob
 ``chime-sdk-voice`` methods; ``index.on_event`` passes ``_client()``, a lazily created real client that tests
 can monkeypatch.
 
-Shared code: API calls with throttle retries (``call_api``, ``ApiError``, ``BOTO_CONFIG``) come from
-``cfn_custom_resource`` (lambda/_common/), which the construct ships beside index.py; tests make
-its backoff instant by monkeypatching ``cfn_custom_resource._sleep``.
+Shared code: ``call_api`` (every call through ``aws_calls.call``, the library's one retry loop and
+error classification), ``ApiError``, ``Deadline`` and the request helpers come from
+``cfn_custom_resource`` (lambda/_common/), which the construct ships beside index.py with
+``aws_calls.py``; tests make backoff instant by monkeypatching ``aws_calls._sleep`` and ``_clock``.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from cfn_custom_resource import ApiError, Deadline, call_api, dispatch, lazy_client, reject_unknown
+from aws_calls import Deadline
+from cfn_custom_resource import ApiError, call_api, dispatch, lazy_client, reject_unknown
 
 if TYPE_CHECKING:
     from mypy_boto3_chime_sdk_voice import ChimeSDKVoiceClient

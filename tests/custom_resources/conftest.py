@@ -5,8 +5,9 @@ overrides), handler modules with no cached client, a fake clock that only backof
 sleep is recorded in ``sleeps``), and seeded jitter. ``invoke(module, client, event)`` runs the real
 entry point, ``index.on_event`` of lambda/custom_resources/, with the event's ``ResourceType`` set to
 the module's type and ``client`` injected through the module's ``_client()`` getter. ``shared`` is
-lambda/_common/cfn_custom_resource.py, the module every handler module imports (the very module object,
-so patching it reaches the handlers).
+lambda/_common/cfn_custom_resource.py, the module every handler module imports; its calls go through
+lambda/_common/aws_calls.py, whose ``_sleep``, ``_rng`` and ``_clock`` are patched here (the very module
+objects the handlers use).
 """
 
 from __future__ import annotations
@@ -93,15 +94,16 @@ def clock() -> FakeClock:
 @pytest.fixture(autouse=True)
 def quiet_handlers(monkeypatch: pytest.MonkeyPatch, sleeps: list[float], clock: FakeClock) -> None:
     """No real sleeping (a sleep advances the fake clock), reproducible jitter, no client left over."""
-    random.seed(1234)
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)
         clock.now += seconds
 
-    # The one backoff sleep and clock of every custom resource handler live in the shared module.
-    monkeypatch.setattr(shared_module(), "_sleep", sleep)
-    monkeypatch.setattr(shared_module(), "_clock", clock)
+    # The one backoff sleep, jitter source and clock of every handler in the library.
+    calls = load("aws_calls")
+    monkeypatch.setattr(calls, "_sleep", sleep)
+    monkeypatch.setattr(calls, "_clock", clock)
+    monkeypatch.setattr(calls, "_rng", random.Random(1234))
     for name in TYPE_MODULES:
         load(name)._client.cache_clear()
 

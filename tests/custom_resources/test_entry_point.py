@@ -133,7 +133,7 @@ def test_no_attempt_starts_without_time_to_finish_it(
     remaining_s = index.SAFETY_MARGIN_S + shared.ATTEMPT_COST_S - 1
 
     with pytest.raises(
-        RuntimeError, match=r"CreateVoiceProfileDomain failed .*DeadlineExceeded: no time left"
+        RuntimeError, match=r"CreateVoiceProfileDomain failed .*DeadlineExceeded: not enough time left"
     ):
         invoke(
             domain_handler,

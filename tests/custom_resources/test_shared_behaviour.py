@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from tests.custom_resources.conftest import FUNCTION_ROOT, TYPE_MODULES, Invoke, load
 from tests.custom_resources.fakes import FakeChimeSdkVoice, cfn_event
+from tests.support import LAMBDA_ROOT
 
 TOKEN_PATTERN = re.compile(r"[-_a-zA-Z0-9]{2,64}")
 TOKEN_HANDLERS = ("voice_profile_domain", "media_insights_configuration")
@@ -125,7 +126,7 @@ def test_patching_the_shared_sleep_reaches_a_handlers_retries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(shared, "_sleep", slept.append)
+    monkeypatch.setattr(load("aws_calls"), "_sleep", slept.append)
     voice.fail("CreateVoiceProfileDomain", "ThrottledClientException", times=2)
     key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -159,10 +160,12 @@ def test_token_is_the_sha256_of_stack_logical_id_and_request(shared: ModuleType)
 # -- API calls with retries ----------------------------------------------------------------------------------
 
 
-def test_boto_config_uses_standard_retries_with_three_attempts_in_all(shared: ModuleType) -> None:
-    assert shared.BOTO_CONFIG.retries == {"mode": "standard", "total_max_attempts": 3}
-    assert shared.BOTO_CONFIG.connect_timeout == 5
-    assert shared.BOTO_CONFIG.read_timeout == 30
+def test_botocore_never_retries_because_aws_calls_does(shared: ModuleType) -> None:
+    config = shared.client_config()
+    assert config.retries == {"total_max_attempts": 1}
+    assert config.connect_timeout == shared.CONNECT_TIMEOUT_S == 5
+    assert config.read_timeout == shared.READ_TIMEOUT_S == 30
+    assert shared.ATTEMPT_COST_S == 35
 
 
 def test_a_successful_call_passes_keyword_arguments_and_returns_the_response(
@@ -180,17 +183,44 @@ def test_throttling_is_retried_with_full_jitter_backoff(
 ) -> None:
     fn = Flaky("ThrottledClientException", "ThrottledClientException", "ThrottledClientException")
 
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         assert call(shared, "GetThing", "thing 'a'", fn, Id="a") == {"ok": True}
 
     assert len(fn.calls) == 4
     assert len(sleeps) == 3
     for attempt, delay in enumerate(sleeps, start=1):
-        assert 0 <= delay <= min(shared.BACKOFF_CAP_S, shared.BACKOFF_BASE_S * 2**attempt)
-    retries = [r for r in caplog.records if r.getMessage() == "api_retry"]
-    assert [r.__dict__["attempt"] for r in retries] == [1, 2, 3]
-    assert {r.__dict__["operation"] for r in retries} == {"GetThing"}
-    assert {r.__dict__["error_code"] for r in retries} == {"ThrottledClientException"}
+        assert 0 <= delay <= min(shared.BACKOFF_CAP_S, shared.BACKOFF_BASE_S * 2 ** (attempt - 1))
+    (retried,) = [r for r in caplog.records if r.getMessage() == "api_retried"]
+    assert retried.__dict__["attempts"] == 4
+    assert retried.__dict__["operation"] == "GetThing"
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ThrottledClientException", 429),
+        ("Throttling", 400),
+        ("ThrottlingException", 400),
+        ("TooManyRequestsException", 400),
+        ("SomethingElse", 429),
+    ],
+)
+def test_every_form_of_throttling_is_retried(
+    shared: ModuleType, sleeps: list[float], code: str, status: int
+) -> None:
+    """Both services: chime-sdk-voice says ThrottledClientException, media pipelines Throttling, and
+    an HTTP 429 is throttling whatever its code."""
+    error = ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    outcomes: list[Any] = [error, {"ok": True}]
+
+    def fn() -> Any:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert call(shared, "GetThing", "thing 'a'", fn) == {"ok": True}
+    assert len(sleeps) == 1
 
 
 def test_throttling_on_every_attempt_gives_up_after_the_attempt_limit(
@@ -211,11 +241,6 @@ def test_throttling_on_every_attempt_gives_up_after_the_attempt_limit(
     assert excinfo.value.code == "ThrottledClientException"
     assert excinfo.value.operation == "PutThing"
     assert isinstance(excinfo.value.__cause__, ClientError)
-
-
-def test_backoff_never_exceeds_the_cap(shared: ModuleType) -> None:
-    for attempt in range(1, 40):
-        assert 0 <= shared._backoff_s(attempt) <= shared.BACKOFF_CAP_S
 
 
 def test_other_errors_fail_at_once_naming_operation_resource_and_code(
@@ -375,14 +400,14 @@ def test_sync_tags_retries_throttling_and_names_the_resource_on_failure(
         ("streaming_association", "chime-sdk-voice"),
     ],
 )
-def test_the_default_client_uses_standard_retries_and_is_created_once(folder: str, service: str) -> None:
+def test_the_default_client_never_retries_and_is_created_once(folder: str, service: str) -> None:
     handler = load(folder)
 
     client = handler._client()
 
     assert client.meta.service_model.service_name == service
     assert client.meta.region_name == "us-east-1"
-    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert client.meta.config.retries["total_max_attempts"] == 1
     assert handler._client() is client
 
 
@@ -405,7 +430,7 @@ def test_logs_carry_no_key_arn_or_token(
         invoke(domain_handler, voice, event)
 
     logged = " ".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
-    assert {"request", "api_retry", "domain_created"} <= {record.getMessage() for record in caplog.records}
+    assert {"request", "api_retried", "domain_created"} <= {record.getMessage() for record in caplog.records}
     assert key not in logged
     assert domain_handler.client_request_token(event) not in logged
 
@@ -413,11 +438,36 @@ def test_logs_carry_no_key_arn_or_token(
 def test_a_throttle_after_a_long_conflict_wait_still_gets_its_own_retries(
     shared: ModuleType, sleeps: list[float]
 ) -> None:
-    """A configuration delete waits out conflicts for minutes; a throttle then must not fail it."""
+    """A configuration delete waits out conflicts for minutes; a throttle then must not fail it
+    (the call is bounded by its time budget, not by the throttle attempt count)."""
     fn = Flaky(*(["ConflictException"] * 8), "ThrottledClientException", "ThrottledClientException")
 
     assert call(shared, "DeleteThing", "thing 'a'", fn, conflict_budget_s=600.0) == {"ok": True}
 
     assert len(fn.calls) == 11
-    # The throttle backoff starts small again rather than at the cap reached by the conflicts.
-    assert sleeps[8] <= shared.BACKOFF_BASE_S * 2
+    assert len(sleeps) == 10
+
+
+def test_every_call_goes_through_the_one_aws_calls_loop(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cfn_custom_resource keeps no retry loop of its own: aws_calls.call runs every attempt."""
+    calls = load("aws_calls")
+    real = calls.call
+    operations: list[str] = []
+
+    def spy(fn: Callable[[], Any], **kwargs: Any) -> Any:
+        operations.append(kwargs["operation"])
+        return real(fn, **kwargs)
+
+    monkeypatch.setattr(calls, "call", spy)
+    key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    voice.fail("CreateVoiceProfileDomain", "ThrottledClientException")
+
+    invoke(domain_handler, voice, cfn_event("Create", {"Name": "callers", "KmsKeyArn": key}))
+
+    assert operations == ["CreateVoiceProfileDomain"]
+    assert voice.count("CreateVoiceProfileDomain") == 2
+    source = (LAMBDA_ROOT / "_common" / "cfn_custom_resource.py").read_text()
+    assert "while True" not in source
+    assert "_sleep(" not in source

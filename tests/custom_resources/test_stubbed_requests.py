@@ -39,7 +39,7 @@ def real_client(service: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=shared_module().BOTO_CONFIG,
+        config=shared_module().client_config(),
     )
 
 
