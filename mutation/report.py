@@ -7,6 +7,10 @@ a mutant that makes a retry loop spin forever is caught). Survivors listed in
 survivor, and every mutant no test reaches, counts against the file.
 
     python mutation/report.py [--min 90] [--survivors]
+    python mutation/report.py --pending lambda/speaker_search/results.py ...
+
+``--pending`` prints (space-separated, for ``make mutation MUTANTS=...``) the mutants of those files that
+are not known to be killed: never checked, survived (new tests may kill them now) or without tests.
 
 Exits 1 when a file scores below ``--min`` percent. Files with no checked mutant are not listed.
 """
@@ -89,13 +93,26 @@ def collect(equivalent: dict[str, str]) -> tuple[list[FileScore], list[str], set
     return scores, survivors, seen
 
 
+def pending(files: list[str], equivalent: dict[str, str]) -> list[str]:
+    names = []
+    for file in files:
+        meta = MUTANTS / f"{file}.meta"
+        exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        names += [k for k, code in sorted(exit_codes.items()) if code not in KILLED and k not in equivalent]
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min", type=float, default=90.0, help="lowest acceptable score per file (%%)")
     parser.add_argument("--survivors", action="store_true", help="list every survivor by name")
+    parser.add_argument("--pending", nargs="+", metavar="FILE", help="print the unkilled mutants of FILEs")
     args = parser.parse_args(argv)
 
     equivalent = load_equivalent()
+    if args.pending:
+        print(" ".join(pending(args.pending, equivalent)))
+        return 0
     scores, survivors, seen = collect(equivalent)
     if not scores:
         print("no mutation results under mutants/: run `make mutation` first")
