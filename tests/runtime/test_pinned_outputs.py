@@ -6,12 +6,14 @@ Found by mutation testing (`make mutation`): each test fails when one of these o
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from types import ModuleType
 from typing import Any
 
 import aws_calls
+import metrics
 import pytest
 import results
 import tasks
@@ -155,3 +157,41 @@ def test_parse_score_accepts_numbers_and_numeric_strings_only() -> None:
     assert results.parse_score(1) == 1.0
     for bad in (True, None, "high", [0.5], float("nan"), "nan"):
         assert results.parse_score(bad) is None
+
+
+# -- the results metric --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def emf(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """What metrics.flush writes (one Embedded Metric Format JSON line per dimension set)."""
+    buffer = io.StringIO()
+    monkeypatch.setattr(metrics, "_out", buffer)
+    return buffer
+
+
+def result_counts(emf: io.StringIO) -> list[tuple[str, Any]]:
+    lines = [json.loads(line) for line in emf.getvalue().splitlines()]
+    return [
+        (line.get("Status"), line[metrics.SPEAKER_SEARCH_RESULTS])
+        for line in lines
+        if metrics.SPEAKER_SEARCH_RESULTS in line
+    ]
+
+
+def test_a_published_result_is_counted_by_its_status(
+    handler: ModuleType, stubs: Stubs, emf: io.StringIO
+) -> None:
+    expect_put(stubs)
+    handler.handler(n.sqs_event(n.search_status(status="VoiceprintGenerationSuccess")), None)
+    assert result_counts(emf) == [("VoiceprintGenerationSuccessful", 1.0)]
+
+
+def test_a_result_that_failed_to_publish_is_not_counted(
+    handler: ModuleType, stubs: Stubs, emf: io.StringIO
+) -> None:
+    stubs.events.add_client_error(
+        "put_events", service_error_code="AccessDeniedException", http_status_code=400
+    )
+    handler.handler(n.sqs_event(n.search_status()), None)
+    assert result_counts(emf) == []
