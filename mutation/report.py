@@ -68,6 +68,8 @@ def collect(equivalent: dict[str, str]) -> tuple[list[FileScore], list[str], set
     survivors: list[str] = []
     seen: set[str] = set()
     for meta in sorted(MUTANTS.glob("lambda/**/*.py.meta")):
+        if not (ROOT / meta.relative_to(MUTANTS)).with_suffix("").exists():
+            continue  # left over from a source file that is gone
         exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
         if all(code is None for code in exit_codes.values()):
             continue  # not part of this run (make mutation MUTANTS=... narrows it)
