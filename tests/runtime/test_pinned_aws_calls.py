@@ -105,3 +105,40 @@ def test_failed_call_error_carries_the_operation(monkeypatch: pytest.MonkeyPatch
         )
     assert raised.value.operation == "StartSpeakerSearchTask"
     assert str(raised.value) == "StartSpeakerSearchTask: BadRequestException: not retryable"
+
+
+def test_no_time_left_is_a_transient_error_of_the_operation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Transient: the record must be retried later (redelivered), never treated as a permanent failure.
+    monkeypatch.setattr(aws_calls, "_clock", lambda: 0.0)
+    policy = aws_calls.RetryPolicy(max_attempts=3, backoff_base_s=1, backoff_cap_s=1, attempt_cost_s=5)
+    with pytest.raises(aws_calls.AwsCallError) as raised:
+        aws_calls.call(lambda: None, deadline=aws_calls.Deadline(4.0), policy=policy, operation="PutEvents")
+    error = raised.value
+    assert (error.operation, error.code, error.kind, error.attempts) == (
+        "PutEvents",
+        "DeadlineExceeded",
+        ErrorKind.TRANSIENT,
+        0,
+    )
+    assert error.reason == "not enough time left"
+
+
+def test_out_of_attempts_and_out_of_budget_errors_carry_the_operation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(aws_calls, "_clock", lambda: 0.0)
+    monkeypatch.setattr(aws_calls, "_sleep", lambda _: None)
+    monkeypatch.setattr(aws_calls, "_rng", TopOfRange())
+
+    def throttled() -> None:
+        raise with_code("ThrottlingException", 400)
+
+    policy = aws_calls.RetryPolicy(max_attempts=2, backoff_base_s=1, backoff_cap_s=1, attempt_cost_s=1)
+    with pytest.raises(aws_calls.AwsCallError) as out_of_attempts:
+        aws_calls.call(throttled, deadline=aws_calls.Deadline(60.0), policy=policy, operation="Op1")
+    assert (out_of_attempts.value.operation, out_of_attempts.value.attempts) == ("Op1", 2)
+    # 1.5 s left: the 1 s backoff would leave less than one attempt's cost.
+    with pytest.raises(aws_calls.AwsCallError) as out_of_time:
+        aws_calls.call(throttled, deadline=aws_calls.Deadline(1.5), policy=policy, operation="Op2")
+    assert (out_of_time.value.operation, out_of_time.value.attempts) == ("Op2", 1)
+    assert out_of_time.value.reason == "retry budget exhausted (deadline) after 1 attempts"
