@@ -55,7 +55,7 @@ from _runtime import ApiReply, ApiRequest, UnexpectedRequestError, virtual_runti
 from _virtual_time import VirtualTime, Worker
 
 #: SpeakerSearch's default ``max_concurrency`` (kept equal by tests/test_bench_burst.py).
-DEFAULT_MAX_CONCURRENCY = 10
+DEFAULT_MAX_CONCURRENCY = 20
 START = "chime-sdk-voice.StartSpeakerSearchTask"
 PUT_EVENTS = "eventbridge.PutEvents"
 CONNECTOR = "abcdef1ghij2klmno3pqr4"
@@ -473,6 +473,7 @@ STANDARD_CASES = (
     Case("2000/60s 25TPS", 2000, 60, 25),
     Case("2000/60s 25TPS limit500", 2000, 60, 25, task_limit=500),
     Case("2000/60s 40TPS limit500", 2000, 60, 40, task_limit=500),
+    Case("2000/60s 40TPS limit500 300ms", 2000, 60, 40, task_limit=500, api_latency_s=0.3),
 )
 SWEEP = (2, 5, 10, 20, 50, 1000)
 

@@ -65,9 +65,10 @@ class SpeakerSearch(Construct):
     :param max_concurrency: Most handler invocations the queue's event source runs at once (its
         ``maxConcurrency``), 2 to 1,000. Each invocation starts its batch's searches one after the
         other, so this bounds the burst of ``StartSpeakerSearchTask`` requests against the
-        "Speaker search API rate" quota; notifications beyond it wait in the queue. 10 kept every
-        case of ``bench/burst.py`` within its target up to 40 TPS (docs/performance.md); raise it
-        for a quota above that. Default: 10.
+        "Speaker search API rate" quota; notifications beyond it wait in the queue. With 20, every
+        case of ``bench/burst.py`` that the quotas can sustain met its target, up to 40 TPS at
+        300 ms per request (10 missed there); raise it above about 2 x TPS x API latency in
+        seconds (docs/performance.md). Default: 20.
     :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth and handler
         errors (no actions; add them with ``alarm.add_alarm_action``). Default: ``False``.
     """
@@ -89,7 +90,7 @@ class SpeakerSearch(Construct):
         max_receive_count: int = 5,
         handler_timeout: Duration | None = None,
         handler_memory_size: int = 256,
-        max_concurrency: int = 10,
+        max_concurrency: int = 20,
         enable_alarms: bool = False,
     ) -> None:
         super().__init__(scope, id)

@@ -18,9 +18,9 @@ def _search(max_concurrency: int | None) -> cdk.Stack:
     return stack
 
 
-def test_the_event_source_runs_at_most_10_invocations_by_default(single: Synthesized) -> None:
+def test_the_event_source_runs_at_most_20_invocations_by_default(single: Synthesized) -> None:
     (mapping,) = single.resources("AWS::Lambda::EventSourceMapping").values()
-    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 10}
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 20}
 
 
 @pytest.mark.parametrize("value", [2, 1000])
