@@ -39,7 +39,7 @@ node_modules/.installed: package.json package-lock.json
 setup: $(VENV)/.installed node_modules/.installed
 
 synth: setup
-	cdk synth --strict --quiet --no-notices $(CDK_ARGS)
+	cdk synth --strict --quiet --no-notices -c nag=true $(CDK_ARGS)
 	@echo "Templates written to cdk.out/"
 
 deploy: setup
