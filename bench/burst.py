@@ -563,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sweep", action="store_true", help=f"run each case at max_concurrency {SWEEP}")
     parser.add_argument("--seeds", type=int, default=3, help="runs per case, pooled (default 3)")
+    parser.add_argument("--only", action="append", default=[], help="standard cases whose name contains this")
     parser.add_argument("--seed", type=int, default=1, help="first seed")
     parser.add_argument("--calls", type=int, help="instead of the standard cases: calls arriving ...")
     parser.add_argument("--window", type=float, default=60.0, help="... over this many seconds")
@@ -591,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         ]
     else:
-        cases = list(STANDARD_CASES)
+        cases = [c for c in STANDARD_CASES if not args.only or any(part in c.name for part in args.only)]
     cases = [replace(c, seed=args.seed, max_concurrency=args.max_concurrency) for c in cases]
     if args.sweep:
         cases = [replace(c, max_concurrency=m) for c in cases for m in SWEEP]
