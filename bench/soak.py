@@ -36,7 +36,7 @@ import sys
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import ModuleType
@@ -295,6 +295,8 @@ def _soak_handler(fake: f.FakeAws, seed: int) -> Iterator[tuple[ModuleType, _Log
         ):
             stack.enter_context(mock.patch.object(module, attr, value))
         stack.enter_context(mock.patch.object(logger, "propagate", False))
+        # The handler prints one EMF metrics line per invocation; the report is what this prints.
+        stack.enter_context(redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
         logger.addHandler(collector)
         stack.callback(logger.removeHandler, collector)
         stack.callback(mod.reset_for_tests)
