@@ -65,8 +65,8 @@ else:
 #: function on its stack matches (so GC or module loading inside the engine's start counts there).
 AREAS = (
     ("CloudFormation validation engine start", ("WasmCompositeEngine", "_singletonInstance")),
-    ("CloudFormation template validation", ("validateTemplate",)),
     ("cdk-nag rules", ("cdk-nag",)),
+    ("CloudFormation template validation", ("validateTemplate",)),
     ("token resolution", ("resolve.js", "lazy.js")),
     ("asset staging (copy + fingerprint)", ("fingerprint", "copyDirectory")),
     ("construct tree and template output", ("synthesizeTree", "tree-metadata", "prepareApp")),
