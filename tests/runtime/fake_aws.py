@@ -12,9 +12,12 @@ connection handling are all exercised. It speaks just enough of each protocol:
 
 Every request is recorded. Replies come from a per-service script (``script()``), then from an
 optional ``fault_policy``, then from the stateful default behaviour: started tasks are tracked per
-(connector, transaction, leg); a repeat with the same token returns the same task (or 409 with
-``conflict_on_repeat``), and a DIFFERENT token for an already-started transaction is counted in
-``duplicate_starts`` and refused like the real per-transaction limit would.
+(connector, transaction, leg). AWS does not document what a repeated start for a call that
+already has a task returns, so ``duplicate_start_answer`` picks one of the plausible answers:
+``"same_task"`` (201 with the first task), ``"conflict"`` (409 ``ConflictException``) or
+``"limit_exceeded"`` (400 ``ResourceLimitExceededException``). A DIFFERENT token for an
+already-started transaction is counted in ``duplicate_starts`` and refused like the real
+per-transaction limit would.
 
 Used by tests/runtime and by bench/soak.py.
 """
@@ -111,9 +114,13 @@ class Request:
         return json.loads(self.body or b"{}")
 
 
+DUPLICATE_START_ANSWERS = ("same_task", "conflict", "limit_exceeded")
+
+
 @dataclass
 class FakeAws:
-    conflict_on_repeat: bool = False
+    duplicate_start_answer: str = "same_task"
+    conflict_on_repeat: bool = False  # older spelling of duplicate_start_answer="conflict"
     fault_policy: Callable[[str], Reply | None] | None = None
     requests: list[Request] = field(default_factory=list)
     tasks: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
@@ -149,6 +156,14 @@ class FakeAws:
         assert self._server is not None
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def __post_init__(self) -> None:
+        if self.conflict_on_repeat:
+            self.duplicate_start_answer = "conflict"
+        if self.duplicate_start_answer not in DUPLICATE_START_ANSWERS:
+            raise ValueError(
+                f"duplicate_start_answer {self.duplicate_start_answer!r} not in {DUPLICATE_START_ANSWERS}"
+            )
 
     # -- test API ----------------------------------------------------------------------------
 
@@ -202,8 +217,10 @@ class FakeAws:
                     {"Message": "an active task exists for this transaction"},
                     ("ResourceLimitExceededException"),
                 )
-            elif self.conflict_on_repeat:
+            elif self.duplicate_start_answer == "conflict" or self.conflict_on_repeat:
                 return 409, {"Message": "request in progress"}, "ConflictException"
+            elif self.duplicate_start_answer == "limit_exceeded":
+                return 400, {"Message": "resource limit exceeded"}, "ResourceLimitExceededException"
             else:
                 task_id = existing[1]
         task = {
