@@ -36,6 +36,7 @@ import argparse
 import io
 import json
 import os
+import resource as rusage
 import shutil
 import subprocess
 import sys
@@ -237,12 +238,20 @@ def _count(outdir: Path) -> Counts:
 PHASES = ("start-up + imports", "construct", "synth", "exit")
 
 
-def _run(case: Case) -> tuple[float, Counts, dict[str, float]]:
-    """Run one case in a fresh process: wall seconds, template counts and phase seconds (if marked)."""
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process and its descendants so far."""
+    usage = rusage.getrusage(rusage.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(case: Case) -> tuple[float, float, Counts, dict[str, float]]:
+    """Run one case in a fresh process: wall seconds, CPU seconds (Python and its Node.js kernel),
+    template counts and phase seconds (if marked)."""
     context = _context_json(case.context)
     outdir = tempfile.mkdtemp(prefix=f"bench-synth-{case.name}-")
     try:
         spawned = time.time()
+        cpu_before = _children_cpu()
         started = time.perf_counter()
         result = subprocess.run(
             [sys.executable, *case.argv],
@@ -253,6 +262,7 @@ def _run(case: Case) -> tuple[float, Counts, dict[str, float]]:
             check=False,
         )
         elapsed = time.perf_counter() - started
+        cpu = _children_cpu() - cpu_before
         ended = time.time()
         if result.returncode != 0:
             sys.exit(f"case {case.name} failed (exit {result.returncode}):\n{result.stderr[-4000:]}")
@@ -262,7 +272,7 @@ def _run(case: Case) -> tuple[float, Counts, dict[str, float]]:
                 marks = json.loads(line.removeprefix("BENCH_MARKS "))
                 edges = [spawned, marks["imported"], marks["constructed"], marks["synthesized"], ended]
                 phases = {name: edges[i + 1] - edges[i] for i, name in enumerate(PHASES)}
-        return elapsed, _count(Path(outdir)), phases
+        return elapsed, cpu, _count(Path(outdir)), phases
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
 
@@ -287,24 +297,26 @@ def main() -> None:
 
     timed = [case for case in CASES if case.timed]
     times: dict[str, list[float]] = {case.name: [] for case in timed}
+    cpu_times: dict[str, list[float]] = {case.name: [] for case in timed}
     counts: dict[str, Counts] = {}
     phases: dict[str, dict[str, list[float]]] = {case.name: {p: [] for p in PHASES} for case in timed}
     wall = time.perf_counter()
     for round_number in range(runs + 1):
         warm_up = round_number == 0
         for case in CASES if warm_up else timed:
-            elapsed, counts[case.name], marks = _run(case)
+            elapsed, cpu, counts[case.name], marks = _run(case)
             if not warm_up:
                 times[case.name].append(elapsed)
+                cpu_times[case.name].append(cpu)
                 for phase, seconds in marks.items():
                     phases[case.name][phase].append(seconds)
         label = "warm-up" if warm_up else f"round {round_number}/{runs}"
         print(f"  {label} done ({time.perf_counter() - wall:.0f} s so far)", flush=True)
     print()
 
-    def ratio(name: str) -> float:
+    def ratio(name: str, series: dict[str, list[float]] = times) -> float:
         """Median over rounds of this case's time / the empty app's time in the same round."""
-        return median([t / floor for t, floor in zip(times[name], times["empty"], strict=True)])
+        return median([t / floor for t, floor in zip(series[name], series["empty"], strict=True)])
 
     rows = []
     for case in CASES:
@@ -312,9 +324,16 @@ def main() -> None:
         if case.timed:
             seconds = median(times[case.name])
             spread = f"{min(times[case.name]):.2f}-{max(times[case.name]):.2f}"
-            timing = [f"{seconds:.2f}", spread, f"{ratio(case.name):.2f}"]
+            cpu = f"{median(cpu_times[case.name]):.2f}"
+            timing = [
+                f"{seconds:.2f}",
+                spread,
+                f"{ratio(case.name):.2f}",
+                cpu,
+                f"{ratio(case.name, cpu_times):.2f}",
+            ]
         else:
-            timing = ["not timed", "", ""]
+            timing = ["not timed", "", "", "", ""]
         rows.append(
             [
                 case.name,
@@ -326,9 +345,10 @@ def main() -> None:
                 c.provider_lambdas,
             ]
         )
-    headers = ["case", "what", "median s", "min-max s", "x empty", "resources", "template B", "Lambdas"]
-    print(table([*headers, "provider Lambdas"], rows))
-    print("  x empty: median over rounds of (case / empty app in the same round)")
+    headers = ["case", "what", "median s", "min-max s", "x empty", "CPU s", "x empty CPU", "resources"]
+    print(table([*headers, "template B", "Lambdas", "provider Lambdas"], rows))
+    print("  x empty: median over rounds of (case / empty app in the same round), wall clock. CPU: user")
+    print("  + system seconds of the process and its Node.js kernel; less sensitive to other load")
     print()
 
     print("Where the time goes (median seconds per phase; start-up includes Python and jsii/Node start):")
