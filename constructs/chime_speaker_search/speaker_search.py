@@ -67,7 +67,7 @@ class SpeakerSearch(Construct):
         other, so this bounds the burst of ``StartSpeakerSearchTask`` requests against the
         "Speaker search API rate" quota; notifications beyond it wait in the queue. With 20, every
         case of ``bench/burst.py`` that the quotas can sustain met its target, up to 40 TPS at
-        300 ms per request (10 missed there); raise it above about 2 x TPS x API latency in
+        300 ms per request (10 missed there); keep it above about 2 x TPS x API latency in
         seconds (docs/performance.md). Default: 20.
     :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth and handler
         errors (no actions; add them with ``alarm.add_alarm_action``). Default: ``False``.
