@@ -9,8 +9,8 @@ Context values (``cdk synth -c name=value``):
 - ``region``: ``us-east-1`` (default) or ``us-west-2``, the Regions where voice analytics runs.
 - ``nag``: ``true`` to run cdk-nag's AWS Solutions checks during synth (``make synth`` does);
   ``false`` (default) otherwise. The checks are a development gate (``make test`` runs them on this
-  stack too), and loading and running them is the largest single share of this app's synth time
-  (docs/performance.md), so a plain ``cdk synth`` or ``cdk deploy`` does not pay for them.
+  stack too), and loading and running them was the largest single cost this app added to an empty
+  app's synth (docs/performance.md), so a plain ``cdk synth`` or ``cdk deploy`` does not pay for them.
 """
 
 from __future__ import annotations
