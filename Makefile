@@ -21,7 +21,7 @@ help:
 	@echo "make synth   - set up and synthesize the example app into cdk.out/"
 	@echo "make test    - run every check (ruff, mypy --strict, pytest with cfn-lint and cdk-nag)"
 	@echo "make deploy  - deploy the example app with your AWS credentials (CDK_ARGS=\"-c callLeg=Callee\")"
-	@echo "make bench   - run the benchmarks under bench/"
+	@echo "make bench   - run the synth, handler and burst benchmarks (bench/soak.py runs on its own)"
 	@echo "make mutation - mutation-test the handlers (minutes; MUTANTS='lambda.speaker_search.*' narrows it)"
 	@echo "make integ   - account verification kit: deploy tests/integ into your sandbox (us-east-1), assert, destroy, verdict"
 	@echo "make integ-snapshot - rewrite the integ snapshot after construct changes (no credentials)"
@@ -42,7 +42,7 @@ node_modules/.installed: package.json package-lock.json
 setup: $(VENV)/.installed node_modules/.installed
 
 synth: setup
-	cdk synth --strict --quiet --no-notices $(CDK_ARGS)
+	cdk synth --strict --quiet --no-notices -c nag=true $(CDK_ARGS)
 	@echo "Templates written to cdk.out/"
 
 deploy: setup
@@ -96,6 +96,7 @@ integ: setup
 bench: setup
 	$(PY) bench/synth.py
 	$(PY) bench/handler.py
+	$(PY) bench/burst.py
 
 # Mutation testing of lambda/ with the handler tests (config: pyproject.toml [tool.mutmut]). Not part
 # of make test: it takes minutes. One worker, as the machine is shared; mutmut reuses the results of
