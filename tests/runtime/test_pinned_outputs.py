@@ -195,3 +195,14 @@ def test_a_result_that_failed_to_publish_is_not_counted(
     )
     handler.handler(n.sqs_event(n.search_status()), None)
     assert result_counts(emf) == []
+
+
+@pytest.mark.parametrize(("detail_type", "json_type"), [(7, "number"), (None, "null"), (["x"], "array")])
+def test_a_non_string_detail_type_is_rejected_naming_its_json_type(
+    handler: ModuleType, caplog: pytest.LogCaptureFixture, detail_type: Any, json_type: str
+) -> None:
+    note = n.search_status()
+    note["detail-type"] = detail_type
+    handler.handler(n.sqs_event(note), None)
+    [record] = logged(caplog, "notification_rejected")
+    assert record.reason == f"detail-type must be a string, got {json_type}"
