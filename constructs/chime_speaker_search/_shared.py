@@ -322,18 +322,22 @@ def nag_resource_finding(scope: IConstruct, arn: str) -> str:
 
 
 def _render(value: Any) -> str:
+    """cdk-nag's ``flattenCfnReference``, in Python."""
     if isinstance(value, str):
-        return value
+        return value.replace("${", "<").replace("}", ">")
     if isinstance(value, dict) and len(value) == 1:
         ((function, argument),) = value.items()
         if function == "Fn::Join":
             separator, parts = argument
             return str(separator).join(_render(part) for part in parts)
+        if function in ("Fn::Sub", "Fn::ImportValue"):
+            return _render(argument)
         if function == "Ref":
-            return f"<{argument}>"
+            return f"<{_render(argument)}>"
         if function == "Fn::GetAtt":
-            return f"<{argument[0]}.{argument[1]}>"
-    raise ValueError(f"cannot name the cdk-nag finding for {value!r}")
+            return f"<{_render(argument[0])}.{_render(argument[1])}>"
+    # cdk-nag's fallback: the reference as compact JSON (JavaScript's JSON.stringify).
+    return json.dumps(value, separators=(",", ":"))
 
 
 def acknowledge(scope: IConstruct, reason: str, *finding_ids: str) -> None:

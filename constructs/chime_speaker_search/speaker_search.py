@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Duration, Fn, Stack
+from aws_cdk import ArnFormat, Duration, Fn, Names, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -16,10 +16,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from ._shared import acknowledge, data_key, python_function
+from ._metrics import merge_event_pattern, metric, metric_options
+from ._shared import LOG_RETENTION, acknowledge, data_key, python_function
+from ._validation import check_not_alias
 from .call_leg import CallLeg, resolve_call_leg
 from .voice_analytics_configuration import VoiceAnalyticsConfiguration
-from .voice_connector import IVoiceConnector
+from .voice_connector import IVoiceConnector, check_voice_connector, voice_connector_list
 from .voice_profile_domain import IVoiceProfileDomain, VoiceProfileDomain
 
 #: ``source`` of the events the handler publishes for each speaker search result.
@@ -64,6 +66,8 @@ class SpeakerSearch(Construct):
     :param handler_memory_size: The handler's memory in MiB. Default: 256.
     :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth and handler
         errors (no actions; add them with ``alarm.add_alarm_action``). Default: ``False``.
+    :param log_retention: How long the handler's log group keeps events. Default: one year, the
+        least AWS Control Tower's CT.CLOUDWATCH.PR.2 allows (the logs hold IDs, never personal data).
     """
 
     def __init__(
@@ -84,9 +88,11 @@ class SpeakerSearch(Construct):
         handler_timeout: Duration | None = None,
         handler_memory_size: int = 256,
         enable_alarms: bool = False,
+        log_retention: logs.RetentionDays = LOG_RETENTION,
     ) -> None:
         super().__init__(scope, id)
-        connectors = list(voice_connectors)
+        connectors = voice_connector_list("voice_connectors", voice_connectors)
+        check_not_alias("encryption_key", encryption_key)
         if not connectors:
             raise ValueError("voice_connectors: [] is empty; give at least one Voice Connector")
         self.call_leg = resolve_call_leg(call_leg)
@@ -117,6 +123,13 @@ class SpeakerSearch(Construct):
         self.event_bus = event_bus or events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
         self.voice_profile_domain = voice_profile_domain or VoiceProfileDomain(self, "VoiceProfileDomain")
 
+        # The dead-letter queue names its one source queue (RedriveAllowPolicy byQueue, as AWS
+        # Control Tower's CT.SQS.PR.1 asks). That ARN must be known before the source queue
+        # exists, which refers to the dead-letter queue: so the source queue gets a fixed name.
+        queue_name = Names.unique_resource_name(self, max_length=80, separator="-")
+        queue_arn = Stack.of(self).format_arn(
+            service="sqs", resource=queue_name, arn_format=ArnFormat.NO_RESOURCE_NAME
+        )
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -124,10 +137,15 @@ class SpeakerSearch(Construct):
             encryption_master_key=key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+            redrive_allow_policy=sqs.RedriveAllowPolicy(
+                redrive_permission=sqs.RedrivePermission.BY_QUEUE,
+                source_queues=[sqs.Queue.from_queue_arn(self, "NotificationQueueArn", queue_arn)],
+            ),
         )
         self.queue = sqs.Queue(
             self,
             "NotificationQueue",
+            queue_name=queue_name,
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=key,
             enforce_ssl=True,
@@ -159,6 +177,7 @@ class SpeakerSearch(Construct):
             timeout=timeout,
             memory_size=handler_memory_size,
             log_key=key,
+            log_retention=log_retention,
             environment={
                 "VOICE_PROFILE_DOMAIN_ID": self.voice_profile_domain.voice_profile_domain_id,
                 "CALL_LEG": self.call_leg,
@@ -171,6 +190,8 @@ class SpeakerSearch(Construct):
         )
         self.event_bus.grant_put_events_to(self.handler)
         self._start_statement: iam.PolicyStatement | None = None
+        # Statements of grants on this construct's connectors, widened as connectors are added.
+        self._connector_grants: list[iam.PolicyStatement] = []
         self.configuration._when_voice_connector_added(self._serve)
         for voice_connector in connectors:
             self.configuration.add_voice_connector(voice_connector)
@@ -216,7 +237,12 @@ class SpeakerSearch(Construct):
         return list(self.configuration.voice_connectors)
 
     def add_voice_connector(self, voice_connector: IVoiceConnector) -> None:
-        """Run speaker search on ``voice_connector``'s calls too (same configuration and handler)."""
+        """Run speaker search on ``voice_connector``'s calls too (same configuration and handler).
+
+        Grants made earlier with :meth:`grant_read_results` or :meth:`grant_enroll_voice_profiles`
+        cover it too.
+        """
+        check_voice_connector("voice_connector", voice_connector)
         self.configuration.add_voice_connector(voice_connector)
 
     def _serve(self, voice_connector: IVoiceConnector) -> None:
@@ -225,17 +251,27 @@ class SpeakerSearch(Construct):
             self._start_statement = iam.PolicyStatement(actions=["chime:StartSpeakerSearchTask"])
             self.handler.add_to_role_policy(self._start_statement)
         self._start_statement.add_resources(voice_connector.voice_connector_arn)
+        for statement in self._connector_grants:
+            statement.add_resources(voice_connector.voice_connector_arn)
         self.handler.add_environment(
             "VOICE_CONNECTOR_IDS", Fn.join(",", [vc.voice_connector_id for vc in self.voice_connectors])
         )
 
     def on_speaker_search_result(
-        self, id: str, *, target: events.IRuleTarget | None = None, **rule_options: Any
+        self,
+        id: str,
+        *,
+        target: events.IRuleTarget | None = None,
+        event_pattern: events.EventPattern | None = None,
+        **rule_options: Any,
     ) -> events.Rule:
         """An EventBridge rule matching only this construct's speaker search results.
 
-        ``rule_options`` are passed to :class:`aws_cdk.aws_events.Rule` (``description``,
-        ``rule_name``, ``enabled``...). The event's ``detail`` carries ``searchId``,
+        ``event_pattern`` narrows it further (e.g. ``detail={"status": ["IdentificationSuccessful"]}``);
+        it cannot widen it: a ``source``, ``detail_type`` or ``detail.searchId`` that excludes this
+        construct's raises ``ValueError``. ``rule_options`` are passed to
+        :class:`aws_cdk.aws_events.Rule` (``description``, ``rule_name``, ``enabled``...).
+        The event's ``detail`` carries ``searchId``,
         ``voiceConnectorId``, ``transactionId``, ``callLeg``, ``taskId``, ``status``,
         ``matches`` (ranked), ``bestMatch``, ``voiceProfileDomainId``, ``notificationId``
         and ``notificationTime``.
@@ -244,10 +280,13 @@ class SpeakerSearch(Construct):
             self,
             id,
             event_bus=self.event_bus,
-            event_pattern=events.EventPattern(
-                source=[RESULT_EVENT_SOURCE],
-                detail_type=[RESULT_EVENT_DETAIL_TYPE],
-                detail={"searchId": [self.search_id]},
+            event_pattern=merge_event_pattern(
+                events.EventPattern(
+                    source=[RESULT_EVENT_SOURCE],
+                    detail_type=[RESULT_EVENT_DETAIL_TYPE],
+                    detail={"searchId": [self.search_id]},
+                ),
+                event_pattern,
             ),
             **rule_options,
         )
@@ -255,25 +294,38 @@ class SpeakerSearch(Construct):
             rule.add_target(target)
         return rule
 
-    def metric_failed_starts(self, *, period: Duration | None = None) -> cloudwatch.Metric:
-        """Speaker search tasks the handler could not start (after its own retries), per period."""
-        return cloudwatch.Metric(
-            namespace=METRIC_NAMESPACE,
-            metric_name="SpeakerSearchStartFailures",
-            dimensions_map={"SearchId": self.search_id},
+    def metric_failed_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Speaker search tasks the handler could not start (after its own retries).
+
+        ``options`` are those of :class:`aws_cdk.aws_cloudwatch.MetricOptions` (``statistic``,
+        ``period``, ``label``, ``color``, ``unit``...). Default: sum over 5 minutes.
+        """
+        return metric(
+            METRIC_NAMESPACE,
+            "SpeakerSearchStartFailures",
+            {"SearchId": self.search_id},
+            options,
             statistic="Sum",
-            period=period or Duration.minutes(5),
+            period=Duration.minutes(5),
         )
 
-    def metric_dead_letter_queue_depth(self, *, period: Duration | None = None) -> cloudwatch.Metric:
-        """Notifications waiting in the dead-letter queue (maximum over the period)."""
+    def metric_dead_letter_queue_depth(self, **options: Any) -> cloudwatch.Metric:
+        """Notifications waiting in the dead-letter queue.
+
+        ``options`` as for :meth:`metric_failed_starts`. Default: maximum over 1 minute.
+        """
         return self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-            statistic="Maximum", period=period or Duration.minutes(1)
+            **metric_options(options, statistic="Maximum", period=Duration.minutes(1))
         )
 
-    def metric_handler_errors(self, *, period: Duration | None = None) -> cloudwatch.Metric:
-        """Failed invocations of the handler (sum over the period)."""
-        return self.handler.metric_errors(statistic="Sum", period=period or Duration.minutes(5))
+    def metric_handler_errors(self, **options: Any) -> cloudwatch.Metric:
+        """Failed invocations of the handler.
+
+        ``options`` as for :meth:`metric_failed_starts`. Default: sum over 5 minutes.
+        """
+        return self.handler.metric_errors(
+            **metric_options(options, statistic="Sum", period=Duration.minutes(5))
+        )
 
     def grant_enroll_voice_profiles(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to read this construct's search tasks and enroll or update voice profiles.
@@ -293,9 +345,14 @@ class SpeakerSearch(Construct):
         return create.combine(manage).combine(self.grant_read_results(grantee))
 
     def grant_read_results(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to read this construct's speaker search tasks (``GetSpeakerSearchTask``)."""
-        return iam.Grant.add_to_principal(
+        """Allow ``grantee`` to read this construct's speaker search tasks (``GetSpeakerSearchTask``).
+
+        The grant covers connectors added later with :meth:`add_voice_connector` too.
+        """
+        grant = iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["chime:GetSpeakerSearchTask"],
             resource_arns=[vc.voice_connector_arn for vc in self.voice_connectors],
         )
+        self._connector_grants.extend(grant.principal_statements)
+        return grant

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import aws_cdk as cdk
 
-from chime_speaker_search import CallLeg, SpeakerSearch, VoiceConnector
+from chime_speaker_search import CallLeg, SpeakerSearch, VoiceConnector, VoiceProfileDomain
 from tests.support import REPO_ROOT, import_path
 
 ENV = cdk.Environment(account="111122223333", region="us-east-1")
@@ -61,9 +61,23 @@ def region_agnostic(app: cdk.App) -> cdk.Stack:
     return stack
 
 
+def imported_by_parameter(app: cdk.App) -> cdk.Stack:
+    """A connector and a domain imported by deploy-time ARNs: findings name CloudFormation functions."""
+    stack = cdk.Stack(app, "ByParameter", env=ENV)
+    pbx = VoiceConnector.from_voice_connector_arn(
+        stack, "Pbx", cdk.CfnParameter(stack, "Arn").value_as_string
+    )
+    domain = VoiceProfileDomain.from_voice_profile_domain_arn(
+        stack, "Domain", cdk.CfnParameter(stack, "DomainArn").value_as_string
+    )
+    SpeakerSearch(stack, "SpeakerSearch", voice_connectors=[pbx], voice_profile_domain=domain)
+    return stack
+
+
 STACKS: dict[str, Callable[[cdk.App], cdk.Stack]] = {
     "example": example,
     "minimal": minimal,
     "with_options": with_options,
     "region_agnostic": region_agnostic,
+    "imported_by_parameter": imported_by_parameter,
 }
