@@ -69,6 +69,8 @@ def _callee_with_options(stack: cdk.Stack) -> dict[str, Any]:
         VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[1]),
     ]
     bus = cdk.aws_events.EventBus(stack, "Bus")
+    sns_key = cdk.aws_kms.Alias.from_alias_name(stack, "SnsKey", "alias/aws/sns")
+    alerts = cdk.aws_sns.Topic(stack, "Alerts", master_key=sns_key, enforce_ssl=True)
     search = SpeakerSearch(
         stack,
         "SpeakerSearch",
@@ -78,6 +80,7 @@ def _callee_with_options(stack: cdk.Stack) -> dict[str, Any]:
         event_bus=bus,
         enable_alarms=True,
         streaming_data_retention=cdk.Duration.hours(48),
+        alarm_actions=[cdk.aws_cloudwatch_actions.SnsAction(alerts)],
     )
     return {"search": search, "connectors": connectors, "bus": bus}
 

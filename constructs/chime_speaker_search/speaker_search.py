@@ -66,6 +66,9 @@ class SpeakerSearch(Construct):
     :param handler_memory_size: The handler's memory in MiB. Default: 256.
     :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth and handler
         errors (no actions; add them with ``alarm.add_alarm_action``). Default: ``False``.
+    :param alarm_actions: Actions of every alarm the construct creates (e.g.
+        ``aws_cloudwatch_actions.SnsAction(topic)``). Default: none; AWS Control Tower's
+        CT.CLOUDWATCH.PR.1 refuses alarms without an action, so give one where it is enforced.
     :param log_retention: How long the handler's log group keeps events. Default: one year, the
         least AWS Control Tower's CT.CLOUDWATCH.PR.2 allows (the logs hold IDs, never personal data).
     """
@@ -88,6 +91,7 @@ class SpeakerSearch(Construct):
         handler_timeout: Duration | None = None,
         handler_memory_size: int = 256,
         enable_alarms: bool = False,
+        alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
         log_retention: logs.RetentionDays = LOG_RETENTION,
     ) -> None:
         super().__init__(scope, id)
@@ -229,6 +233,10 @@ class SpeakerSearch(Construct):
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
+
+        for alarm in (self.dead_letter_queue_alarm, self.handler_errors_alarm):
+            if alarm is not None:
+                alarm.add_alarm_action(*alarm_actions)
 
         acknowledge(self.dead_letter_queue, "This queue is the dead-letter queue.", "AwsSolutions-SQS3")
 
