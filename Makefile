@@ -64,7 +64,7 @@ format: setup
 
 # Handlers are all called index.py, so mypy checks each folder on its own.
 typecheck: setup
-	mypy constructs/chime_speaker_search app.py
+	mypy constructs/chime_speaker_search app.py examples/two_regions.py
 	mypy lambda/_common
 	@for handler in $(HANDLER_FILES); do echo "mypy $$handler"; mypy "$$handler"; done
 

@@ -170,3 +170,20 @@ def every_stack(
         "many": many,
         "parameter_leg": parameter_leg,
     }
+
+
+@pytest.fixture(scope="session")
+def two_regions() -> dict[str, dict[str, Any]]:
+    """examples/two_regions.py: one Stage per voice analytics Region; Region -> synthesized template."""
+    example = import_path("two_regions_example", REPO_ROOT / "examples" / "two_regions.py")
+    app = cdk.App()
+    stages = example.build(
+        app, account=ENV.account, east_connector=IMPORTED_IDS[0], west_connector=IMPORTED_IDS[1]
+    )
+    for stage in stages:
+        cdk.Validations.of(stage).add_plugins(AwsSolutionsChecks(stage))
+    app.synth()
+    return {
+        stage.stack.region: stage.synth().get_stack_by_name(stage.stack.stack_name).template
+        for stage in stages
+    }
