@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -19,6 +20,7 @@ from chime_speaker_search import (
     VoiceProfileDomain,
 )
 from tests.conftest import ENV, IMPORTED_IDS
+from tests.support import REPO_ROOT
 
 ARN = f"arn:aws:chime:us-east-1:111122223333:vc/{IMPORTED_IDS[3]}"
 DOMAIN_ARN = "arn:aws:chime:us-east-1:111122223333:voice-profile-domain/3f3b5b3e-4c2a-4d6b-9a55-2c1b8f0e7a10"
@@ -274,3 +276,38 @@ def test_log_groups_keep_a_year_by_default_and_log_retention_sets_the_handlers(s
     assert retention.pop(handler_logs) == 731
     assert retention
     assert set(retention.values()) == {365}
+
+
+# --- the README's attributes are the classes' ----------------------------------------------------
+
+
+def _readme_attributes(section: str) -> list[str]:
+    text = (REPO_ROOT / "README.md").read_text()
+    body = text.split(f"### `{section}`", 1)[1].split("\n### ", 1)[0]
+    sentence = body.split("Attributes", 1)[1].split("\n\n", 1)[0]
+    sentence = re.split(r"Methods:|; `grant|`grant\(", sentence)[0]
+    sentence = re.sub(r"\([^)]*\)", "", sentence)  # asides such as "(the alarms are None unless ...)"
+    return re.findall(r"`([a-z_]+)`", sentence)
+
+
+def test_readme_attributes_match_each_class(stack: cdk.Stack) -> None:
+    search = _search(stack, enable_alarms=True)
+    created = VoiceConnector(stack, "Created")
+    imported_connector = VoiceConnector.from_voice_connector_arn(stack, "ByArn", ARN)
+    imported_domain = VoiceProfileDomain.from_voice_profile_domain_arn(stack, "Domain", DOMAIN_ARN)
+    cases: dict[str, list[object]] = {
+        "SpeakerSearch": [search],
+        "VoiceConnector` / `IVoiceConnector": [created, imported_connector],
+        "VoiceProfileDomain` / `IVoiceProfileDomain": [search.voice_profile_domain, imported_domain],
+        "VoiceAnalyticsConfiguration": [search.configuration],
+    }
+    for section, instances in cases.items():
+        names = _readme_attributes(section)
+        assert len(names) >= 2, section
+        for instance in instances:
+            missing = [n for n in names if not hasattr(instance, n) and n != "encryption_key"]
+            assert missing == [], (section, type(instance).__name__, missing)
+    # The one documented difference: only a created domain has its key.
+    assert "encryption_key" in _readme_attributes("VoiceProfileDomain` / `IVoiceProfileDomain")
+    assert hasattr(search.voice_profile_domain, "encryption_key")
+    assert not hasattr(imported_domain, "encryption_key")
