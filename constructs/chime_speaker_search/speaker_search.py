@@ -182,6 +182,7 @@ class SpeakerSearch(Construct):
             memory_size=handler_memory_size,
             log_key=key,
             log_retention=log_retention,
+            common_modules=("aws_calls.py",),
             environment={
                 "VOICE_PROFILE_DOMAIN_ID": self.voice_profile_domain.voice_profile_domain_id,
                 "CALL_LEG": self.call_leg,
