@@ -145,3 +145,49 @@ def test_each_dead_letter_queue_names_its_source_queue(single: Synthesized) -> N
     # Built from the source queue's fixed name, not a reference to it (which would be a cycle).
     assert json.dumps(arn).endswith(f':sqs:us-east-1:111122223333:{source["Properties"]["QueueName"]}"]]}}')
     assert "Fn::GetAtt" not in json.dumps(arn)
+
+
+def _denied(statement: dict[str, Any], context: dict[str, str]) -> bool:
+    """IAM's evaluation of one ``BoolIfExists`` Deny: it applies when every key is absent or matches."""
+    conditions = statement["Condition"]["BoolIfExists"]
+    return all(key not in context or context[key] == value for key, value in conditions.items())
+
+
+@pytest.mark.parametrize(
+    ("who", "context", "denied"),
+    [
+        # [U] Chime creates the domain's grant on the caller's behalf, as a KMS-integrated service.
+        ("Chime on the caller's behalf", {"kms:GrantIsForAWSResource": "true"}, False),
+        (
+            "Chime on the caller's behalf, both keys present",
+            {"kms:GrantIsForAWSResource": "true", "aws:PrincipalIsAWSService": "false"},
+            False,
+        ),
+        # [U] ... or with its own service principal.
+        ("Chime's service principal", {"aws:PrincipalIsAWSService": "true"}, False),
+        (
+            "Chime's service principal, both keys present",
+            {"aws:PrincipalIsAWSService": "true", "kms:GrantIsForAWSResource": "false"},
+            False,
+        ),
+        # Anyone calling CreateGrant directly is refused, whatever their IAM permissions.
+        (
+            "a role calling CreateGrant itself",
+            {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"},
+            True,
+        ),
+    ],
+)
+def test_the_create_grant_deny_under_every_plausible_answer(
+    who: str, context: dict[str, str], denied: bool, single: Synthesized
+) -> None:
+    """Whether ``kms:GrantIsForAWSResource`` is true for Chime's grant is unverified (facts part 3).
+
+    Under either plausible answer (on the caller's behalf, or as a service principal) Chime's
+    grant on the domain key passes. Were it neither, the domain handler's own
+    ``kms:CreateGrant`` permission (``Bool kms:GrantIsForAWSResource true``) would refuse it
+    already: the domain's creation fails at deploy, before any voiceprint exists.
+    """
+    for key in single.resources("AWS::KMS::Key").values():
+        (deny,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Effect"] == "Deny"]
+        assert _denied(deny, context) is denied, who
