@@ -84,6 +84,14 @@ def test_metric_methods_accept_the_usual_metric_options(stack: cdk.Stack) -> Non
     # Defaults stay when no option is given.
     assert search.metric_failed_starts().period.to_seconds() == five.to_seconds()
     assert search.metric_dead_letter_queue_depth().statistic == "Maximum"
+    # The consent and enrollment metrics take the same options.
+    declined = search.metric_calls_not_searched(reason="ended", statistic="SampleCount", label="late")
+    assert (declined.statistic, declined.label, declined.dimensions["Status"]) == (
+        "SampleCount",
+        "late",
+        "ended",
+    )
+    assert search.metric_voice_profiles_enrolled(period=cdk.Duration.hours(1)).period.to_hours() == 1
 
 
 def test_an_unknown_metric_option_names_itself_and_the_allowed_ones(stack: cdk.Stack) -> None:
@@ -285,7 +293,7 @@ def _readme_attributes(section: str) -> list[str]:
     text = (REPO_ROOT / "README.md").read_text()
     body = text.split(f"### `{section}`", 1)[1].split("\n### ", 1)[0]
     sentence = body.split("Attributes", 1)[1].split("\n\n", 1)[0]
-    sentence = re.split(r"Methods:|; `grant|`grant\(", sentence)[0]
+    sentence = re.split(r"Methods:|Consent and enrollment:|; `grant|`grant\(", sentence)[0]
     sentence = re.sub(r"\([^)]*\)", "", sentence)  # asides such as "(the alarms are None unless ...)"
     return re.findall(r"`([a-z_]+)`", sentence)
 
