@@ -8,14 +8,15 @@ from typing import Any
 from aws_cdk import Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from . import monitoring
 from ._shared import acknowledge, data_key, python_function
 from .call_leg import CallLeg, resolve_call_leg
 from .voice_analytics_configuration import VoiceAnalyticsConfiguration
@@ -26,10 +27,10 @@ from .voice_profile_domain import IVoiceProfileDomain, VoiceProfileDomain
 RESULT_EVENT_SOURCE = "chime-speaker-search"
 #: ``detail-type`` of those events.
 RESULT_EVENT_DETAIL_TYPE = "Speaker Search Result"
-#: CloudWatch namespace of the metrics the library derives from its logs.
-METRIC_NAMESPACE = "ChimeSpeakerSearch"
-#: Log message the handler writes when a speaker search task could not be started.
-_START_FAILED_MESSAGE = "speaker_search_start_failed"
+#: ``detail-type`` of the events the handler publishes for each voice tone analysis status.
+VOICE_TONE_EVENT_DETAIL_TYPE = "Voice Tone Analysis Result"
+#: CloudWatch namespace of the handler's metrics (Embedded Metric Format, dimension ``SearchId``).
+METRIC_NAMESPACE = monitoring.METRIC_NAMESPACE
 
 
 class SpeakerSearch(Construct):
@@ -50,7 +51,9 @@ class SpeakerSearch(Construct):
         exact strings ``"Caller"``/``"Callee"``, or a deploy-time token such as a
         ``CfnParameter`` value (validated again by the handler at run time).
     :param voice_profile_domain: The domain to match against. Default: a new, retained domain.
-    :param voice_tone_analysis: Also run voice tone analysis in the configuration. Default: ``False``.
+    :param voice_tone_analysis: Also start a voice tone analysis task for every call and publish
+        each status as a ``Voice Tone Analysis Result`` event (see :meth:`on_voice_tone_result`).
+        Default: ``False``.
     :param streaming_data_retention: Kinesis Video Streams retention of call audio. Default: 24 hours.
     :param event_bus: Where results are published. Default: the account's default bus.
     :param encryption_key: Key for the queues, the stream and the handler's logs. Default: the
@@ -62,8 +65,11 @@ class SpeakerSearch(Construct):
     :param handler_timeout: The handler's timeout, 30 seconds to 15 minutes; its retries of a
         throttled start stop in time. Default: 30 seconds.
     :param handler_memory_size: The handler's memory in MiB. Default: 256.
-    :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth and handler
-        errors (no actions; add them with ``alarm.add_alarm_action``). Default: ``False``.
+    :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth, handler errors
+        and media insights pipeline failures (no actions; add them with
+        ``alarm.add_alarm_action``). Default: ``False``.
+    :param dashboard: Add this search's widgets to a CloudWatch dashboard (see
+        :meth:`add_to_dashboard`). Default: none.
     """
 
     def __init__(
@@ -84,6 +90,7 @@ class SpeakerSearch(Construct):
         handler_timeout: Duration | None = None,
         handler_memory_size: int = 256,
         enable_alarms: bool = False,
+        dashboard: cloudwatch.Dashboard | None = None,
     ) -> None:
         super().__init__(scope, id)
         connectors = list(voice_connectors)
@@ -164,6 +171,7 @@ class SpeakerSearch(Construct):
                 "CALL_LEG": self.call_leg,
                 "EVENT_BUS_NAME": self.event_bus.event_bus_name,
                 "SEARCH_ID": self.search_id,
+                "VOICE_TONE_ANALYSIS": "true" if voice_tone_analysis else "false",
             },
         )
         self.handler.add_event_source(
@@ -171,23 +179,21 @@ class SpeakerSearch(Construct):
         )
         self.event_bus.grant_put_events_to(self.handler)
         self._start_statement: iam.PolicyStatement | None = None
+        self.voice_tone_analysis = voice_tone_analysis
+        self._voice_tone_statement: iam.PolicyStatement | None = None
+        #: Rule on the account's default bus matching the pipeline failures of this search's
+        #: connectors; see :meth:`metric_pipeline_failures`.
+        self.pipeline_health_rule = monitoring.pipeline_health_rule(self, "PipelineHealthRule")
+        self.pipeline_health_rule.add_target(
+            events_targets.SqsQueue(self.queue, message=monitoring.pipeline_event_input())
+        )
         self.configuration._when_voice_connector_added(self._serve)
         for voice_connector in connectors:
             self.configuration.add_voice_connector(voice_connector)
 
-        logs.MetricFilter(
-            self,
-            "StartFailuresFilter",
-            log_group=self.handler.log_group,
-            metric_namespace=METRIC_NAMESPACE,
-            metric_name="SpeakerSearchStartFailures",
-            filter_pattern=logs.FilterPattern.string_value("$.message", "=", _START_FAILED_MESSAGE),
-            metric_value="1",
-            dimensions={"SearchId": "$.searchId"},
-        )
-
         self.dead_letter_queue_alarm: cloudwatch.Alarm | None = None
         self.handler_errors_alarm: cloudwatch.Alarm | None = None
+        self.pipeline_failures_alarm: cloudwatch.Alarm | None = None
         if enable_alarms:
             self.dead_letter_queue_alarm = self.metric_dead_letter_queue_depth().create_alarm(
                 self,
@@ -208,6 +214,19 @@ class SpeakerSearch(Construct):
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
+            self.pipeline_failures_alarm = self.metric_pipeline_failures().create_alarm(
+                self,
+                "PipelineFailuresAlarm",
+                alarm_description="The media insights pipeline of a call on this search's Voice "
+                "Connectors failed or could not be created; the handler's 'pipeline_failure' log "
+                "lines carry the failureReason (README: Operations).",
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        if dashboard is not None:
+            self.add_to_dashboard(dashboard)
 
         acknowledge(self.dead_letter_queue, "This queue is the dead-letter queue.", "AwsSolutions-SQS3")
 
@@ -225,6 +244,14 @@ class SpeakerSearch(Construct):
             self._start_statement = iam.PolicyStatement(actions=["chime:StartSpeakerSearchTask"])
             self.handler.add_to_role_policy(self._start_statement)
         self._start_statement.add_resources(voice_connector.voice_connector_arn)
+        if self.voice_tone_analysis:
+            if self._voice_tone_statement is None:
+                self._voice_tone_statement = iam.PolicyStatement(
+                    actions=["chime:StartVoiceToneAnalysisTask", "chime:StopVoiceToneAnalysisTask"]
+                )
+                self.handler.add_to_role_policy(self._voice_tone_statement)
+            self._voice_tone_statement.add_resources(voice_connector.voice_connector_arn)
+        monitoring.watch_voice_connector(self.pipeline_health_rule, voice_connector.voice_connector_id)
         self.handler.add_environment(
             "VOICE_CONNECTOR_IDS", Fn.join(",", [vc.voice_connector_id for vc in self.voice_connectors])
         )
@@ -240,13 +267,30 @@ class SpeakerSearch(Construct):
         ``matches`` (ranked), ``bestMatch``, ``voiceProfileDomainId``, ``notificationId``
         and ``notificationTime``.
         """
+        return self._result_rule(id, RESULT_EVENT_DETAIL_TYPE, target, rule_options)
+
+    def on_voice_tone_result(
+        self, id: str, *, target: events.IRuleTarget | None = None, **rule_options: Any
+    ) -> events.Rule:
+        """An EventBridge rule matching only this construct's ``Voice Tone Analysis Result`` events.
+
+        Published only with ``voice_tone_analysis=True``. The event's ``detail`` carries
+        ``searchId``, ``voiceConnectorId``, ``transactionId``, ``callLeg``, ``taskId``,
+        ``status``, ``current`` and ``overall`` (each ``{label, scores: {positive, negative,
+        neutral}, startTime, endTime}`` or null), ``notificationId`` and ``notificationTime``.
+        """
+        return self._result_rule(id, VOICE_TONE_EVENT_DETAIL_TYPE, target, rule_options)
+
+    def _result_rule(
+        self, id: str, detail_type: str, target: events.IRuleTarget | None, rule_options: dict[str, Any]
+    ) -> events.Rule:
         rule = events.Rule(
             self,
             id,
             event_bus=self.event_bus,
             event_pattern=events.EventPattern(
                 source=[RESULT_EVENT_SOURCE],
-                detail_type=[RESULT_EVENT_DETAIL_TYPE],
+                detail_type=[detail_type],
                 detail={"searchId": [self.search_id]},
             ),
             **rule_options,
@@ -255,25 +299,91 @@ class SpeakerSearch(Construct):
             rule.add_target(target)
         return rule
 
-    def metric_failed_starts(self, *, period: Duration | None = None) -> cloudwatch.Metric:
-        """Speaker search tasks the handler could not start (after its own retries), per period."""
+    def _handler_metric(
+        self, metric_name: str, *, statistic: str = "Sum", status: str | None = None, **options: Any
+    ) -> cloudwatch.Metric:
+        """One of the handler's EMF metrics for this construct (dimension ``SearchId``, plus
+        ``Status`` when given); ``options`` are :class:`aws_cdk.aws_cloudwatch.Metric` options."""
+        dimensions = {"SearchId": self.search_id}
+        if status is not None:
+            dimensions["Status"] = status
+        options.setdefault("period", Duration.minutes(5))
         return cloudwatch.Metric(
             namespace=METRIC_NAMESPACE,
-            metric_name="SpeakerSearchStartFailures",
-            dimensions_map={"SearchId": self.search_id},
-            statistic="Sum",
-            period=period or Duration.minutes(5),
+            metric_name=metric_name,
+            dimensions_map=dimensions,
+            statistic=statistic,
+            **options,
         )
 
-    def metric_dead_letter_queue_depth(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+    def metric_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Speaker search tasks started (new tasks, not duplicates), sum per period."""
+        return self._handler_metric(monitoring.SPEAKER_SEARCH_STARTED, **options)
+
+    def metric_duplicate_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Starts that found the call's task already running (redeliveries, retries), sum per period."""
+        return self._handler_metric(monitoring.SPEAKER_SEARCH_DUPLICATE_STARTS, **options)
+
+    def metric_failed_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Speaker search tasks the handler could not start (after its own retries), per period."""
+        return self._handler_metric(monitoring.SPEAKER_SEARCH_FAILED_STARTS, **options)
+
+    def metric_start_latency(self, *, statistic: str = "p50", **options: Any) -> cloudwatch.Metric:
+        """Milliseconds from the AnalyticsReady notification's ``time`` to the started task."""
+        return self._handler_metric(monitoring.SPEAKER_SEARCH_START_LATENCY, statistic=statistic, **options)
+
+    def metric_results(self, *, status: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """Published Speaker Search Result events, all or those with one ``status``, sum per period."""
+        return self._handler_metric(monitoring.SPEAKER_SEARCH_RESULTS, status=status, **options)
+
+    def metric_voice_tone_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Voice tone analysis tasks started (new tasks, not duplicates), sum per period."""
+        return self._handler_metric(monitoring.VOICE_TONE_STARTED, **options)
+
+    def metric_voice_tone_duplicate_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Voice tone starts that found the call's task already running, sum per period."""
+        return self._handler_metric(monitoring.VOICE_TONE_DUPLICATE_STARTS, **options)
+
+    def metric_voice_tone_failed_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Voice tone analysis tasks the handler could not start, sum per period."""
+        return self._handler_metric(monitoring.VOICE_TONE_FAILED_STARTS, **options)
+
+    def metric_voice_tone_start_latency(self, *, statistic: str = "p50", **options: Any) -> cloudwatch.Metric:
+        """Milliseconds from the AnalyticsReady notification's ``time`` to the started voice tone task."""
+        return self._handler_metric(monitoring.VOICE_TONE_START_LATENCY, statistic=statistic, **options)
+
+    def metric_voice_tone_results(self, *, status: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """Published Voice Tone Analysis Result events, all or those with one ``status``."""
+        return self._handler_metric(monitoring.VOICE_TONE_RESULTS, status=status, **options)
+
+    def metric_pipeline_failures(self, **options: Any) -> cloudwatch.Metric:
+        """Media insights pipeline failures on this search's connectors (create failed, temporary
+        or permanent failure): the ``TriggeredRules`` metric of :attr:`pipeline_health_rule`."""
+        return monitoring.triggered_rules_metric(self.pipeline_health_rule, **options)
+
+    def add_to_dashboard(self, dashboard: cloudwatch.Dashboard) -> None:
+        """Add this search's widgets to ``dashboard``: starts, duplicates and failures, start
+        latency p50/p99, results by status, dead-letter queue depth, pipeline failures, and
+        handler errors and throttles (voice tone too, with ``voice_tone_analysis=True``)."""
+        for row in monitoring.dashboard_rows(self, voice_tone=self.voice_tone_analysis):
+            dashboard.add_widgets(*row)
+
+    def metric_dead_letter_queue_depth(
+        self, *, period: Duration | None = None, **options: Any
+    ) -> cloudwatch.Metric:
         """Notifications waiting in the dead-letter queue (maximum over the period)."""
         return self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-            statistic="Maximum", period=period or Duration.minutes(1)
+            statistic="Maximum", period=period or Duration.minutes(1), **options
         )
 
-    def metric_handler_errors(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+    def metric_handler_errors(self, *, period: Duration | None = None, **options: Any) -> cloudwatch.Metric:
         """Failed invocations of the handler (sum over the period)."""
-        return self.handler.metric_errors(statistic="Sum", period=period or Duration.minutes(5))
+        return self.handler.metric_errors(statistic="Sum", period=period or Duration.minutes(5), **options)
+
+    def metric_handler_throttles(self, **options: Any) -> cloudwatch.Metric:
+        """Invocations of the handler that Lambda throttled (sum over the period)."""
+        options.setdefault("period", Duration.minutes(5))
+        return self.handler.metric_throttles(statistic="Sum", **options)
 
     def grant_enroll_voice_profiles(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to read this construct's search tasks and enroll or update voice profiles.
@@ -293,9 +403,13 @@ class SpeakerSearch(Construct):
         return create.combine(manage).combine(self.grant_read_results(grantee))
 
     def grant_read_results(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to read this construct's speaker search tasks (``GetSpeakerSearchTask``)."""
+        """Allow ``grantee`` to read this construct's speaker search tasks (``GetSpeakerSearchTask``),
+        and its voice tone analysis tasks (``GetVoiceToneAnalysisTask``) with ``voice_tone_analysis``."""
+        actions = ["chime:GetSpeakerSearchTask"]
+        if self.voice_tone_analysis:
+            actions.append("chime:GetVoiceToneAnalysisTask")
         return iam.Grant.add_to_principal(
             grantee=grantee,
-            actions=["chime:GetSpeakerSearchTask"],
+            actions=actions,
             resource_arns=[vc.voice_connector_arn for vc in self.voice_connectors],
         )
