@@ -13,7 +13,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Extra `cdk` arguments for synth/deploy, e.g. make deploy CDK_ARGS="-c callLeg=Callee".
 CDK_ARGS ?=
-HANDLER_FILES := $(wildcard lambda/*/index.py)
+HANDLER_FOLDERS := $(patsubst %/index.py,%,$(wildcard lambda/*/index.py))
 
 .PHONY: help setup synth test lint format typecheck pytest deploy bench lock clean
 
@@ -53,11 +53,12 @@ format: setup
 	ruff check --fix .
 	ruff format .
 
-# Handlers are all called index.py, so mypy checks each folder on its own.
+# Handlers are all called index.py and import their siblings top-level, so mypy checks each folder
+# on its own, with that folder as a package base.
 typecheck: setup
 	mypy constructs/chime_speaker_search app.py
 	mypy lambda/_common
-	@for handler in $(HANDLER_FILES); do echo "mypy $$handler"; mypy "$$handler"; done
+	@for folder in $(HANDLER_FOLDERS); do echo "mypy $$folder"; MYPYPATH=$$folder mypy --explicit-package-bases $$folder; done
 
 pytest: setup
 	pytest

@@ -270,24 +270,25 @@ def _soak_handler(fake: f.FakeAws, seed: int) -> Iterator[tuple[ModuleType, _Log
     """The handler pointed at the fake, with short timeouts and instant backoff; all restored after."""
     mod = load_handler("speaker_search")
     collector = _LogCollector()
-    logger = logging.getLogger(mod.LOGGER_NAME)
+    logger = logging.getLogger(sys.modules["outcomes"].LOGGER_NAME)
     env = {**ENV, "AWS_ENDPOINT_URL_CHIME_SDK_VOICE": fake.url, "AWS_ENDPOINT_URL_EVENTBRIDGE": fake.url}
     with ExitStack() as stack:
         stack.enter_context(mock.patch.dict(os.environ))  # restores the whole environment after
         apply_env(os.environ, env)
-        for attr, value in {
-            "READ_TIMEOUT_S": 0.1,
-            "CONNECT_TIMEOUT_S": 0.2,
-            "SAFETY_MARGIN_S": 0.5,
-            "_sleep": lambda _seconds: None,  # backoff is exercised, not waited for
-            "_rng": random.Random(seed + 2),
-        }.items():
-            stack.enter_context(mock.patch.object(mod, attr, value))
+        clients, aws_calls = sys.modules["clients"], sys.modules["aws_calls"]
+        for module, attr, value in (
+            (clients, "READ_TIMEOUT_S", 0.1),
+            (clients, "CONNECT_TIMEOUT_S", 0.2),
+            (clients, "SAFETY_MARGIN_S", 0.5),
+            (aws_calls, "_sleep", lambda _seconds: None),  # backoff is exercised, not waited for
+            (aws_calls, "_rng", random.Random(seed + 2)),
+        ):
+            stack.enter_context(mock.patch.object(module, attr, value))
         stack.enter_context(mock.patch.object(logger, "propagate", False))
         logger.addHandler(collector)
         stack.callback(logger.removeHandler, collector)
-        stack.callback(mod._reset_for_tests)
-        mod._reset_for_tests()
+        stack.callback(mod.reset_for_tests)
+        mod.reset_for_tests()
         yield mod, collector
 
 

@@ -82,6 +82,13 @@ def import_path(module_name: str, path: Path) -> ModuleType:
     return module
 
 
+def add_handler_paths(function_folder: str) -> None:
+    """Make a function's sibling modules and the shared modules importable top-level, as in Lambda."""
+    for path in (COMMON_ROOT, LAMBDA_ROOT / function_folder):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+
+
 def load_handler(function_folder: str) -> ModuleType:
     """Import ``lambda/<function_folder>/index.py`` under a unique module name.
 
@@ -89,6 +96,5 @@ def load_handler(function_folder: str) -> ModuleType:
     import namespace; each is loaded as ``handler_<folder>`` instead. Loading is cached
     through ``sys.modules`` like a normal import.
     """
-    if str(COMMON_ROOT) not in sys.path:
-        sys.path.insert(0, str(COMMON_ROOT))
+    add_handler_paths(function_folder)
     return import_path(f"handler_{function_folder}", LAMBDA_ROOT / function_folder / "index.py")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
 from tests.support import LAMBDA_ROOT, REPO_ROOT
 
@@ -47,22 +48,41 @@ def test_handlers_use_only_stdlib_and_boto3() -> None:
     import sys
 
     shared = {p.stem for p in (LAMBDA_ROOT / "_common").glob("*.py")}
-    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore"} | shared
-    sources = [LAMBDA_ROOT / folder / "index.py" for folder in handler_folders()]
-    sources += sorted((LAMBDA_ROOT / "_common").glob("*.py"))
-    for source in sources:
-        folder = source.parent.name
-        tree = ast.parse(source.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
+    base = set(sys.stdlib_module_names) | {"boto3", "botocore"} | shared
+    folders = [*handler_folders(), "_common"]
+    for folder in folders:
+        siblings = {p.stem for p in (LAMBDA_ROOT / folder).glob("*.py")}
+        for source in sorted((LAMBDA_ROOT / folder).glob("*.py")):
+            tree = ast.parse(source.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    allowed = base | siblings
+                    assert top in allowed or top.startswith("mypy_boto3"), f"{source} imports {name}"
+
+
+def test_handler_modules_shadow_no_installed_or_standard_module() -> None:
+    """A function's modules are imported top-level: one named like a package (``requests``) would
+    shadow it in Lambda and in the tests."""
+    import importlib.machinery
+    import sys
+
+    lambda_root = LAMBDA_ROOT.resolve()
+    elsewhere = [p for p in sys.path if lambda_root not in Path(p or ".").resolve().parents]
+    for folder in [*handler_folders(), "_common"]:
+        for source in (LAMBDA_ROOT / folder).glob("*.py"):
+            name = source.stem
+            if name in {"index", "__init__"}:
                 continue
-            for name in names:
-                top = name.split(".")[0]
-                assert top in allowed or top.startswith("mypy_boto3"), f"{folder} imports {name}"
+            assert name not in sys.stdlib_module_names, f"{source} shadows the standard module {name}"
+            spec = importlib.machinery.PathFinder.find_spec(name, elsewhere)
+            assert spec is None, f"{source} shadows the installed module {name} ({spec.origin})"
 
 
 def test_ci_runs_the_readme_test_command() -> None:

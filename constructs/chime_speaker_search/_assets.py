@@ -48,7 +48,7 @@ def _staged(function_folder: str, common_modules: tuple[str, ...]) -> Path:
     return staging
 
 
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
 
 
 def handler_code(function_folder: str, common_modules: Sequence[str] = ()) -> lambda_.Code:

@@ -166,6 +166,7 @@ class SpeakerSearch(Construct):
             timeout=timeout,
             memory_size=handler_memory_size,
             log_key=key,
+            common_modules=("aws_calls.py",),
             environment={
                 "VOICE_PROFILE_DOMAIN_ID": self.voice_profile_domain.voice_profile_domain_id,
                 "CALL_LEG": self.call_leg,

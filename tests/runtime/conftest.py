@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import aws_calls
+import clients
 import pytest
 from botocore.stub import Stubber
 
@@ -52,11 +54,11 @@ def sleeps() -> SleepRecorder:
 def handler(monkeypatch: pytest.MonkeyPatch, sleeps: SleepRecorder) -> Iterator[ModuleType]:
     """The handler module, reset to the test environment, with instant deterministic backoff."""
     mod = load_handler("speaker_search")
-    monkeypatch.setattr(mod, "_sleep", sleeps)
-    monkeypatch.setattr(mod, "_rng", random.Random(1234))
-    mod._reset_for_tests()
+    monkeypatch.setattr(aws_calls, "_sleep", sleeps)
+    monkeypatch.setattr(aws_calls, "_rng", random.Random(1234))
+    mod.reset_for_tests()
     yield mod
-    mod._reset_for_tests()
+    mod.reset_for_tests()
 
 
 @pytest.fixture
@@ -65,7 +67,7 @@ def stubs(handler: ModuleType) -> Iterator[Stubs]:
 
     Also captures every PutEvents request so tests can inspect the Detail JSON itself.
     """
-    chime, events = handler._chime(), handler._events()
+    chime, events = clients.chime(), clients.events()
     captured: list[dict[str, Any]] = []
     events.meta.events.register(
         "before-parameter-build.events.PutEvents", lambda params, **_: captured.append(params)
@@ -85,10 +87,10 @@ def fake_aws(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
     fake = FakeAws().start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_CHIME_SDK_VOICE", fake.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", fake.url)
-    monkeypatch.setattr(handler, "CONNECT_TIMEOUT_S", 0.5)
-    monkeypatch.setattr(handler, "READ_TIMEOUT_S", 0.3)
-    monkeypatch.setattr(handler, "SAFETY_MARGIN_S", 0.2)
-    handler._reset_for_tests()
+    monkeypatch.setattr(clients, "CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(clients, "READ_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(clients, "SAFETY_MARGIN_S", 0.2)
+    handler.reset_for_tests()
     try:
         yield fake
     finally:

@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import settings
 from botocore.stub import Stubber
 
 
@@ -17,7 +18,7 @@ def reconfigure(mod: ModuleType, monkeypatch: pytest.MonkeyPatch, **env: str) ->
     """Change handler environment variables and make the handler reread them (clients are kept)."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(mod, "_settings", None)
+    settings.reset()
 
 
 @dataclass

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import results
 
 from tests.runtime import notifications as n
 from tests.runtime.helpers import Stubs, logged, reconfigure
@@ -178,7 +179,7 @@ def test_unexpected_bug_fails_one_record_not_the_batch(
     def broken(*_: Any) -> Any:
         raise KeyError("boom")
 
-    monkeypatch.setattr(handler, "build_result", broken)
+    monkeypatch.setattr(results, "build_result", broken)
     expect_start(stubs)
     result = handler.handler(n.sqs_event(n.search_status(), n.analytics_ready()), None)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}

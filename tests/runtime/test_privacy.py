@@ -15,7 +15,10 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+import clients
+import outcomes
 import pytest
+import results
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
@@ -84,18 +87,18 @@ def body_with_personal_data(**detail: Any) -> dict[str, Any]:
 
 def run_every_path(handler: ModuleType, fake: FakeAws, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = FakeContext(60_000)
-    results = [
+    matches = [
         {"voiceProfileId": "vp-1", "confidenceScore": "0.9"},
         {"voiceProfileId": NAME, "confidenceScore": "x"},
     ]
     # success: start (after a throttle and a reset), publish
     fake.script(f.CHIME, f.throttled(), f.connection_reset())
     handler.handler(
-        n.sqs_event(personal(n.analytics_ready("tx-ok")), personal(n.search_status(results=results))), ctx
+        n.sqs_event(personal(n.analytics_ready("tx-ok")), personal(n.search_status(results=matches))), ctx
     )
     # failures: permanent start error, retries exhausted on PutEvents, a raw notification that raises
     fake.script(f.CHIME, f.bad_request())
-    fake.script(f.EVENTS, *[f.failed_entry()] * handler.MAX_ATTEMPTS)
+    fake.script(f.EVENTS, *[f.failed_entry()] * clients.MAX_ATTEMPTS)
     handler.handler(n.sqs_event(personal(n.analytics_ready("tx-bad")), personal(n.search_status())), ctx)
     fake.script(f.CHIME, f.bad_request())
     with pytest.raises(handler.NotificationFailedError):
@@ -125,7 +128,7 @@ def run_every_path(handler: ModuleType, fake: FakeAws, monkeypatch: pytest.Monke
     def broken(*_: Any) -> Any:
         raise ValueError(f"cannot handle {CALLER} / {NAME}")
 
-    monkeypatch.setattr(handler, "build_result", broken)
+    monkeypatch.setattr(results, "build_result", broken)
     handler.handler(n.sqs_event(personal(n.search_status())), ctx)
 
 
@@ -137,11 +140,11 @@ def test_no_personal_data_in_any_log_output(
     json_log: io.StringIO,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # root: botocore's DEBUG logs (request bodies) included
-    caplog.set_level(logging.DEBUG, logger=handler.LOGGER_NAME)
+    caplog.set_level(logging.DEBUG, logger=outcomes.LOGGER_NAME)
 
     run_every_path(handler, fake_aws, monkeypatch)
 
-    messages = {r.getMessage() for r in caplog.records if r.name == handler.LOGGER_NAME}
+    messages = {r.getMessage() for r in caplog.records if r.name == outcomes.LOGGER_NAME}
     # every path really ran
     assert {
         "speaker_search_started",
@@ -167,7 +170,7 @@ def test_json_formatter_sees_the_extra_fields(
     handler: ModuleType, fake_aws: FakeAws, json_log: io.StringIO, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Guards the privacy test: the formatter really prints extras (so a leak there would show)."""
-    caplog.set_level(logging.DEBUG, logger=handler.LOGGER_NAME)
+    caplog.set_level(logging.DEBUG, logger=outcomes.LOGGER_NAME)
     handler.handler(n.sqs_event(n.analytics_ready("tx-visible")), FakeContext(60_000))
     lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
     [started] = [line for line in lines if line["message"] == "speaker_search_started"]

@@ -9,7 +9,10 @@ import re
 from types import ModuleType
 from typing import Any
 
+import clients
 import pytest
+import results
+import tasks
 
 from tests.runtime import notifications as n
 from tests.runtime.helpers import FakeContext, Stubs, logged, reconfigure
@@ -67,15 +70,15 @@ def test_analytics_ready_starts_search_with_configured_leg(
 
 
 def test_token_is_stable_and_valid(handler: ModuleType) -> None:
-    token = handler.client_request_token("vc-one", "tx-1", "Caller")
-    assert token == handler.client_request_token("vc-one", "tx-1", "Caller")
+    token = tasks.client_request_token("vc-one", "tx-1", "Caller")
+    assert token == tasks.client_request_token("vc-one", "tx-1", "Caller")
     assert token == hashlib.sha256(b"vc-one|tx-1|Caller|speaker-search").hexdigest()[:64]
     assert TOKEN_RULE.fullmatch(token)
     assert len(token) == 64
     others = {
-        handler.client_request_token("vc-one", "tx-1", "Callee"),
-        handler.client_request_token("vc-one", "tx-2", "Caller"),
-        handler.client_request_token("vc-two", "tx-1", "Caller"),
+        tasks.client_request_token("vc-one", "tx-1", "Callee"),
+        tasks.client_request_token("vc-one", "tx-2", "Caller"),
+        tasks.client_request_token("vc-two", "tx-1", "Caller"),
     }
     assert token not in others
     assert len(others) == 3
@@ -83,7 +86,7 @@ def test_token_is_stable_and_valid(handler: ModuleType) -> None:
 
 def test_token_is_valid_for_awkward_ids(handler: ModuleType) -> None:
     """SIP-ish IDs with '@', '.', spaces and unicode still give a token the API accepts."""
-    token = handler.client_request_token("vc one", "12345678-1234@10.0.0.1;tag=ü", "Callee")
+    token = tasks.client_request_token("vc one", "12345678-1234@10.0.0.1;tag=ü", "Callee")
     assert TOKEN_RULE.fullmatch(token)
 
 
@@ -109,8 +112,8 @@ def test_throttling_is_retried_with_backoff(
 
     assert handler.handler(n.sqs_event(n.analytics_ready()), FakeContext(60_000)) == {"batchItemFailures": []}
     assert len(sleeps.delays) == 2
-    assert 0 <= sleeps.delays[0] <= handler.BACKOFF_BASE_S
-    assert 0 <= sleeps.delays[1] <= 2 * handler.BACKOFF_BASE_S
+    assert 0 <= sleeps.delays[0] <= clients.BACKOFF_BASE_S
+    assert 0 <= sleeps.delays[1] <= 2 * clients.BACKOFF_BASE_S
     [record] = logged(caplog, "speaker_search_started")
     assert record.attempts == 3
 
@@ -209,8 +212,8 @@ def test_each_search_status_publishes_one_normalised_event(
 
 
 def test_result_constants_are_the_documented_names(handler: ModuleType) -> None:
-    assert handler.RESULT_SOURCE == "chime-speaker-search"
-    assert handler.RESULT_DETAIL_TYPE == "Speaker Search Result"
+    assert results.RESULT_SOURCE == "chime-speaker-search"
+    assert results.RESULT_DETAIL_TYPE == "Speaker Search Result"
 
 
 def test_matches_ranked_from_string_and_float_scores(
@@ -346,7 +349,7 @@ def test_raw_notification_returns_summary(handler: ModuleType, stubs: Stubs) -> 
     expect_start(stubs)
     assert handler.handler(n.analytics_ready(), FakeContext(30_000)) == {
         "outcome": "started",
-        "reason": "task started",
+        "reason": "speaker_search: task started",
     }
     expect_put(stubs)
     assert handler.handler(n.search_status(), None)["outcome"] == "published"
@@ -379,9 +382,9 @@ def test_empty_sqs_batch(handler: ModuleType) -> None:
 
 
 def test_clients_do_no_retrying_of_their_own(handler: ModuleType) -> None:
-    for client in (handler._chime(), handler._events()):
+    for client in (clients.chime(), clients.events()):
         config = client.meta.config
         assert config.retries["total_max_attempts"] == 1
         assert (config.connect_timeout, config.read_timeout) == (2.0, 5.0)
         assert "chime-speaker-search/" in config.user_agent_extra
-    assert handler._chime() is handler._chime()  # cached per container
+    assert clients.chime() is clients.chime()  # cached per container

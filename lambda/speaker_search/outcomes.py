@@ -1,0 +1,36 @@
+"""What became of one notification, and the handler's logger."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+LOGGER_NAME = "chime_speaker_search"
+logger = logging.getLogger(LOGGER_NAME)
+
+#: ``started``: a task was started; ``duplicate``: it was already running; ``failed``: the record
+#: must be retried (or go to the dead-letter queue); ``published``: an event was published;
+#: ``skipped``: a documented no-op.
+OutcomeKind = Literal["started", "duplicate", "failed", "published", "skipped"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    reason: str
+
+    @property
+    def failed(self) -> bool:
+        return self.kind == "failed"
+
+
+def skip(fields: dict[str, Any], reason: str, level: int) -> Outcome:
+    logger.log(level, "notification_skipped", extra={**fields, "reason": reason})
+    return Outcome("skipped", reason)
+
+
+def apply_log_level() -> None:
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logger.setLevel(level if level in logging.getLevelNamesMapping() else logging.INFO)

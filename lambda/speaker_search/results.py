@@ -1,0 +1,166 @@
+"""SpeakerSearchStatus -> one normalised ``Speaker Search Result`` event on EventBridge."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+import aws_calls
+import clients
+import metrics
+from notifications import MalformedError, json_type, loggable_ids, optional_id, require_id, valid_id
+from outcomes import Outcome, logger, skip
+from settings import CallLeg, Settings
+from tasks import NOT_SERVED
+
+if TYPE_CHECKING:
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+
+RESULT_SOURCE = "chime-speaker-search"
+RESULT_DETAIL_TYPE = "Speaker Search Result"
+# SpeakerSearchStatus statuses we publish, mapped to the spelling we publish them with.
+RESULT_STATUSES = {
+    "IdentificationSuccessful": "IdentificationSuccessful",
+    "IdentificationNoMatchesFound": "IdentificationNoMatchesFound",
+    "IdentificationFailure": "IdentificationFailure",
+    "VoiceprintGenerationSuccessful": "VoiceprintGenerationSuccessful",
+    "VoiceprintGenerationSuccess": "VoiceprintGenerationSuccessful",
+    "VoiceprintGenerationFailure": "VoiceprintGenerationFailure",
+}
+
+
+def on_speaker_search_status(
+    notification: dict[str, Any],
+    detail: dict[str, Any],
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    fields: dict[str, Any],
+) -> Outcome:
+    status = detail["detailStatus"]
+    if status not in RESULT_STATUSES:
+        return skip(fields, "unknown SpeakerSearchStatus detailStatus", logging.WARNING)
+    result_connector_id = optional_id(detail, "voiceConnectorId")
+    if result_connector_id is not None and not settings.serves(result_connector_id):
+        return skip(fields, NOT_SERVED, logging.DEBUG)
+    result = build_result(notification, detail, settings)
+    fields = {**fields, "status": result["status"], "matchCount": len(result["matches"])}
+    outcome = publish(
+        RESULT_DETAIL_TYPE, result, settings, deadline, fields, log_prefix="speaker_search_result"
+    )
+    if outcome.kind == "published":
+        metrics.count(metrics.SPEAKER_SEARCH_RESULTS, status=result["status"])
+    return outcome
+
+
+def build_result(notification: dict[str, Any], detail: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The normalised result event detail (schema in index.py's docstring). Raises MalformedError."""
+    task_id = require_id(detail, "taskId")
+    matches, dropped = _parse_matches(detail)
+    if dropped:
+        logger.warning(
+            "matches_dropped",
+            extra={**loggable_ids(notification, detail), "dropped": dropped, "kept": len(matches)},
+        )
+    notification_id, notification_time = notification.get("id"), notification.get("time")
+    return {
+        "searchId": settings.search_id,
+        "voiceConnectorId": optional_id(detail, "voiceConnectorId"),
+        "transactionId": optional_id(detail, "transactionId"),
+        "callLeg": call_leg_of(detail, settings),
+        "taskId": task_id,
+        "status": RESULT_STATUSES[detail["detailStatus"]],
+        "matches": matches,
+        "bestMatch": matches[0] if matches else None,
+        "voiceProfileDomainId": settings.voice_profile_domain_id,
+        "notificationId": notification_id if isinstance(notification_id, str) else None,
+        "notificationTime": notification_time if isinstance(notification_time, str) else None,
+    }
+
+
+def call_leg_of(detail: dict[str, Any], settings: Settings) -> CallLeg | None:
+    """``isCaller`` when the notification has it, else the configured leg."""
+    is_caller = detail.get("isCaller")
+    if isinstance(is_caller, bool):
+        return "Caller" if is_caller else "Callee"
+    return settings.call_leg
+
+
+def _parse_matches(detail: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """Matches ranked by score (highest first) and the number of unusable entries dropped."""
+    details = detail.get("speakerSearchDetails")
+    if details is None:
+        return [], 0
+    if not isinstance(details, dict):
+        raise MalformedError(f"detail.speakerSearchDetails must be an object, got {json_type(details)}")
+    results = details.get("results")
+    if results is None:
+        return [], 0
+    if not isinstance(results, list):
+        raise MalformedError(
+            f"detail.speakerSearchDetails.results must be an array, got {json_type(results)}"
+        )
+    scored: list[tuple[float, str]] = []
+    for entry in results:
+        if not isinstance(entry, dict):
+            continue
+        profile_id, score = entry.get("voiceProfileId"), parse_score(entry.get("confidenceScore"))
+        if isinstance(profile_id, str) and valid_id(profile_id) and score is not None:
+            scored.append((score, profile_id))
+    scored.sort(key=lambda pair: -pair[0])  # stable: ties keep AWS's order
+    matches = [{"voiceProfileId": profile_id, "confidenceScore": score} for score, profile_id in scored]
+    return matches, len(results) - len(matches)
+
+
+def parse_score(value: Any) -> float | None:
+    """A finite float from a number or numeric string (the docs show strings, the API floats)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        score = float(value)
+    elif isinstance(value, str):
+        try:
+            score = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return score if math.isfinite(score) else None
+
+
+def publish(
+    detail_type: str,
+    detail: dict[str, Any],
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    fields: dict[str, Any],
+    *,
+    log_prefix: str,
+) -> Outcome:
+    """Put one event on the configured bus; logs ``<log_prefix>_published`` or ``_publish_failed``."""
+    entry: PutEventsRequestEntryTypeDef = {
+        "Source": RESULT_SOURCE,
+        "DetailType": detail_type,
+        "Detail": json.dumps(detail, separators=(",", ":")),
+        "EventBusName": settings.event_bus_name,
+    }
+
+    def put() -> None:
+        response = clients.events().put_events(Entries=[entry])
+        if response.get("FailedEntryCount", 0):
+            entries = response.get("Entries") or [{}]
+            raise aws_calls.FailedEntryError(str(entries[0].get("ErrorCode") or "FailedEntry"))
+
+    try:
+        _, attempts = aws_calls.call(
+            put, deadline=deadline, policy=clients.retry_policy(), operation="PutEvents"
+        )
+    except aws_calls.AwsCallError as exc:
+        logger.error(
+            f"{log_prefix}_publish_failed",
+            extra={**fields, "errorCode": exc.code, "reason": exc.reason, "attempts": exc.attempts},
+        )
+        return Outcome("failed", f"{exc.code}: {exc.reason}")
+    logger.info(f"{log_prefix}_published", extra={**fields, "attempts": attempts})
+    return Outcome("published", "result published")
