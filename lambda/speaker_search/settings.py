@@ -18,6 +18,7 @@ class Settings:
     voice_connector_ids: frozenset[str]
     event_bus_name: str
     search_id: str | None
+    voice_tone_analysis: bool = False  # VOICE_TONE_ANALYSIS=true: AnalyticsReady also starts voice tone
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,6 +38,7 @@ class Settings:
             voice_connector_ids=ids,
             event_bus_name=os.environ.get("EVENT_BUS_NAME", "").strip() or "default",
             search_id=os.environ.get("SEARCH_ID") or None,
+            voice_tone_analysis=os.environ.get("VOICE_TONE_ANALYSIS", "").strip().lower() == "true",
         )
 
     def serves(self, voice_connector_id: str) -> bool:

@@ -1,7 +1,11 @@
-"""AnalyticsReady -> start the call's analytics tasks (speaker search; more kinds plug in here).
+"""AnalyticsReady -> start the call's analytics tasks: speaker search, and voice tone analysis
+when ``VOICE_TONE_ANALYSIS=true``.
 
 Each task kind is started with a deterministic ``ClientRequestToken`` (see
-:func:`client_request_token`), so redeliveries and retries never start a second task.
+:func:`client_request_token`), so redeliveries and retries never start a second task. The kinds
+are started one after the other, each with its own share of the time left (see
+:func:`on_analytics_ready`), and each with its own outcome, log lines and metrics: a failure of
+one never stops the other from being started.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import aws_calls
 import clients
@@ -51,6 +55,9 @@ class TaskKind:
     duplicate_metric: str
     failed_metric: str
     latency_metric: str
+    #: The start takes the configured ``CallLeg`` and voice profile domain (and cannot run
+    #: without them); voice tone takes neither.
+    uses_call_leg: bool = True
 
 
 def _start_speaker_search(client: ChimeSDKVoiceClient, request: StartRequest) -> str | None:
@@ -76,8 +83,39 @@ SPEAKER_SEARCH = TaskKind(
 )
 
 
+#: StartVoiceToneAnalysisTask's required LanguageCode: the API's enum has only this value.
+VOICE_TONE_LANGUAGE_CODE: Literal["en-US"] = "en-US"
+
+
+def _start_voice_tone(client: ChimeSDKVoiceClient, request: StartRequest) -> str | None:
+    response = client.start_voice_tone_analysis_task(
+        VoiceConnectorId=request.voice_connector_id,
+        TransactionId=request.transaction_id,
+        LanguageCode=VOICE_TONE_LANGUAGE_CODE,
+        ClientRequestToken=request.client_request_token,
+    )
+    return response.get("VoiceToneAnalysisTask", {}).get("VoiceToneAnalysisTaskId")
+
+
+VOICE_TONE = TaskKind(
+    name="voice_tone",
+    material_suffix="voice-tone",
+    operation="StartVoiceToneAnalysisTask",
+    start=_start_voice_tone,
+    started_metric=metrics.VOICE_TONE_STARTED,
+    duplicate_metric=metrics.VOICE_TONE_DUPLICATE_STARTS,
+    failed_metric=metrics.VOICE_TONE_FAILED_STARTS,
+    latency_metric=metrics.VOICE_TONE_START_LATENCY,
+    uses_call_leg=False,
+)
+#: Token material in place of the call leg for kinds that take none (one task per call).
+NO_CALL_LEG = "-"
+
+
 def task_kinds(settings: Settings) -> tuple[TaskKind, ...]:
     """The kinds of task each call gets with these settings."""
+    if settings.voice_tone_analysis:
+        return (SPEAKER_SEARCH, VOICE_TONE)
     return (SPEAKER_SEARCH,)
 
 
@@ -101,11 +139,18 @@ def on_analytics_ready(
     deadline: aws_calls.Deadline,
     fields: dict[str, Any],
 ) -> Outcome:
-    """Start every task kind for the call; the record fails if any start must be retried."""
+    """Start every task kind for the call; the record fails if any start must be retried.
+
+    Each kind may use at most an equal share of the time still left when its turn comes (the
+    last one gets all of it), so a start that is throttled until its budget runs out cannot
+    leave the next kind without time. Each start is independent: a failure of one is logged and
+    counted for that kind only, and the others are still attempted.
+    """
     voice_connector_id = require_id(detail, "voiceConnectorId")
     if not settings.serves(voice_connector_id):
         return skip(fields, NOT_SERVED, logging.DEBUG)
     transaction_id = require_id(detail, "transactionId")
+    kinds = task_kinds(settings)
     outcomes = [
         start_task(
             kind,
@@ -113,10 +158,10 @@ def on_analytics_ready(
             transaction_id=transaction_id,
             notification_time=notification.get("time"),
             settings=settings,
-            deadline=deadline,
+            deadline=deadline.sooner(deadline.remaining() / (len(kinds) - position)),
             fields=fields,
         )
-        for kind in task_kinds(settings)
+        for position, kind in enumerate(kinds)
     ]
     failed = [outcome for outcome in outcomes if outcome.failed]
     if failed:
@@ -137,20 +182,23 @@ def start_task(
     fields: dict[str, Any],
 ) -> Outcome:
     """Start one task; ConflictException means it already runs (a duplicate delivery)."""
-    if settings.start_error is not None or settings.call_leg is None or not settings.voice_profile_domain_id:
+    call_leg: str | None = settings.call_leg
+    domain_id = settings.voice_profile_domain_id
+    if not kind.uses_call_leg:
+        call_leg, domain_id = NO_CALL_LEG, ""  # not sent: a bad CALL_LEG must not stop voice tone
+    elif settings.start_error is not None or call_leg is None or not domain_id:
         reason = f"invalid configuration: {settings.start_error}"
         logger.error(f"{kind.name}_start_failed", extra={**fields, "reason": reason, "attempts": 0})
         metrics.count(kind.failed_metric)
         return Outcome("failed", reason)
-    fields = {**fields, "callLeg": settings.call_leg}
+    else:
+        fields = {**fields, "callLeg": call_leg}
     request = StartRequest(
         voice_connector_id=voice_connector_id,
         transaction_id=transaction_id,
-        call_leg=settings.call_leg,
-        voice_profile_domain_id=settings.voice_profile_domain_id,
-        client_request_token=client_request_token(
-            voice_connector_id, transaction_id, settings.call_leg, kind
-        ),
+        call_leg=call_leg,
+        voice_profile_domain_id=domain_id,
+        client_request_token=client_request_token(voice_connector_id, transaction_id, call_leg, kind),
     )
     try:
         task_id, attempts = aws_calls.call(

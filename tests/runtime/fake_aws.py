@@ -5,7 +5,8 @@ The real boto3 clients talk to it through ``AWS_ENDPOINT_URL_CHIME_SDK_VOICE`` a
 connection handling are all exercised. It speaks just enough of each protocol:
 
 * chime-sdk-voice (REST-JSON): ``POST /voice-connectors/{id}/speaker-search-tasks`` -> 201 with a
-  ``SpeakerSearchTask``; errors carry ``x-amzn-ErrorType`` (botocore's RestJSONParser reads the
+  ``SpeakerSearchTask``, ``POST /voice-connectors/{id}/voice-tone-analysis-tasks`` -> 201 with a
+  ``VoiceToneAnalysisTask`` (tracked apart, per connector and transaction); errors carry ``x-amzn-ErrorType`` (botocore's RestJSONParser reads the
   code from that header).
 * EventBridge (awsJson1_1): ``POST /`` with ``X-Amz-Target: AWSEvents.PutEvents``; errors carry
   ``__type`` in the body.
@@ -36,6 +37,8 @@ from typing import Any
 
 CHIME = "chime"
 EVENTS = "events"
+VOICE_TONE_PATH = "/voice-tone-analysis-tasks"
+START_PATHS = ("/speaker-search-tasks", VOICE_TONE_PATH)
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,10 @@ class FakeAws:
     def _start_task(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
         connector = urllib.parse.unquote(request.path.split("/")[2])
         body = request.json
-        key = (connector, str(body.get("TransactionId")), str(body.get("CallLeg")))
+        voice_tone = request.path.endswith(VOICE_TONE_PATH)
+        # Voice tone takes no CallLeg: one task per transaction, keyed apart from speaker search.
+        leg = VOICE_TONE_PATH if voice_tone else str(body.get("CallLeg"))
+        key = (connector, str(body.get("TransactionId")), leg)
         token = str(body.get("ClientRequestToken"))
         with self._lock:
             existing = self.tasks.get(key)
@@ -206,15 +212,11 @@ class FakeAws:
                 return 409, {"Message": "request in progress"}, "ConflictException"
             else:
                 task_id = existing[1]
-        task = {
-            "SpeakerSearchTaskId": task_id,
-            "SpeakerSearchTaskStatus": "IN_QUEUE",
-            "CallDetails": {
-                "VoiceConnectorId": key[0],
-                "TransactionId": key[1],
-                "IsCaller": key[2] == "Caller",
-            },
-        }
+        call = {"VoiceConnectorId": key[0], "TransactionId": key[1], "IsCaller": key[2] == "Caller"}
+        if voice_tone:
+            tone = {"VoiceToneAnalysisTaskId": task_id, "VoiceToneAnalysisTaskStatus": "IN_QUEUE"}
+            return 201, {"VoiceToneAnalysisTask": {**tone, "CallDetails": call}}, None
+        task = {"SpeakerSearchTaskId": task_id, "SpeakerSearchTaskStatus": "IN_QUEUE", "CallDetails": call}
         return 201, {"SpeakerSearchTask": task}, None
 
     def _put_events(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
@@ -242,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
         fake: FakeAws = self.server.fake
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         target = self.headers.get("X-Amz-Target", "")
-        if self.path.startswith("/voice-connectors/") and self.path.endswith("/speaker-search-tasks"):
+        if self.path.startswith("/voice-connectors/") and self.path.endswith(START_PATHS):
             service = CHIME
         elif self.path == "/" and target == "AWSEvents.PutEvents":
             service = EVENTS
