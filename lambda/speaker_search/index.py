@@ -102,7 +102,8 @@ counts are logged; never callId, phone numbers, SIP headers, names or raw bodies
 ``speaker_search_result_publish_failed`` (ERROR), ``voice_tone_started`` (INFO),
 ``voice_tone_start_failed`` (ERROR), ``voice_tone_result_published`` (INFO),
 ``voice_tone_result_publish_failed`` (ERROR), ``pipeline_failure`` (WARNING, with ``eventType``,
-``failureReason`` (digit runs masked), ``failureOrigin``, ``httpStatusCode``), ``notification_rejected`` (WARNING),
+``failureReason`` (digit runs masked), ``failureOrigin``, ``httpStatusCode``),
+``notification_rejected`` (WARNING),
 ``notification_skipped`` (DEBUG or WARNING), ``notification_failed`` (ERROR, a handler bug),
 ``matches_dropped`` (WARNING), ``batch_processed`` (INFO), ``aws_call_retrying`` (DEBUG).
 

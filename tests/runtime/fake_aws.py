@@ -6,8 +6,8 @@ connection handling are all exercised. It speaks just enough of each protocol:
 
 * chime-sdk-voice (REST-JSON): ``POST /voice-connectors/{id}/speaker-search-tasks`` -> 201 with a
   ``SpeakerSearchTask``, ``POST /voice-connectors/{id}/voice-tone-analysis-tasks`` -> 201 with a
-  ``VoiceToneAnalysisTask`` (tracked apart, per connector and transaction); errors carry ``x-amzn-ErrorType`` (botocore's RestJSONParser reads the
-  code from that header).
+  ``VoiceToneAnalysisTask`` (tracked apart, per connector and transaction); errors carry
+  ``x-amzn-ErrorType`` (botocore's RestJSONParser reads the code from that header).
 * EventBridge (awsJson1_1): ``POST /`` with ``X-Amz-Target: AWSEvents.PutEvents``; errors carry
   ``__type`` in the body.
 
