@@ -10,7 +10,9 @@ import aws_cdk as cdk
 import pytest
 
 from chime_speaker_search import SpeakerSearch, VoiceConnector, monitoring
+from chime_speaker_search.speaker_search import VOICE_TONE_EVENT_DETAIL_TYPE
 from tests.conftest import IMPORTED_IDS, Synthesized, synthesize
+from tests.support import REPO_ROOT, add_handler_paths, import_path
 
 FAILURE_EVENT_TYPES = [
     "chime:MediaInsightsCreateFailed",
@@ -261,3 +263,30 @@ def test_add_to_dashboard_without_voice_tone_leaves_voice_tone_out() -> None:
     names = {m[1] for m in _dashboard_metrics(synthesize(build))}
     assert "SpeakerSearchStarted" in names and "TriggeredRules" in names
     assert not {n for n in names if n.startswith("VoiceTone")}
+
+
+def test_construct_and_handler_agree_on_metric_names_statuses_and_event_types() -> None:
+    lambda_dir = REPO_ROOT / "lambda" / "speaker_search"
+    handler_metrics = import_path("obs_handler_metrics", lambda_dir / "metrics.py")
+    assert monitoring.METRIC_NAMESPACE == handler_metrics.NAMESPACE
+    for name in (
+        "SPEAKER_SEARCH_STARTED",
+        "SPEAKER_SEARCH_DUPLICATE_STARTS",
+        "SPEAKER_SEARCH_FAILED_STARTS",
+        "SPEAKER_SEARCH_START_LATENCY",
+        "SPEAKER_SEARCH_RESULTS",
+        "VOICE_TONE_STARTED",
+        "VOICE_TONE_DUPLICATE_STARTS",
+        "VOICE_TONE_FAILED_STARTS",
+        "VOICE_TONE_START_LATENCY",
+        "VOICE_TONE_RESULTS",
+    ):
+        assert getattr(monitoring, name) == getattr(handler_metrics, name), name
+    add_handler_paths("speaker_search")
+    results = import_path("results", lambda_dir / "results.py")
+    health = import_path("health", lambda_dir / "health.py")
+    assert set(monitoring.SPEAKER_SEARCH_RESULT_STATUSES) == set(results.RESULT_STATUSES.values())
+    assert set(monitoring.VOICE_TONE_RESULT_STATUSES) == results.VOICE_TONE_STATUSES
+    assert set(monitoring.PIPELINE_FAILURE_EVENT_TYPES) == health.FAILURE_EVENT_TYPES
+    assert results.VOICE_TONE_DETAIL_TYPE == VOICE_TONE_EVENT_DETAIL_TYPE
+    assert health.PIPELINE_DETAIL_TYPE == monitoring.PIPELINE_EVENT_DETAIL_TYPE
