@@ -123,7 +123,7 @@ def watch_voice_connector(rule: events.Rule, voice_connector_id: str) -> None:
 def triggered_rules_metric(rule: events.Rule, **options: Any) -> cloudwatch.Metric:
     """``AWS/Events`` ``TriggeredRules`` of a default-bus rule: events it matched (sum)."""
     options.setdefault("statistic", "Sum")
-    options.setdefault("period", Duration.minutes(5))
+    options["period"] = options.get("period") or Duration.minutes(5)
     return cloudwatch.Metric(
         namespace="AWS/Events",
         metric_name="TriggeredRules",

@@ -308,7 +308,7 @@ class SpeakerSearch(Construct):
         dimensions = {"SearchId": self.search_id}
         if status is not None:
             dimensions["Status"] = status
-        options.setdefault("period", Duration.minutes(5))
+        options["period"] = options.get("period") or Duration.minutes(5)
         return cloudwatch.Metric(
             namespace=METRIC_NAMESPACE,
             metric_name=metric_name,
@@ -369,22 +369,23 @@ class SpeakerSearch(Construct):
         for row in monitoring.dashboard_rows(self, voice_tone=self.voice_tone_analysis):
             dashboard.add_widgets(*row)
 
-    def metric_dead_letter_queue_depth(
-        self, *, period: Duration | None = None, **options: Any
-    ) -> cloudwatch.Metric:
+    def metric_dead_letter_queue_depth(self, **options: Any) -> cloudwatch.Metric:
         """Notifications waiting in the dead-letter queue (maximum over the period)."""
-        return self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-            statistic="Maximum", period=period or Duration.minutes(1), **options
-        )
+        options.setdefault("statistic", "Maximum")
+        options["period"] = options.get("period") or Duration.minutes(1)
+        return self.dead_letter_queue.metric_approximate_number_of_messages_visible(**options)
 
-    def metric_handler_errors(self, *, period: Duration | None = None, **options: Any) -> cloudwatch.Metric:
+    def metric_handler_errors(self, **options: Any) -> cloudwatch.Metric:
         """Failed invocations of the handler (sum over the period)."""
-        return self.handler.metric_errors(statistic="Sum", period=period or Duration.minutes(5), **options)
+        options.setdefault("statistic", "Sum")
+        options["period"] = options.get("period") or Duration.minutes(5)
+        return self.handler.metric_errors(**options)
 
     def metric_handler_throttles(self, **options: Any) -> cloudwatch.Metric:
         """Invocations of the handler that Lambda throttled (sum over the period)."""
-        options.setdefault("period", Duration.minutes(5))
-        return self.handler.metric_throttles(statistic="Sum", **options)
+        options.setdefault("statistic", "Sum")
+        options["period"] = options.get("period") or Duration.minutes(5)
+        return self.handler.metric_throttles(**options)
 
     def grant_enroll_voice_profiles(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to read this construct's search tasks and enroll or update voice profiles.

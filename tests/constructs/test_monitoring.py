@@ -290,3 +290,17 @@ def test_construct_and_handler_agree_on_metric_names_statuses_and_event_types() 
     assert set(monitoring.PIPELINE_FAILURE_EVENT_TYPES) == health.FAILURE_EVENT_TYPES
     assert results.VOICE_TONE_DETAIL_TYPE == VOICE_TONE_EVENT_DETAIL_TYPE
     assert health.PIPELINE_DETAIL_TYPE == monitoring.PIPELINE_EVENT_DETAIL_TYPE
+
+
+def test_aws_metric_methods_take_metric_options(tone: Synthesized) -> None:
+    search = tone.constructs["search"]
+    for method, default in (
+        ("metric_dead_letter_queue_depth", "Maximum"),
+        ("metric_handler_errors", "Sum"),
+        ("metric_handler_throttles", "Sum"),
+        ("metric_pipeline_failures", "Sum"),
+    ):
+        metric = getattr(search, method)()
+        assert metric.statistic == default, method
+        custom = getattr(search, method)(statistic="Average", period=cdk.Duration.minutes(15), label="x")
+        assert (custom.statistic, custom.period.to_minutes(), custom.label) == ("Average", 15, "x"), method
