@@ -15,13 +15,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CDK_ARGS ?=
 HANDLER_FOLDERS := $(patsubst %/index.py,%,$(wildcard lambda/*/index.py))
 
-.PHONY: help setup synth test lint format typecheck pytest deploy bench lock clean
+.PHONY: help setup synth test lint format typecheck pytest deploy bench lock clean integ integ-verify integ-snapshot
 
 help:
 	@echo "make synth   - set up and synthesize the example app into cdk.out/"
 	@echo "make test    - run every check (ruff, mypy --strict, pytest with cfn-lint and cdk-nag)"
 	@echo "make deploy  - deploy the example app with your AWS credentials (CDK_ARGS=\"-c callLeg=Callee\")"
 	@echo "make bench   - run the benchmarks under bench/"
+	@echo "make integ   - account verification kit: deploy tests/integ into your sandbox (us-east-1), assert, destroy, verdict"
+	@echo "make integ-snapshot - rewrite the integ snapshot after construct changes (no credentials)"
 
 # Stamp files make a second run install nothing unless the pins change. pip runs with -qq: a
 # machine's pip configuration may name index folders that do not exist, and only errors matter.
@@ -58,12 +60,37 @@ format: setup
 typecheck: setup
 	mypy constructs/chime_speaker_search app.py
 	mypy lambda/_common
+	mypy tests/integ/integ_speaker_search.py tests/integ/account_check.py
 	@for folder in $(HANDLER_FOLDERS); do echo "mypy $$folder"; MYPYPATH=$$folder mypy --explicit-package-bases $$folder; done
 
 pytest: setup
 	pytest
 
-test: lint typecheck pytest
+test: lint typecheck integ-verify pytest
+
+# Integration tests (tests/integ/integ_*.py) run by the CDK's integ-runner. The snapshot check and
+# its regeneration only synthesize: they run with every credential source removed, so they pass
+# without an account and can never deploy. TESTING_CDK=1 makes integ-runner validate each manifest
+# against its own schema (see label_for_runner in tests/integ/integ_speaker_search.py).
+INTEG_RUNNER := TESTING_CDK=1 integ-runner --directory tests/integ --language python
+NO_AWS_CREDENTIALS := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+
+integ-verify: setup
+	$(NO_AWS_CREDENTIALS) $(INTEG_RUNNER)
+
+integ-snapshot: setup
+	$(NO_AWS_CREDENTIALS) $(INTEG_RUNNER) --force --dry-run
+
+# Deploys with your credentials, asserts, destroys, checks what the deletion left, then prints the
+# verdict on every assumption in docs/verifying-in-an-account.md (also when the run failed).
+integ: setup
+	mkdir -p tests/integ/.verdict
+	rm -f tests/integ/.verdict/after-destroy.json
+	status=0; $(INTEG_RUNNER) --force --parallel-regions us-east-1 2>&1 | tee tests/integ/.verdict/integ-runner.log \
+		|| status=$$?; \
+	$(PY) tests/integ/account_check.py verdict --integ-log tests/integ/.verdict/integ-runner.log \
+		--integ-status $$status
 
 bench: setup
 	$(PY) bench/synth.py
