@@ -59,7 +59,7 @@ format: setup
 # on its own, with that folder as a package base.
 typecheck: setup
 	mypy constructs/chime_speaker_search app.py
-	mypy lambda/_common
+	mypy --explicit-package-bases lambda/_common
 	mypy tests/integ/integ_speaker_search.py tests/integ/account_check.py
 	@for folder in $(HANDLER_FOLDERS); do echo "mypy $$folder"; MYPYPATH=$$folder mypy --explicit-package-bases $$folder; done
 

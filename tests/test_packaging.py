@@ -81,6 +81,14 @@ def test_construct_from_installed_wheel_finds_its_handler_code(wheel: Path, tmp_
     expected = (LAMBDA_ROOT / "speaker_search" / "index.py").read_bytes()
     shipped = [p for p in outdir.glob("asset.*/index.py") if p.read_bytes() == expected]
     assert len(shipped) == 1
-    # Each custom-resource handler ships with the shared module it imports.
-    common = (LAMBDA_ROOT / "_common" / "cfn_custom_resource.py").read_bytes()
-    assert len([p for p in outdir.glob("asset.*/cfn_custom_resource.py") if p.read_bytes() == common]) == 3
+    # The one custom-resource function ships with its type modules and the shared modules it imports.
+    (asset,) = {p.parent for p in outdir.glob("asset.*/cfn_custom_resource.py")}
+    for name in (
+        "index.py",
+        "voice_profile_domain.py",
+        "media_insights_configuration.py",
+        "streaming_association.py",
+    ):
+        assert (asset / name).read_bytes() == (LAMBDA_ROOT / "custom_resources" / name).read_bytes()
+    for name in ("cfn_custom_resource.py", "aws_calls.py"):
+        assert (asset / name).read_bytes() == (LAMBDA_ROOT / "_common" / name).read_bytes()

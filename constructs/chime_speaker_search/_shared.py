@@ -1,8 +1,8 @@
-"""Stack-level singletons: the custom-resource providers and the library's data key.
+"""Stack-level singletons: the custom-resource provider, the library's data key and insights stream.
 
 Ten Voice Connectors, or ten ``SpeakerSearch`` constructs, in one stack must not multiply
-Lambda functions: each custom-resource type gets one Provider per stack, and every user of it
-widens the same least-privilege policy statements with its own resource ARNs.
+Lambda functions: every custom-resource type is served by one Provider per stack, and every user
+of it widens the same least-privilege policy statements with its own resource ARNs.
 """
 
 from __future__ import annotations
@@ -13,8 +13,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import (
+    Acknowledgment,
+    ArnFormat,
+    CustomResource,
+    Duration,
+    Names,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -51,6 +61,42 @@ def data_key(scope: Construct) -> kms.IKey:
         # Everything it encrypts (queues, stream, log groups) is deleted with the stack too.
         removal_policy=RemovalPolicy.DESTROY,
     )
+
+
+_STREAM_ID = "ChimeSpeakerSearchInsightsStream"
+
+
+def insights_stream(scope: Construct, key: kms.IKey | None = None) -> kinesis.IStream:
+    """The stack's Kinesis data stream sink for voice analytics notifications, one per key.
+
+    Every configuration in the stack that uses the same key writes to this one stream: a stream
+    costs about 11 USD a month per shard, and its records are only a copy of what the queues get.
+    A configuration given another key gets one stream for that key (shared the same way).
+    """
+    stack = Stack.of(scope)
+    key = key or data_key(scope)
+    default = key.node.path == data_key(scope).node.path
+    stream_id = _STREAM_ID if default else f"{_STREAM_ID}{Names.unique_id(key)}"
+    existing = stack.node.try_find_child(stream_id)
+    if existing is not None:
+        return cast(kinesis.IStream, existing)
+    stream = kinesis.Stream(
+        stack,
+        stream_id,
+        shard_count=1,
+        retention_period=Duration.hours(24),
+        encryption=kinesis.StreamEncryption.KMS,
+        encryption_key=key,
+        # It holds only 24 hours of transient notifications.
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    acknowledge(
+        stream,
+        "The stream is encrypted with a customer-managed key with rotation rather than aws/kinesis, "
+        "so access to the notifications is governed by the key policy.",
+        "AwsSolutions-KDS3",
+    )
+    return stream
 
 
 # Keys whose policy already lets CloudWatch Logs use them (one statement per key).
@@ -153,85 +199,130 @@ def python_function(
 
 
 @dataclass(frozen=True)
-class ProviderKind:
-    """One custom-resource type: its handler folder and its CloudFormation type name."""
+class CustomResourceType:
+    """One of the library's custom-resource types, served by the stack's one Provider."""
 
-    construct_id: str
-    function_folder: str
+    #: The CloudFormation type; ``lambda/custom_resources/index.py`` routes requests on it.
     resource_type: str
-    description: str
-    timeout: Duration
-    #: Modules of lambda/_common/ the handler imports (shipped beside its index.py).
-    common_modules: tuple[str, ...] = ("cfn_custom_resource.py",)
+    #: CloudFormation's ServiceTimeout for resources of this type: the handler's budget for the
+    #: type (``BUDGET_S`` in its module) plus ``_FRAMEWORK_MARGIN`` for cold starts and the reply.
+    service_timeout: Duration
+    #: Construct ID of this type's own Provider in the three-provider layout (see ``LEGACY_CONTEXT``).
+    legacy_construct_id: str
 
 
-VOICE_PROFILE_DOMAIN = ProviderKind(
-    construct_id="ChimeSpeakerSearchVoiceProfileDomainProvider",
-    function_folder="voice_profile_domain",
+#: Cold starts of the framework and on_event functions, and the framework's reply to CloudFormation.
+_FRAMEWORK_MARGIN = Duration.minutes(2)
+
+VOICE_PROFILE_DOMAIN = CustomResourceType(
     resource_type="Custom::ChimeVoiceProfileDomain",
-    description="chime-speaker-search: creates, updates and deletes voice profile domains",
-    timeout=Duration.minutes(2),
+    service_timeout=Duration.minutes(2 + 2),  # BUDGET_S 120 s + margin
+    legacy_construct_id="ChimeSpeakerSearchVoiceProfileDomainProvider",
 )
-MEDIA_INSIGHTS_CONFIGURATION = ProviderKind(
-    construct_id="ChimeSpeakerSearchMediaInsightsConfigurationProvider",
-    function_folder="media_insights_configuration",
+MEDIA_INSIGHTS_CONFIGURATION = CustomResourceType(
     resource_type="Custom::ChimeMediaInsightsPipelineConfiguration",
-    description="chime-speaker-search: manages media insights pipeline configurations for voice analytics",
-    # Delete waits up to 10 minutes for a configuration still being detached from a connector
-    # (the handler's DELETE_CONFLICT_BUDGET_S), plus throttling retries.
-    timeout=Duration.minutes(15),
+    # BUDGET_S 660 s (a delete waits up to 10 minutes for a detach to propagate) + margin.
+    service_timeout=Duration.minutes(11 + 2),
+    legacy_construct_id="ChimeSpeakerSearchMediaInsightsConfigurationProvider",
 )
-STREAMING_ASSOCIATION = ProviderKind(
-    construct_id="ChimeSpeakerSearchStreamingAssociationProvider",
-    function_folder="streaming_association",
+STREAMING_ASSOCIATION = CustomResourceType(
     resource_type="Custom::ChimeVoiceConnectorStreamingAssociation",
-    description="chime-speaker-search: attaches voice analytics to Voice Connector streaming",
-    timeout=Duration.minutes(2),
+    service_timeout=Duration.minutes(2 + 2),  # BUDGET_S 120 s + margin
+    legacy_construct_id="ChimeSpeakerSearchStreamingAssociationProvider",
 )
+CUSTOM_RESOURCE_TYPES = (VOICE_PROFILE_DOMAIN, MEDIA_INSIGHTS_CONFIGURATION, STREAMING_ASSOCIATION)
+
+#: The on_event function's timeout: the longest type budget (660 s) plus the handler's safety
+#: margin, and strictly below the Provider framework's own 15 minutes, so the framework always
+#: outlives the handler and can report its failure to CloudFormation.
+ON_EVENT_TIMEOUT = Duration.minutes(12)
+
+#: Context key (``cdk.json`` or ``-c``) for stacks first deployed with the three-provider layout
+#: (one Provider per custom-resource type). CloudFormation refuses to change a custom resource's
+#: ServiceToken ("Modifying service token is not allowed"), so such a stack keeps the three
+#: Provider framework functions (their logical IDs, hence every ServiceToken, stay as deployed),
+#: all fronting the one on_event function. See the README's upgrade note.
+LEGACY_CONTEXT = "chime-speaker-search:keepThreeProviderServiceTokens"
 
 
 class SharedProvider(Construct):
-    """The Provider framework for one custom-resource type, shared by the whole stack."""
+    """The one Provider for every custom-resource type of the library, shared by the whole stack.
 
-    def __init__(self, scope: Construct, kind: ProviderKind) -> None:
-        super().__init__(scope, kind.construct_id)
-        self.kind = kind
+    One on_event function (lambda/custom_resources/, routing on the resource type) and one
+    Provider framework function serve every domain, configuration and streaming association of
+    the stack. Each user widens the one role's least-privilege statements with its own ARNs.
+    """
+
+    CONSTRUCT_ID = "ChimeSpeakerSearchCustomResourceProvider"
+
+    def __init__(self, scope: Construct) -> None:
+        super().__init__(scope, self.CONSTRUCT_ID)
         self._statements: dict[str, iam.PolicyStatement] = {}
         self._resources: dict[str, set[str]] = {}
+        self._providers: dict[str, cr.Provider] = {}
+        self.legacy = _truthy(self.node.try_get_context(LEGACY_CONTEXT))
         self.on_event = python_function(
             self,
             "OnEvent",
-            function_folder=kind.function_folder,
+            function_folder="custom_resources",
             handler="index.on_event",
-            description=kind.description,
-            timeout=kind.timeout,
-            common_modules=kind.common_modules,
+            description="chime-speaker-search: creates, updates and deletes voice profile domains, media "
+            "insights pipeline configurations and Voice Connector streaming associations",
+            timeout=ON_EVENT_TIMEOUT,
+            common_modules=("aws_calls.py", "cfn_custom_resource.py"),
         )
-        self.provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=self.on_event,
-            log_group=encrypted_log_group(self, "FrameworkLogs"),
-        )
-        _acknowledge_framework_findings(self)
 
     @classmethod
-    def of(cls, scope: Construct, kind: ProviderKind) -> SharedProvider:
+    def of(cls, scope: Construct) -> SharedProvider:
         stack = Stack.of(scope)
-        existing = stack.node.try_find_child(kind.construct_id)
+        existing = stack.node.try_find_child(cls.CONSTRUCT_ID)
         if existing is None:
-            return cls(stack, kind)
+            return cls(stack)
         if not isinstance(existing, SharedProvider):
-            raise TypeError(f"construct ID {kind.construct_id!r} is reserved by chime-speaker-search")
+            raise TypeError(f"construct ID {cls.CONSTRUCT_ID!r} is reserved by chime-speaker-search")
         return existing
+
+    def custom_resource(
+        self,
+        scope: Construct,
+        id: str,
+        kind: CustomResourceType,
+        properties: Mapping[str, Any],
+        removal_policy: RemovalPolicy | None = None,
+    ) -> CustomResource:
+        """A custom resource of type ``kind`` served by this provider, with its service timeout."""
+        return CustomResource(
+            scope,
+            id,
+            service_token=self.service_token(kind),
+            resource_type=kind.resource_type,
+            properties=dict(properties),
+            removal_policy=removal_policy,
+            service_timeout=kind.service_timeout,
+        )
+
+    def service_token(self, kind: CustomResourceType) -> str:
+        """The ServiceToken for resources of ``kind``: the one framework's (or, in a stack that keeps
+        the three-provider layout, the framework function that type had there)."""
+        key = kind.legacy_construct_id if self.legacy else ""
+        provider = self._providers.get(key)
+        if provider is None:
+            # Legacy: a Construct with the old provider's ID at stack level, holding a Provider
+            # named "Provider", gives the framework function the logical ID it was deployed with.
+            scope: Construct = Construct(Stack.of(self), key) if key else self
+            provider = cr.Provider(
+                scope,
+                "Provider",
+                on_event_handler=self.on_event,
+                log_group=encrypted_log_group(scope, "FrameworkLogs"),
+            )
+            _acknowledge_framework_findings(provider, self.on_event_logical_id)
+            self._providers[key] = provider
+        return provider.service_token
 
     @property
     def on_event_logical_id(self) -> str:
         return Stack.of(self).get_logical_id(cast(Any, self.on_event.node.default_child))
-
-    @property
-    def service_token(self) -> str:
-        return self.provider.service_token
 
     def allow(
         self,
@@ -301,21 +392,26 @@ def acknowledge(scope: IConstruct, reason: str, *finding_ids: str) -> None:
     Validations.of(scope).acknowledge(*(Acknowledgment(id=finding, reason=reason) for finding in finding_ids))
 
 
-def _acknowledge_framework_findings(provider: SharedProvider) -> None:
+def _acknowledge_framework_findings(provider: cr.Provider, on_event_logical_id: str) -> None:
     """Findings on code the library does not write: the CDK Provider framework's own Lambda."""
     acknowledge(
-        provider.provider,
+        provider,
         "The CDK Provider framework's function uses AWSLambdaBasicExecutionRole only to write its own logs.",
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
     )
     acknowledge(
-        provider.provider,
+        provider,
         "The CDK Provider framework may invoke any version of the one on_event function it fronts "
         "(<function arn>:*); the wildcard is the version qualifier, not other functions.",
-        f"AwsSolutions-IAM5[Resource::<{provider.on_event_logical_id}.Arn>:*]",
+        f"AwsSolutions-IAM5[Resource::<{on_event_logical_id}.Arn>:*]",
     )
     acknowledge(
-        provider.provider,
+        provider,
         "The Provider framework's Node.js runtime is chosen and kept current by aws-cdk-lib.",
         "AwsSolutions-L1",
     )
+
+
+def _truthy(value: Any) -> bool:
+    """A context value as a flag: true, "true" (any case) or "1"; anything else is false."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1"))

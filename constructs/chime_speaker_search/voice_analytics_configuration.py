@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Sequence
 
-from aws_cdk import Annotations, ArnFormat, CustomResource, Duration, Names, RemovalPolicy, Stack, Token
+from aws_cdk import Annotations, ArnFormat, CustomResource, Duration, Names, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
@@ -17,7 +17,7 @@ from ._shared import (
     STREAMING_ASSOCIATION,
     SharedProvider,
     acknowledge,
-    data_key,
+    insights_stream,
     nag_resource_finding,
 )
 from ._validation import check_pattern, check_whole_hours, warn_if_unsupported_region
@@ -47,8 +47,9 @@ class VoiceAnalyticsConfiguration(Construct):
         with :meth:`add_voice_connector`. A connector can be associated only once per app.
     :param notification_queue: Standard SQS queue that receives the voice analytics
         notifications (``AnalyticsReady``, speaker search results). Default: none.
-    :param kinesis_stream: Kinesis data stream sink for the same notifications. Default: a new
-        stream (1 provisioned shard, 24 h retention, KMS-encrypted) when
+    :param kinesis_stream: Kinesis data stream sink for the same notifications. Default: the
+        stack's insights stream (1 provisioned shard, 24 h retention, KMS-encrypted), created once
+        and shared by every configuration in the stack that uses the same key, when
         ``enable_kinesis_sink`` is true. AWS documents a Kinesis data stream as required for
         voice analytics; it costs about 11 USD a month per shard in us-east-1.
     :param enable_kinesis_sink: Whether the configuration has a Kinesis data stream sink.
@@ -62,8 +63,8 @@ class VoiceAnalyticsConfiguration(Construct):
     :param configuration_name: 2 to 64 characters of ``[0-9a-zA-Z._-]``, unique in the account
         and Region. Default: derived from the construct path. Changing it replaces the
         configuration.
-    :param encryption_key: Key for the stream this construct creates. Default: the stack's
-        chime-speaker-search data key.
+    :param encryption_key: Key of the shared stream this construct uses (one stream per key and
+        stack). Default: the stack's chime-speaker-search data key.
     """
 
     def __init__(
@@ -126,22 +127,7 @@ class VoiceAnalyticsConfiguration(Construct):
         self.notification_queue = notification_queue
         self.kinesis_stream = kinesis_stream
         if enable_kinesis_sink and kinesis_stream is None:
-            self.kinesis_stream = kinesis.Stream(
-                self,
-                "InsightsStream",
-                shard_count=1,
-                retention_period=Duration.hours(24),
-                encryption=kinesis.StreamEncryption.KMS,
-                encryption_key=encryption_key or data_key(self),
-                # It holds only 24 hours of transient notifications.
-                removal_policy=RemovalPolicy.DESTROY,
-            )
-            acknowledge(
-                self.kinesis_stream,
-                "The stream is encrypted with a customer-managed key with rotation rather than aws/kinesis, "
-                "so access to the notifications is governed by the key policy.",
-                "AwsSolutions-KDS3",
-            )
+            self.kinesis_stream = insights_stream(self, encryption_key)
 
         self.resource_access_role = iam.Role(
             self,
@@ -173,7 +159,7 @@ class VoiceAnalyticsConfiguration(Construct):
             "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
         )
 
-        self._provider = SharedProvider.of(self, MEDIA_INSIGHTS_CONFIGURATION)
+        self._provider = SharedProvider.of(self)
         self._provider.allow(
             ["chime:CreateMediaInsightsPipelineConfiguration"],
             ["*"],
@@ -200,12 +186,23 @@ class VoiceAnalyticsConfiguration(Construct):
             "has been updated without it, so its name cannot be listed; Delete fails for a configuration "
             "that is still attached, and Get only reads.",
         )
-        self._provider.allow(["chime:UpdateMediaInsightsPipelineConfiguration"], [self.configuration_arn])
+        # Exactly this configuration: the handler updates it; a streaming association's Put
+        # attaches it, and Put checks it (a dependent Get). Whether IAM also authorises Put against
+        # the configuration's ARN (the service authorization reference lists it as a resource type)
+        # is not documented: allowing Put on exactly this configuration is right either way. A
+        # detach names no configuration, so a removed association's Delete does not need this.
         self._provider.allow(
-            ["iam:PassRole"],
-            [self.resource_access_role.role_arn],
-            {"StringEquals": {"iam:PassedToService": MEDIA_PIPELINES_PRINCIPAL}},
+            [
+                "chime:GetMediaInsightsPipelineConfiguration",
+                "chime:PutVoiceConnectorStreamingConfiguration",
+                "chime:UpdateMediaInsightsPipelineConfiguration",
+            ],
+            [self.configuration_arn],
         )
+        # Only this role, by exact ARN. No iam:PassedToService condition: the value IAM sees for
+        # CreateMediaInsightsPipelineConfiguration is not documented, and a wrong one would fail
+        # the first deploy; the exact role ARN already limits what can be passed.
+        self._provider.allow(["iam:PassRole"], [self.resource_access_role.role_arn])
         properties: dict[str, object] = {
             "Name": self.configuration_name,
             "ResourceAccessRoleArn": self.resource_access_role.role_arn,
@@ -217,12 +214,8 @@ class VoiceAnalyticsConfiguration(Construct):
             properties["KinesisDataStreamArn"] = self.kinesis_stream.stream_arn
         if self.notification_queue is not None:
             properties["SqsQueueArn"] = self.notification_queue.queue_arn
-        self._resource = CustomResource(
-            self,
-            "Resource",
-            service_token=self._provider.service_token,
-            resource_type=MEDIA_INSIGHTS_CONFIGURATION.resource_type,
-            properties=properties,
+        self._resource = self._provider.custom_resource(
+            self, "Resource", MEDIA_INSIGHTS_CONFIGURATION, properties
         )
         # The service checks the role's permissions when the configuration is created, so the
         # policy (not only the role, which the ARN reference already orders) must exist first.
@@ -277,7 +270,7 @@ class VoiceAnalyticsConfiguration(Construct):
             "the role is scoped to this connector's prefix.",
             nag_resource_finding(self, call_streams),
         )
-        provider = SharedProvider.of(self, STREAMING_ASSOCIATION)
+        provider = self._provider
         provider.allow(
             ["iam:CreateServiceLinkedRole"],
             [
@@ -292,12 +285,11 @@ class VoiceAnalyticsConfiguration(Construct):
             ],
             {"StringEquals": {"iam:AWSServiceName": VOICE_CONNECTOR_SERVICE}},
         )
-        association = CustomResource(
+        association = provider.custom_resource(
             self,
             _association_id(voice_connector),
-            service_token=provider.service_token,
-            resource_type=STREAMING_ASSOCIATION.resource_type,
-            properties={
+            STREAMING_ASSOCIATION,
+            {
                 "VoiceConnectorId": voice_connector.voice_connector_id,
                 "ConfigurationArn": self._resource.get_att_string("ConfigurationArn"),
                 "DataRetentionInHours": str(self._retention_hours),
@@ -315,8 +307,6 @@ class VoiceAnalyticsConfiguration(Construct):
             "hit IAM's 10,240-character limit per role at about 19 connectors); the handler changes "
             "only the connector named in its request and refuses one attached to another configuration.",
         )
-        # Put checks the configuration it attaches (a dependent action); detaching needs no check.
-        provider.allow(["chime:GetMediaInsightsPipelineConfiguration"], [self.configuration_arn])
         for listener in self._listeners:
             listener(voice_connector)
         return association

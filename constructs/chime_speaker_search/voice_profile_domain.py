@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-from aws_cdk import Annotations, ArnFormat, CustomResource, Names, RemovalPolicy, Resource, Stack, Token
+from aws_cdk import Annotations, ArnFormat, Names, RemovalPolicy, Resource, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct, Node
@@ -64,9 +65,15 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
         unique in the app. Changing it renames the domain in place.
     :param description: Up to 1,024 characters. Default: none.
     :param encryption_key: A **symmetric** customer-managed KMS key (not an alias). Default: a
-        new key with automatic rotation, kept or destroyed with the domain. Changing the key
-        replaces the domain (the API cannot re-key one); the old domain is then retained or
-        deleted according to ``removal_policy``.
+        new key with automatic rotation, kept or destroyed with the domain. The API cannot re-key
+        a domain: a different key means a new domain, and every voice profile enrolled in the old
+        one stays there. So a deploy that changes the key of a deployed domain fails (and rolls
+        back, changing nothing) unless ``allow_replacement_on_key_change`` is true.
+    :param allow_replacement_on_key_change: Let a key change replace the domain. Default:
+        ``False``. With ``True`` the domain's name ends in ``-k<8 hex>`` derived from the key, so
+        a replacement always has a name distinct from the domain it replaces; the old domain and
+        its profiles are retained (or deleted, with ``RemovalPolicy.DESTROY``), and callers must
+        be enrolled again in the new one.
     :param removal_policy: What happens to the domain when it leaves the stack. Default:
         ``RemovalPolicy.RETAIN``. ``DESTROY`` deletes every voiceprint and adds a warning.
     :param tags: Tags on the domain. Default: none. The library adds ``chime-speaker-search:stack``
@@ -81,6 +88,7 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
         voice_profile_domain_name: str | None = None,
         description: str | None = None,
         encryption_key: kms.IKey | None = None,
+        allow_replacement_on_key_change: bool = False,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
         tags: Mapping[str, str] | None = None,
     ) -> None:
@@ -113,8 +121,12 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
         )
         key_arn = _key_arn(self.encryption_key)
         name = voice_profile_domain_name or Names.unique_resource_name(self, max_length=64, separator="-")
+        if allow_replacement_on_key_change:
+            # A replacement must be told apart from the domain it replaces (both may be kept).
+            suffix = f"-k{_key_fingerprint(self.encryption_key)}"
+            name = name[: 256 - len(suffix)] + suffix
 
-        provider = SharedProvider.of(self, VOICE_PROFILE_DOMAIN)
+        provider = SharedProvider.of(self)
         stack = Stack.of(self)
         provider.allow(
             ["chime:CreateVoiceProfileDomain"],
@@ -142,6 +154,11 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
         )
 
         properties: dict[str, object] = {"Name": name, "KmsKeyArn": key_arn}
+        if allow_replacement_on_key_change:
+            # Synth cannot know the deployed key (CDK does not read the deployed stack), so the
+            # handler compares the domain's key with the requested one and fails the Update
+            # unless this is "true" (absent means "false").
+            properties["AllowReplacementOnKeyChange"] = "true"
         if description is not None:
             properties["Description"] = description
         user_tags = dict(tags or {})
@@ -149,19 +166,17 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
             raise ValueError(f"tags: the key {OWNER_TAG!r} is reserved; it marks domains this stack created")
         owner = [{"Key": OWNER_TAG, "Value": stack.stack_id}]
         properties["Tags"] = owner + [{"Key": k, "Value": v} for k, v in sorted(user_tags.items())]
-        self._resource = CustomResource(
-            self,
-            "Resource",
-            service_token=provider.service_token,
-            resource_type=VOICE_PROFILE_DOMAIN.resource_type,
-            properties=properties,
-            removal_policy=removal_policy,
+        self._resource = provider.custom_resource(
+            self, "Resource", VOICE_PROFILE_DOMAIN, properties, removal_policy=removal_policy
         )
         # Only Create and Update use the key; a domain removed from the stack is deleted without it.
-        provider.allow(["kms:DescribeKey", "kms:Decrypt"], [key_arn])
         # The service creates its own grant on the key (for chimevoiceconnector.<region>) with the
-        # caller's permission; only grants for AWS resources are allowed.
-        provider.allow(["kms:CreateGrant"], [key_arn], {"Bool": {"kms:GrantIsForAWSResource": "true"}})
+        # caller's permission. Whether IAM sees that grant with kms:GrantIsForAWSResource = true is
+        # not documented for this service (AWS's own examples use kms:ViaService, whose value for it
+        # is not documented either); a condition that evaluates false would fail the first deploy.
+        # The one form right under every answer: no condition, scoped to this one key's ARN (and
+        # so one statement with the key's other actions: the role's policy grows by one ARN per key).
+        provider.allow(["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey"], [key_arn])
         self.voice_profile_domain_id = self._resource.get_att_string("VoiceProfileDomainId")
         self.voice_profile_domain_arn = self._resource.get_att_string("VoiceProfileDomainArn")
 
@@ -190,6 +205,14 @@ class _ImportedVoiceProfileDomain(_VoiceProfileDomainBase):
             resource_name=voice_profile_domain_id,
             arn_format=ArnFormat.SLASH_RESOURCE_NAME,
         )
+
+
+def _key_fingerprint(key: kms.IKey) -> str:
+    """8 hex characters that differ between keys: from the ARN when it is known at synth time,
+    else from the key construct's unique address (a created key, or one imported from a token)."""
+    arn = key.key_arn
+    identity = arn if not Token.is_unresolved(arn) else key.node.addr
+    return hashlib.sha256(identity.encode()).hexdigest()[:8]
 
 
 def _key_arn(key: kms.IKey) -> str:

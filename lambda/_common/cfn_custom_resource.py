@@ -1,14 +1,20 @@
 """What the CloudFormation custom-resource handlers share: Chime API calls with retries, tokens, tags.
 
-The construct deploys this file beside the ``index.py`` of each custom-resource handler
-(voice_profile_domain, media_insights_configuration, streaming_association) in that handler's Lambda
-asset (see ``ProviderKind.common_modules``), so a handler imports it as the top-level module
-``cfn_custom_resource``. It uses only the standard library, boto3 and botocore.
+The construct deploys this file beside ``index.py`` in the one custom-resource function's asset
+(lambda/custom_resources/; see ``_shared.CUSTOM_RESOURCE_FUNCTION``), so the handler modules import it
+as the top-level module ``cfn_custom_resource``. It uses only the standard library, boto3 and botocore.
 
-API calls: botocore's standard retry mode (``BOTO_CONFIG``) retries 500/503 and connection errors, but NOT
-ThrottledClientException (HTTP 429), so ``call_api`` retries that itself (``THROTTLE_ATTEMPTS`` tries in
-all, full-jitter exponential backoff), and optionally ConflictException within a time budget. A failure is
-raised as ``ApiError``, whose message names the call, the resource and the AWS error code.
+Time: every request runs against an ``aws_calls.Deadline`` taken from the Lambda context
+(``get_remaining_time_in_millis`` minus a safety margin), narrowed to the resource type's budget.
+No attempt starts that could not finish before it, and a ConflictException wait is a budget inside
+the same deadline, so no handler outlives its function (or the Provider framework).
+
+API calls: ``call_api`` runs each call through ``aws_calls.call`` (lambda/_common/aws_calls.py, also
+shipped beside index.py), the one retry loop and error classification of every handler in the
+library: throttling (HTTP 429, ``ThrottledClientException``, ``Throttling``, ``ThrottlingException``,
+``TooManyRequestsException``), 5xx and network errors are retried with full-jitter backoff, and
+optionally ConflictException within a time budget. A failure is raised as ``ApiError``, whose message
+names the call, the resource and the AWS error code.
 
 Requests: ``dispatch`` validates the RequestType, logs the request (IDs only) and routes it to the
 handler's delete, or parse-then-create/update functions.
@@ -17,8 +23,8 @@ Tokens and tags: ``client_request_token`` derives a deterministic ClientRequestT
 CloudFormation request; ``parse_tags`` / ``previous_tags`` validate a ``Tags`` property (the maximum count
 is the caller's); ``sync_tags`` applies only the difference between two tag sets.
 
-Tests: ``_sleep`` (the backoff sleep) is looked up when ``call_api`` runs, so monkeypatching
-``cfn_custom_resource._sleep`` makes every handler's backoff instant.
+Tests: ``aws_calls._sleep``, ``_rng`` and ``_clock`` are looked up at call time, so monkeypatching
+them makes every handler's backoff instant, its jitter reproducible and its deadline controllable.
 """
 
 from __future__ import annotations
@@ -27,12 +33,11 @@ import functools
 import hashlib
 import logging
 import os
-import random
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import boto3
+import aws_calls
+from aws_calls import AwsCallError, Deadline, ErrorKind
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -44,29 +49,33 @@ Client = TypeVar("Client")
 Props = TypeVar("Props")
 Response = dict[str, Any]
 
-# total_max_attempts counts the first try (botocore's "max_attempts" would count retries only).
-BOTO_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30
-)
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+#: The longest one attempt can take: no attempt starts with less than this left before the deadline.
+ATTEMPT_COST_S = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+#: Attempts of a call that is not waiting out a conflict (throttling, 5xx and network errors).
 THROTTLE_ATTEMPTS = 5
+#: A call that waits out ConflictException is bounded by its time budget, not by a count.
+CONFLICT_ATTEMPTS = 10_000
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
+RETRIED = frozenset({ErrorKind.THROTTLED, ErrorKind.TRANSIENT})
 
-_sleep: Callable[[float], None] = time.sleep
+
+def client_config() -> Config:
+    """botocore never retries (``total_max_attempts=1``): ``call_api`` does, through aws_calls."""
+    return aws_calls.client_config(connect_timeout_s=CONNECT_TIMEOUT_S, read_timeout_s=READ_TIMEOUT_S)
 
 
+@functools.cache
 def lazy_client(service_name: str) -> Callable[[], Any]:
     """A getter that creates the service's client on first use, then returns that same one.
 
-    One client per Lambda container, and importing a handler touches nothing; tests forget the
+    One client per service and Lambda container (the getter is cached per service, so the two
+    chime-sdk-voice handlers share one), and importing a handler touches nothing; tests forget the
     client with ``getter.cache_clear()`` or replace the handler's getter.
     """
-
-    @functools.cache
-    def client() -> Any:
-        return boto3.client(service_name, config=BOTO_CONFIG)
-
-    return client
+    return aws_calls.lazy_client(service_name, client_config)
 
 
 class ApiError(RuntimeError):
@@ -78,58 +87,66 @@ class ApiError(RuntimeError):
         self.code = code
 
 
-def _backoff_s(attempt: int) -> float:
-    # Full jitter: spreads retries of concurrent deployments; not security relevant.
-    return random.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 10)))  # noqa: S311
-
-
 def call_api(
     operation: str,
     resource: str,
     fn: Callable[..., T],
     /,
     *,
+    deadline: Deadline,
     conflict_budget_s: float = 0.0,
     **kwargs: Any,
 ) -> T:
-    """Call ``fn(**kwargs)``; retry throttling (and ConflictException within a time budget).
+    """Call ``fn(**kwargs)`` through ``aws_calls.call``: the one retry loop and error classification.
 
-    The two budgets are separate: a long wait for a conflict to clear (a configuration being
-    detached) must not use up the retries a single throttled call is entitled to.
+    Throttling (HTTP 429 or any throttling code), 5xx and network errors are retried, at most
+    ``THROTTLE_ATTEMPTS`` times; with ``conflict_budget_s``, ConflictException too, for as long as
+    an attempt can still start within that budget (the call's own deadline is the budget plus one
+    attempt, inside ``deadline``). No attempt starts that could not finish before the deadline.
     """
-    attempt = 0
-    throttled = 0
-    waited_s = 0.0
-    while True:
-        attempt += 1
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "Unknown")
-            if code == "ThrottledClientException":
-                throttled += 1
-            retry = (code == "ThrottledClientException" and throttled < THROTTLE_ATTEMPTS) or (
-                code == "ConflictException" and waited_s < conflict_budget_s
-            )
-            if not retry:
-                tries = f" (after {attempt} attempts)" if attempt > 1 else ""
-                raise ApiError(operation, resource, code, error.get("Message", "") + tries) from exc
-            # Backoff grows with this kind of failure only, so a throttle after many conflicts
-            # does not start at the cap.
-            delay_s = _backoff_s(throttled if code == "ThrottledClientException" else attempt)
-            logger.warning(
-                "api_retry",
-                extra={"operation": operation, "error_code": code, "attempt": attempt, "delay_s": delay_s},
-            )
-            _sleep(delay_s)  # the module global at call time, so tests can patch it
-            waited_s += delay_s
+    policy = aws_calls.RetryPolicy(
+        max_attempts=CONFLICT_ATTEMPTS if conflict_budget_s > 0 else THROTTLE_ATTEMPTS,
+        backoff_base_s=BACKOFF_BASE_S,
+        backoff_cap_s=BACKOFF_CAP_S,
+        attempt_cost_s=ATTEMPT_COST_S,
+        retry_on=RETRIED | {ErrorKind.CONFLICT} if conflict_budget_s > 0 else RETRIED,
+    )
+    if conflict_budget_s > 0:
+        deadline = deadline.sooner(conflict_budget_s + ATTEMPT_COST_S)
+    try:
+        result, attempts = aws_calls.call(
+            lambda: fn(**kwargs), deadline=deadline, policy=policy, operation=operation
+        )
+    except AwsCallError as exc:
+        cause = exc.__cause__
+        message = cause.response.get("Error", {}).get("Message", "") if isinstance(cause, ClientError) else ""
+        if exc.code == "DeadlineExceeded":
+            message = exc.reason
+        if exc.attempts > 1:
+            message += f" (after {exc.attempts} attempts)"
+        raise ApiError(operation, resource, exc.code, message) from cause or exc
+    if attempts > 1:
+        logger.info("api_retried", extra={"operation": operation, "attempts": attempts})
+    return result
 
 
 def client_request_token(event: Mapping[str, Any]) -> str:
     """64 hex chars: the same CloudFormation request always gets the same token (fits [-_a-zA-Z0-9]{2,64})."""
     seed = f"{event['StackId']}|{event['LogicalResourceId']}|{event['RequestId']}"
     return hashlib.sha256(seed.encode()).hexdigest()[:64]
+
+
+#: Properties CloudFormation itself defines on every custom resource; handlers ignore them. The
+#: construct sets ServiceTimeout, and whether CloudFormation passes it on in ResourceProperties is
+#: not documented, so a handler must accept it either way.
+CLOUDFORMATION_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
+
+
+def reject_unknown(props: Mapping[str, Any], known: set[str]) -> None:
+    """Raise ValueError naming any property that is neither ``known`` nor CloudFormation's own."""
+    unknown = sorted(set(props) - known - CLOUDFORMATION_PROPERTIES)
+    if unknown:
+        raise ValueError(f"Unknown properties {unknown}: allowed are {sorted(known)}")
 
 
 def parse_tags(value: Any, max_tags: int) -> dict[str, str]:
@@ -162,24 +179,36 @@ def previous_tags(value: Any, max_tags: int) -> dict[str, str]:
         return {}
 
 
-def sync_tags(client: Any, arn: str, resource: str, old: dict[str, str], new: dict[str, str]) -> None:
+def sync_tags(
+    client: Any, arn: str, resource: str, old: dict[str, str], new: dict[str, str], *, deadline: Deadline
+) -> None:
     """Apply only the difference between two tag sets; tags added outside CloudFormation are left alone."""
     removed = [key for key in old if key not in new]
     changed = [{"Key": key, "Value": val} for key, val in new.items() if old.get(key) != val]
     if removed:
-        call_api("UntagResource", resource, client.untag_resource, ResourceARN=arn, TagKeys=removed)
+        call_api(
+            "UntagResource",
+            resource,
+            client.untag_resource,
+            deadline=deadline,
+            ResourceARN=arn,
+            TagKeys=removed,
+        )
     if changed:
-        call_api("TagResource", resource, client.tag_resource, ResourceARN=arn, Tags=changed)
+        call_api(
+            "TagResource", resource, client.tag_resource, deadline=deadline, ResourceARN=arn, Tags=changed
+        )
 
 
 def dispatch(
     event: Mapping[str, Any],
     client: Client,
+    deadline: Deadline,
     *,
     parse: Callable[[Mapping[str, Any]], Props],
-    create: Callable[[Mapping[str, Any], Props, Client], Response],
-    update: Callable[[Mapping[str, Any], Props, Client], Response],
-    delete: Callable[[Mapping[str, Any], Client], Response],
+    create: Callable[[Mapping[str, Any], Props, Client, Deadline], Response],
+    update: Callable[[Mapping[str, Any], Props, Client, Deadline], Response],
+    delete: Callable[[Mapping[str, Any], Client, Deadline], Response],
 ) -> Response:
     """Route one CloudFormation custom-resource request to the handler's functions.
 
@@ -193,12 +222,14 @@ def dispatch(
         extra={
             "request_type": request_type,
             "logical_resource_id": event.get("LogicalResourceId"),
+            "resource_type": event.get("ResourceType"),
             "physical_resource_id": event.get("PhysicalResourceId"),
+            "time_left_s": round(deadline.remaining(), 1),
         },
     )
     if request_type == "Delete":
-        return delete(event, client)
+        return delete(event, client, deadline)
     props = parse(event["ResourceProperties"])
     if request_type == "Create":
-        return create(event, props, client)
-    return update(event, props, client)
+        return create(event, props, client, deadline)
+    return update(event, props, client, deadline)

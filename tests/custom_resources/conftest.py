@@ -1,10 +1,13 @@
 """Fixtures for the custom resource handler tests.
 
 Every test gets an isolated AWS environment (fake credentials, us-east-1, no profile or endpoint
-overrides), handler modules with no cached client, backoff sleeps recorded instead of slept, and seeded
-jitter. ``invoke(module, client, event)`` runs the real ``on_event`` entry point with ``client`` injected
-through the module's ``_client()`` getter. ``shared`` is lambda/_common/cfn_custom_resource.py, the module
-every custom resource handler imports (the very module object, so patching it reaches the handlers).
+overrides), handler modules with no cached client, a fake clock that only backoff sleeps advance (each
+sleep is recorded in ``sleeps``), and seeded jitter. ``invoke(module, client, event)`` runs the real
+entry point, ``index.on_event`` of lambda/custom_resources/, with the event's ``ResourceType`` set to
+the module's type and ``client`` injected through the module's ``_client()`` getter. ``shared`` is
+lambda/_common/cfn_custom_resource.py, the module every handler module imports; its calls go through
+lambda/_common/aws_calls.py, whose ``_sleep``, ``_rng`` and ``_clock`` are patched here (the very module
+objects the handlers use).
 """
 
 from __future__ import annotations
@@ -18,23 +21,54 @@ from typing import Any
 import pytest
 
 from tests.custom_resources.fakes import FakeChimeSdkMediaPipelines, FakeChimeSdkVoice
-from tests.support import load_handler, use_offline_aws
+from tests.support import LAMBDA_ROOT, add_handler_paths, load_handler, use_offline_aws
 
-HANDLER_FOLDERS = ("voice_profile_domain", "media_insights_configuration", "streaming_association")
+FUNCTION_ROOT = LAMBDA_ROOT / "custom_resources"
+TYPE_MODULES = ("voice_profile_domain", "media_insights_configuration", "streaming_association")
 
-Invoke = Callable[[ModuleType, Any, dict[str, Any]], dict[str, Any]]
+Invoke = Callable[..., dict[str, Any]]
+
+
+def load(module_name: str) -> ModuleType:
+    """A module of lambda/custom_resources/ (or lambda/_common/) as the function imports it: top-level.
+
+    ``index`` is loaded as ``handler_custom_resources``: every function has an index.py.
+    """
+    if module_name == "index":
+        return load_handler("custom_resources")
+    add_handler_paths("custom_resources")
+    return importlib.import_module(module_name)
+
+
+def shared_module() -> ModuleType:
+    """``cfn_custom_resource`` as the handlers import it (top-level: it is deployed beside index.py)."""
+    return load("cfn_custom_resource")
+
+
+class FakeClock:
+    """Monotonic time that only moves when a backoff sleep (or a test) advances it."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeContext:
+    """The Lambda context's one method the handlers use, on the fake clock."""
+
+    def __init__(self, clock: FakeClock, remaining_s: float) -> None:
+        self._clock = clock
+        self._deadline = clock.now + remaining_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - self._clock.now) * 1000)
 
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     use_offline_aws(monkeypatch)
-
-
-def shared_module() -> ModuleType:
-    """``cfn_custom_resource`` as the handlers import it (top-level: it is deployed beside each index.py)."""
-    for folder in HANDLER_FOLDERS:
-        load_handler(folder)  # also puts lambda/_common on sys.path
-    return importlib.import_module("cfn_custom_resource")
 
 
 @pytest.fixture
@@ -43,33 +77,50 @@ def shared() -> ModuleType:
 
 
 @pytest.fixture
+def index() -> ModuleType:
+    return load("index")
+
+
+@pytest.fixture
 def sleeps() -> list[float]:
     return []
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 @pytest.fixture(autouse=True)
-def quiet_handlers(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
-    """No real sleeping, reproducible jitter and no client left over from another test."""
-    random.seed(1234)
-    # The one backoff sleep of every custom resource handler lives in the shared module.
-    monkeypatch.setattr(shared_module(), "_sleep", sleeps.append)
-    for folder in HANDLER_FOLDERS:
-        load_handler(folder)._client.cache_clear()
+def quiet_handlers(monkeypatch: pytest.MonkeyPatch, sleeps: list[float], clock: FakeClock) -> None:
+    """No real sleeping (a sleep advances the fake clock), reproducible jitter, no client left over."""
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.now += seconds
+
+    # The one backoff sleep, jitter source and clock of every handler in the library.
+    calls = load("aws_calls")
+    monkeypatch.setattr(calls, "_sleep", sleep)
+    monkeypatch.setattr(calls, "_clock", clock)
+    monkeypatch.setattr(calls, "_rng", random.Random(1234))
+    for name in TYPE_MODULES:
+        load(name)._client.cache_clear()
 
 
 @pytest.fixture
 def domain_handler() -> ModuleType:
-    return load_handler("voice_profile_domain")
+    return load("voice_profile_domain")
 
 
 @pytest.fixture
 def configuration_handler() -> ModuleType:
-    return load_handler("media_insights_configuration")
+    return load("media_insights_configuration")
 
 
 @pytest.fixture
 def association_handler() -> ModuleType:
-    return load_handler("streaming_association")
+    return load("streaming_association")
 
 
 @pytest.fixture
@@ -83,10 +134,16 @@ def pipelines() -> FakeChimeSdkMediaPipelines:
 
 
 @pytest.fixture
-def invoke(monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    def run(module: ModuleType, client: Any, event: dict[str, Any]) -> dict[str, Any]:
+def invoke(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Invoke:
+    """Run ``index.on_event`` for ``module``'s type; ``remaining_s``: Lambda time left (None: no context)."""
+
+    def run(
+        module: ModuleType, client: Any, event: dict[str, Any], *, remaining_s: float | None = 720.0
+    ) -> dict[str, Any]:
         monkeypatch.setattr(module, "_client", lambda: client)
-        result: dict[str, Any] = module.on_event(event, None)
+        event = {**event, "ResourceType": module.RESOURCE_TYPE}
+        context = None if remaining_s is None else FakeContext(clock, remaining_s)
+        result: dict[str, Any] = load("index").on_event(event, context)
         return result
 
     return run

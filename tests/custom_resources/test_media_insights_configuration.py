@@ -1,4 +1,4 @@
-"""Lifecycle tests of lambda/media_insights_configuration against the in-memory media-pipelines fake."""
+"""Lifecycle tests of custom_resources/media_insights_configuration.py against the media-pipelines fake."""
 
 from __future__ import annotations
 
@@ -267,7 +267,9 @@ def test_delete_gives_up_on_a_lasting_conflict_with_a_clear_reason(
     assert "ConflictException" in message
     assert "still in use" in message
     budget = configuration_handler.DELETE_CONFLICT_BUDGET_S
-    assert budget <= sum(sleeps) <= budget + shared.BACKOFF_CAP_S
+    # Attempts start only within the budget, measured on the clock: the last backoff that would
+    # have crossed it was not slept.
+    assert budget - shared.BACKOFF_CAP_S < sum(sleeps) <= budget
     assert NAME in pipelines.configurations
 
 
@@ -400,3 +402,31 @@ def test_valid_names_are_used_unchanged(
 
     assert result["PhysicalResourceId"] == name
     assert name in pipelines.configurations
+
+
+def test_a_conflict_on_update_is_retried_within_its_budget(
+    configuration_handler: ModuleType,
+    pipelines: FakeChimeSdkMediaPipelines,
+    invoke: Invoke,
+    sleeps: list[float],
+    shared: ModuleType,
+) -> None:
+    invoke(configuration_handler, pipelines, cfn_event("Create", PROPS))
+    new = {**PROPS, "VoiceToneAnalysis": "Enabled"}
+    pipelines.fail("UpdateMediaInsightsPipelineConfiguration", "ConflictException", times=2)
+
+    result = invoke(configuration_handler, pipelines, update(NAME, new))
+
+    assert result["PhysicalResourceId"] == NAME
+    assert pipelines.count("UpdateMediaInsightsPipelineConfiguration") == 3
+    assert pipelines.configurations[NAME]["Elements"] == configuration_handler.parse_properties(new).elements
+
+    # A conflict that outlasts the budget fails, having waited no longer than the budget.
+    sleeps.clear()
+    pipelines.fail_always("UpdateMediaInsightsPipelineConfiguration", "ConflictException")
+    with pytest.raises(
+        RuntimeError, match=r"UpdateMediaInsightsPipelineConfiguration failed .*ConflictException"
+    ):
+        invoke(configuration_handler, pipelines, update(NAME, PROPS, old=new))
+    budget = configuration_handler.UPDATE_CONFLICT_BUDGET_S
+    assert budget - shared.BACKOFF_CAP_S < sum(sleeps) <= budget

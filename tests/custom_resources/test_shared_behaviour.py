@@ -1,4 +1,4 @@
-"""What the three custom resource handlers share: lambda/_common/cfn_custom_resource.py, clients, logging.
+"""What the three custom-resource type modules share: lambda/_common/cfn_custom_resource.py, clients, logging.
 
 The shared module is tested directly here; the per-handler files test it again through each handler's
 lifecycle (throttling, conflicts, tags, tokens in the stubbed requests).
@@ -16,12 +16,21 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.custom_resources.conftest import HANDLER_FOLDERS, Invoke
+from tests.custom_resources.conftest import FUNCTION_ROOT, TYPE_MODULES, Invoke, load
 from tests.custom_resources.fakes import FakeChimeSdkVoice, cfn_event
-from tests.support import LAMBDA_ROOT, load_handler
+from tests.support import LAMBDA_ROOT
 
 TOKEN_PATTERN = re.compile(r"[-_a-zA-Z0-9]{2,64}")
 TOKEN_HANDLERS = ("voice_profile_domain", "media_insights_configuration")
+
+
+def call(shared: ModuleType, *args: Any, **kwargs: Any) -> Any:
+    """``call_api`` with a deadline far enough away not to matter."""
+    return shared.call_api(*args, deadline=shared.Deadline.after(900.0), **kwargs)
+
+
+def sync(shared: ModuleType, *args: Any) -> None:
+    shared.sync_tags(*args, deadline=shared.Deadline.after(900.0))
 
 
 def client_error(code: str, message: str = "details") -> ClientError:
@@ -72,9 +81,9 @@ class TagClient:
 # -- every handler uses the one shared module ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("folder", HANDLER_FOLDERS)
+@pytest.mark.parametrize("folder", TYPE_MODULES)
 def test_each_handler_uses_the_shared_module_and_keeps_no_copy(folder: str, shared: ModuleType) -> None:
-    handler = load_handler(folder)
+    handler = load(folder)
 
     assert handler.call_api is shared.call_api
     assert handler.ApiError is shared.ApiError
@@ -91,7 +100,7 @@ def test_each_handler_uses_the_shared_module_and_keeps_no_copy(folder: str, shar
         "BACKOFF_CAP_S",
     ):
         assert not hasattr(handler, copied), f"{folder} still defines {copied}"
-    text = (LAMBDA_ROOT / folder / "index.py").read_text()
+    text = (FUNCTION_ROOT / f"{folder}.py").read_text()
     assert "# ---- shared" not in text
     assert "def call_api" not in text
     assert "class ApiError" not in text
@@ -101,12 +110,12 @@ def test_each_handler_uses_the_shared_module_and_keeps_no_copy(folder: str, shar
 def test_handlers_that_create_resources_use_the_shared_tokens_and_tags(
     folder: str, shared: ModuleType
 ) -> None:
-    handler = load_handler(folder)
+    handler = load(folder)
 
     assert handler.client_request_token is shared.client_request_token
     assert handler.parse_tags is shared.parse_tags
     assert handler.sync_tags is shared.sync_tags
-    assert "def client_request_token" not in (LAMBDA_ROOT / folder / "index.py").read_text()
+    assert "def client_request_token" not in (FUNCTION_ROOT / f"{folder}.py").read_text()
 
 
 def test_patching_the_shared_sleep_reaches_a_handlers_retries(
@@ -117,7 +126,7 @@ def test_patching_the_shared_sleep_reaches_a_handlers_retries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(shared, "_sleep", slept.append)
+    monkeypatch.setattr(load("aws_calls"), "_sleep", slept.append)
     voice.fail("CreateVoiceProfileDomain", "ThrottledClientException", times=2)
     key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -151,10 +160,12 @@ def test_token_is_the_sha256_of_stack_logical_id_and_request(shared: ModuleType)
 # -- API calls with retries ----------------------------------------------------------------------------------
 
 
-def test_boto_config_uses_standard_retries_with_three_attempts_in_all(shared: ModuleType) -> None:
-    assert shared.BOTO_CONFIG.retries == {"mode": "standard", "total_max_attempts": 3}
-    assert shared.BOTO_CONFIG.connect_timeout == 5
-    assert shared.BOTO_CONFIG.read_timeout == 30
+def test_botocore_never_retries_because_aws_calls_does(shared: ModuleType) -> None:
+    config = shared.client_config()
+    assert config.retries == {"total_max_attempts": 1}
+    assert config.connect_timeout == shared.CONNECT_TIMEOUT_S == 5
+    assert config.read_timeout == shared.READ_TIMEOUT_S == 30
+    assert shared.ATTEMPT_COST_S == 35
 
 
 def test_a_successful_call_passes_keyword_arguments_and_returns_the_response(
@@ -162,7 +173,7 @@ def test_a_successful_call_passes_keyword_arguments_and_returns_the_response(
 ) -> None:
     fn = Flaky(result={"Thing": 1})
 
-    assert shared.call_api("GetThing", "thing 'a'", fn, Id="a", Flag=True) == {"Thing": 1}
+    assert call(shared, "GetThing", "thing 'a'", fn, Id="a", Flag=True) == {"Thing": 1}
     assert fn.calls == [{"Id": "a", "Flag": True}]
     assert sleeps == []
 
@@ -172,17 +183,44 @@ def test_throttling_is_retried_with_full_jitter_backoff(
 ) -> None:
     fn = Flaky("ThrottledClientException", "ThrottledClientException", "ThrottledClientException")
 
-    with caplog.at_level(logging.WARNING):
-        assert shared.call_api("GetThing", "thing 'a'", fn, Id="a") == {"ok": True}
+    with caplog.at_level(logging.INFO):
+        assert call(shared, "GetThing", "thing 'a'", fn, Id="a") == {"ok": True}
 
     assert len(fn.calls) == 4
     assert len(sleeps) == 3
     for attempt, delay in enumerate(sleeps, start=1):
-        assert 0 <= delay <= min(shared.BACKOFF_CAP_S, shared.BACKOFF_BASE_S * 2**attempt)
-    retries = [r for r in caplog.records if r.getMessage() == "api_retry"]
-    assert [r.__dict__["attempt"] for r in retries] == [1, 2, 3]
-    assert {r.__dict__["operation"] for r in retries} == {"GetThing"}
-    assert {r.__dict__["error_code"] for r in retries} == {"ThrottledClientException"}
+        assert 0 <= delay <= min(shared.BACKOFF_CAP_S, shared.BACKOFF_BASE_S * 2 ** (attempt - 1))
+    (retried,) = [r for r in caplog.records if r.getMessage() == "api_retried"]
+    assert retried.__dict__["attempts"] == 4
+    assert retried.__dict__["operation"] == "GetThing"
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("ThrottledClientException", 429),
+        ("Throttling", 400),
+        ("ThrottlingException", 400),
+        ("TooManyRequestsException", 400),
+        ("SomethingElse", 429),
+    ],
+)
+def test_every_form_of_throttling_is_retried(
+    shared: ModuleType, sleeps: list[float], code: str, status: int
+) -> None:
+    """Both services: chime-sdk-voice says ThrottledClientException, media pipelines Throttling, and
+    an HTTP 429 is throttling whatever its code."""
+    error = ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    outcomes: list[Any] = [error, {"ok": True}]
+
+    def fn() -> Any:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert call(shared, "GetThing", "thing 'a'", fn) == {"ok": True}
+    assert len(sleeps) == 1
 
 
 def test_throttling_on_every_attempt_gives_up_after_the_attempt_limit(
@@ -191,7 +229,7 @@ def test_throttling_on_every_attempt_gives_up_after_the_attempt_limit(
     fn = AlwaysFailing("ThrottledClientException")
 
     with pytest.raises(shared.ApiError) as excinfo:
-        shared.call_api("PutThing", "thing 'a'", fn)
+        call(shared, "PutThing", "thing 'a'", fn)
 
     assert shared.THROTTLE_ATTEMPTS == 5
     assert fn.calls == shared.THROTTLE_ATTEMPTS
@@ -205,18 +243,13 @@ def test_throttling_on_every_attempt_gives_up_after_the_attempt_limit(
     assert isinstance(excinfo.value.__cause__, ClientError)
 
 
-def test_backoff_never_exceeds_the_cap(shared: ModuleType) -> None:
-    for attempt in range(1, 40):
-        assert 0 <= shared._backoff_s(attempt) <= shared.BACKOFF_CAP_S
-
-
 def test_other_errors_fail_at_once_naming_operation_resource_and_code(
     shared: ModuleType, sleeps: list[float]
 ) -> None:
     fn = Flaky("AccessDeniedException")
 
     with pytest.raises(shared.ApiError) as excinfo:
-        shared.call_api("CreateThing", "thing 'a'", fn)
+        call(shared, "CreateThing", "thing 'a'", fn)
 
     assert str(excinfo.value) == "CreateThing failed for thing 'a': AccessDeniedException: details"
     assert isinstance(excinfo.value, RuntimeError)
@@ -229,7 +262,7 @@ def test_an_error_without_code_is_reported_as_unknown(shared: ModuleType) -> Non
         raise ClientError({}, "Operation")
 
     with pytest.raises(shared.ApiError, match=r"^GetThing failed for thing: Unknown: $") as excinfo:
-        shared.call_api("GetThing", "thing", fn)
+        call(shared, "GetThing", "thing", fn)
     assert excinfo.value.code == "Unknown"
 
 
@@ -237,7 +270,7 @@ def test_conflicts_are_not_retried_without_a_budget(shared: ModuleType, sleeps: 
     fn = Flaky("ConflictException")
 
     with pytest.raises(shared.ApiError, match=r"ConflictException: details$"):
-        shared.call_api("DeleteThing", "thing 'a'", fn)
+        call(shared, "DeleteThing", "thing 'a'", fn)
 
     assert len(fn.calls) == 1
     assert sleeps == []
@@ -246,7 +279,7 @@ def test_conflicts_are_not_retried_without_a_budget(shared: ModuleType, sleeps: 
 def test_a_short_conflict_is_waited_out_within_the_budget(shared: ModuleType, sleeps: list[float]) -> None:
     fn = Flaky("ConflictException", "ConflictException")
 
-    assert shared.call_api("DeleteThing", "thing 'a'", fn, conflict_budget_s=20.0, Id="a") == {"ok": True}
+    assert call(shared, "DeleteThing", "thing 'a'", fn, conflict_budget_s=20.0, Id="a") == {"ok": True}
 
     assert len(fn.calls) == 3
     assert len(sleeps) == 2
@@ -256,14 +289,14 @@ def test_a_lasting_conflict_is_retried_until_the_budget_is_spent(
     shared: ModuleType, sleeps: list[float]
 ) -> None:
     fn = AlwaysFailing("ConflictException")
-    budget = 10.0
+    budget = 30.0
 
     with pytest.raises(
         shared.ApiError, match=r"DeleteThing failed for thing 'a': ConflictException: .*attempts"
     ):
-        shared.call_api("DeleteThing", "thing 'a'", fn, conflict_budget_s=budget)
+        call(shared, "DeleteThing", "thing 'a'", fn, conflict_budget_s=budget)
 
-    assert sum(sleeps[:-1]) < budget <= sum(sleeps)
+    assert budget - shared.BACKOFF_CAP_S < sum(sleeps) <= budget
     assert fn.calls == len(sleeps) + 1
     assert fn.calls > shared.THROTTLE_ATTEMPTS  # the conflict budget, not the throttle limit, decides
 
@@ -319,7 +352,7 @@ def test_sync_tags_sends_only_the_difference(shared: ModuleType) -> None:
     old = {"keep": "1", "change": "old", "drop": "x"}
     new = {"keep": "1", "change": "new", "add": "y"}
 
-    shared.sync_tags(client, "arn:thing", "thing 'a'", old, new)
+    sync(shared, client, "arn:thing", "thing 'a'", old, new)
 
     assert client.calls == [
         ("UntagResource", {"ResourceARN": "arn:thing", "TagKeys": ["drop"]}),
@@ -336,8 +369,8 @@ def test_sync_tags_sends_only_the_difference(shared: ModuleType) -> None:
 def test_sync_tags_makes_no_call_when_nothing_changed(shared: ModuleType) -> None:
     client = TagClient()
 
-    shared.sync_tags(client, "arn:thing", "thing 'a'", {"a": "1"}, {"a": "1"})
-    shared.sync_tags(client, "arn:thing", "thing 'a'", {}, {})
+    sync(shared, client, "arn:thing", "thing 'a'", {"a": "1"}, {"a": "1"})
+    sync(shared, client, "arn:thing", "thing 'a'", {}, {})
 
     assert client.calls == []
 
@@ -346,13 +379,13 @@ def test_sync_tags_retries_throttling_and_names_the_resource_on_failure(
     shared: ModuleType, sleeps: list[float]
 ) -> None:
     throttled = TagClient(untag=Flaky("ThrottledClientException"))
-    shared.sync_tags(throttled, "arn:thing", "thing 'a'", {"a": "1"}, {})
+    sync(shared, throttled, "arn:thing", "thing 'a'", {"a": "1"}, {})
     assert [name for name, _ in throttled.calls] == ["UntagResource", "UntagResource"]
     assert len(sleeps) == 1
 
     denied = TagClient(untag=Flaky("AccessDeniedException"))
     with pytest.raises(shared.ApiError, match=r"^UntagResource failed for thing 'a': AccessDeniedException"):
-        shared.sync_tags(denied, "arn:thing", "thing 'a'", {"a": "1"}, {"b": "2"})
+        sync(shared, denied, "arn:thing", "thing 'a'", {"a": "1"}, {"b": "2"})
     assert [name for name, _ in denied.calls] == ["UntagResource"]
 
 
@@ -367,23 +400,23 @@ def test_sync_tags_retries_throttling_and_names_the_resource_on_failure(
         ("streaming_association", "chime-sdk-voice"),
     ],
 )
-def test_the_default_client_uses_standard_retries_and_is_created_once(folder: str, service: str) -> None:
-    handler = load_handler(folder)
+def test_the_default_client_never_retries_and_is_created_once(folder: str, service: str) -> None:
+    handler = load(folder)
 
     client = handler._client()
 
     assert client.meta.service_model.service_name == service
     assert client.meta.region_name == "us-east-1"
-    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert client.meta.config.retries["total_max_attempts"] == 1
     assert handler._client() is client
 
 
-@pytest.mark.parametrize("folder", HANDLER_FOLDERS)
+@pytest.mark.parametrize("folder", TYPE_MODULES)
 def test_unknown_request_types_are_rejected(folder: str) -> None:
-    handler = load_handler(folder)
+    handler = load(folder)
 
     with pytest.raises(ValueError, match="RequestType"):
-        handler.handle(cfn_event("Replace", {}), object())
+        handler.handle(cfn_event("Replace", {}), object(), load("cfn_custom_resource").Deadline.after(60.0))
 
 
 def test_logs_carry_no_key_arn_or_token(
@@ -397,7 +430,7 @@ def test_logs_carry_no_key_arn_or_token(
         invoke(domain_handler, voice, event)
 
     logged = " ".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
-    assert {"request", "api_retry", "domain_created"} <= {record.getMessage() for record in caplog.records}
+    assert {"request", "api_retried", "domain_created"} <= {record.getMessage() for record in caplog.records}
     assert key not in logged
     assert domain_handler.client_request_token(event) not in logged
 
@@ -405,11 +438,36 @@ def test_logs_carry_no_key_arn_or_token(
 def test_a_throttle_after_a_long_conflict_wait_still_gets_its_own_retries(
     shared: ModuleType, sleeps: list[float]
 ) -> None:
-    """A configuration delete waits out conflicts for minutes; a throttle then must not fail it."""
+    """A configuration delete waits out conflicts for minutes; a throttle then must not fail it
+    (the call is bounded by its time budget, not by the throttle attempt count)."""
     fn = Flaky(*(["ConflictException"] * 8), "ThrottledClientException", "ThrottledClientException")
 
-    assert shared.call_api("DeleteThing", "thing 'a'", fn, conflict_budget_s=600.0) == {"ok": True}
+    assert call(shared, "DeleteThing", "thing 'a'", fn, conflict_budget_s=600.0) == {"ok": True}
 
     assert len(fn.calls) == 11
-    # The throttle backoff starts small again rather than at the cap reached by the conflicts.
-    assert sleeps[8] <= shared.BACKOFF_BASE_S * 2
+    assert len(sleeps) == 10
+
+
+def test_every_call_goes_through_the_one_aws_calls_loop(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cfn_custom_resource keeps no retry loop of its own: aws_calls.call runs every attempt."""
+    calls = load("aws_calls")
+    real = calls.call
+    operations: list[str] = []
+
+    def spy(fn: Callable[[], Any], **kwargs: Any) -> Any:
+        operations.append(kwargs["operation"])
+        return real(fn, **kwargs)
+
+    monkeypatch.setattr(calls, "call", spy)
+    key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    voice.fail("CreateVoiceProfileDomain", "ThrottledClientException")
+
+    invoke(domain_handler, voice, cfn_event("Create", {"Name": "callers", "KmsKeyArn": key}))
+
+    assert operations == ["CreateVoiceProfileDomain"]
+    assert voice.count("CreateVoiceProfileDomain") == 2
+    source = (LAMBDA_ROOT / "_common" / "cfn_custom_resource.py").read_text()
+    assert "while True" not in source
+    assert "_sleep(" not in source

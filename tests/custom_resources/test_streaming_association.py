@@ -1,4 +1,4 @@
-"""Lifecycle tests of lambda/streaming_association against the in-memory chime-sdk-voice fake."""
+"""Lifecycle tests of custom_resources/streaming_association.py against the in-memory chime-sdk-voice fake."""
 
 from __future__ import annotations
 
@@ -594,3 +594,26 @@ def test_physical_id_round_trips_and_stays_small(
 
     assert association_handler.Prior.parse(physical_id) == state
     assert len(physical_id.encode()) < 1024
+
+
+@pytest.mark.parametrize("omitted", ["top-level", "media-insights", "both"])
+def test_a_configuration_read_without_disabled_compares_equal_and_is_not_written(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, omitted: str
+) -> None:
+    """A Get may leave out Disabled=False (a default); the connector already has what we would write."""
+    current: dict[str, Any] = {
+        "Disabled": False,
+        "DataRetentionInHours": 24,
+        "StreamingNotificationTargets": [EVENTBRIDGE],
+        "MediaInsightsConfiguration": dict(OURS),
+    }
+    if omitted in ("top-level", "both"):
+        del current["Disabled"]
+    if omitted in ("media-insights", "both"):
+        del current["MediaInsightsConfiguration"]["Disabled"]
+    voice.streaming[VC] = current
+
+    invoke(association_handler, voice, cfn_event("Create", PROPS))
+
+    assert voice.count("GetVoiceConnectorStreamingConfiguration") == 1
+    assert voice.mutating_calls == []

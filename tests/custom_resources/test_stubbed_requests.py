@@ -39,7 +39,7 @@ def real_client(service: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=shared_module().BOTO_CONFIG,
+        config=shared_module().client_config(),
     )
 
 
@@ -147,7 +147,10 @@ def test_key_change_requests_a_new_domain(
 ) -> None:
     client, stubber = voice_stub
     event = cfn_event(
-        "Update", {"Name": "callers", "KmsKeyArn": KEY_2}, physical_id=DOMAIN_ID, old_properties=DOMAIN_PROPS
+        "Update",
+        {"Name": "callers", "KmsKeyArn": KEY_2, "AllowReplacementOnKeyChange": "true"},
+        physical_id=DOMAIN_ID,
+        old_properties=DOMAIN_PROPS,
     )
     stubber.add_response("get_voice_profile_domain", domain(), {"VoiceProfileDomainId": DOMAIN_ID})
     stubber.add_response(

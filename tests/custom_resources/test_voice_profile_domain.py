@@ -1,7 +1,8 @@
-"""Lifecycle tests of lambda/voice_profile_domain against the in-memory chime-sdk-voice fake."""
+"""Lifecycle tests of custom_resources/voice_profile_domain.py against the in-memory chime-sdk-voice fake."""
 
 from __future__ import annotations
 
+import copy
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +19,8 @@ PROPS: dict[str, Any] = {
     "KmsKeyArn": KEY_A,
     "Tags": [{"Key": "team", "Value": "voice"}, {"Key": "env", "Value": "prod"}],
 }
+#: The opt-in that lets a key change replace the domain.
+ALLOW = {"AllowReplacementOnKeyChange": "true"}
 
 
 @pytest.fixture
@@ -116,7 +119,7 @@ def test_update_of_the_key_replaces_the_domain(
     domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
 ) -> None:
     result = invoke(
-        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B})
+        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B, **ALLOW})
     )
 
     assert result["PhysicalResourceId"] != created["PhysicalResourceId"]
@@ -156,15 +159,94 @@ def test_a_rename_never_replaces_the_domain_whatever_the_service_reports_about_i
     assert len(voice.domains) == 1
 
 
+@pytest.mark.parametrize(
+    "reported",
+    [None, "1234abcd-12ab-34cd-56ef-1234567890ab", "arn:aws:kms:us-east-1:111122223333:alias/callers"],
+    ids=["key-missing", "key-id-only", "alias-form"],
+)
 def test_rollback_with_an_invalid_old_key_does_not_replace_the_domain(
-    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+    domain_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    invoke: Invoke,
+    created: dict[str, Any],
+    reported: str | None,
 ) -> None:
+    """The invalid-old-key safeguard ALONE: replacement is opted in, the requested key differs from
+    the failed one, and the service does not echo the key as the requested ARN, so only the invalid
+    OldResourceProperties key keeps a rollback from replacing the domain."""
+    domain = voice.domains[created["PhysicalResourceId"]]
+    if reported is None:
+        del domain["ServerSideEncryptionConfiguration"]
+    else:
+        domain["ServerSideEncryptionConfiguration"] = {"KmsKeyArn": reported}
     failed = {**PROPS, "KmsKeyArn": "arn:aws:kms:us-east-1:111122223333:alias/not-a-key"}
 
-    result = invoke(domain_handler, voice, update(created["PhysicalResourceId"], PROPS, old=failed))
+    result = invoke(
+        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, **ALLOW}, old=failed)
+    )
 
     assert result["PhysicalResourceId"] == created["PhysicalResourceId"]
     assert voice.mutating_calls == []
+    assert len(voice.domains) == 1
+
+
+def test_a_domain_already_reporting_the_new_key_is_not_replaced(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    """Old key A, new key B, the domain already reports B (e.g. a retried request): no replacement,
+    even with replacement opted in."""
+    voice.domains[created["PhysicalResourceId"]]["ServerSideEncryptionConfiguration"] = {"KmsKeyArn": KEY_B}
+
+    result = invoke(
+        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B, **ALLOW})
+    )
+
+    assert result["PhysicalResourceId"] == created["PhysicalResourceId"]
+    assert voice.mutating_calls == []
+    assert len(voice.domains) == 1
+
+
+def test_a_key_change_without_the_opt_in_fails_and_changes_nothing(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    before = copy.deepcopy(voice.domains)
+
+    with pytest.raises(RuntimeError, match=r"Refusing to replace .*allow_replacement_on_key_change=True"):
+        invoke(domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B}))
+
+    assert voice.mutating_calls == []
+    assert voice.domains == before
+    # An explicit "false" is the same as leaving the property out.
+    off = {**PROPS, "KmsKeyArn": KEY_B, "AllowReplacementOnKeyChange": "false"}
+    with pytest.raises(RuntimeError, match="Refusing to replace"):
+        invoke(domain_handler, voice, update(created["PhysicalResourceId"], off))
+    assert voice.mutating_calls == []
+
+
+def test_an_unchanged_update_without_description_makes_no_update_call(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    """The service's Get omits an empty Description; that must compare equal to none requested."""
+    props = {key: value for key, value in PROPS.items() if key != "Description"}
+    created = invoke(domain_handler, voice, cfn_event("Create", props))
+    assert "Description" not in voice.domains[created["PhysicalResourceId"]]
+    voice.reset_calls()
+
+    result = invoke(domain_handler, voice, update(created["PhysicalResourceId"], props, old=props))
+
+    assert result["PhysicalResourceId"] == created["PhysicalResourceId"]
+    assert voice.count("UpdateVoiceProfileDomain") == 0
+    assert voice.mutating_calls == []
+
+
+def test_a_description_of_exactly_1024_characters_is_accepted(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    result = invoke(domain_handler, voice, cfn_event("Create", {**PROPS, "Description": "d" * 1024}))
+
+    assert voice.domains[result["PhysicalResourceId"]]["Description"] == "d" * 1024
+    with pytest.raises(ValueError, match="Description"):
+        domain_handler.parse_properties({**PROPS, "Description": "d" * 1025})
 
 
 def test_full_lifecycle(domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke) -> None:
@@ -172,7 +254,7 @@ def test_full_lifecycle(domain_handler: ModuleType, voice: FakeChimeSdkVoice, in
     domain_id = first["PhysicalResourceId"]
     renamed = {**PROPS, "Name": "renamed"}
     assert invoke(domain_handler, voice, update(domain_id, renamed))["PhysicalResourceId"] == domain_id
-    rekeyed = {**renamed, "KmsKeyArn": KEY_B}
+    rekeyed = {**renamed, "KmsKeyArn": KEY_B, **ALLOW}
     second = invoke(domain_handler, voice, update(domain_id, rekeyed, old=renamed))
     new_id = second["PhysicalResourceId"]
     assert voice.domains[new_id]["Name"] == "renamed"
@@ -316,7 +398,7 @@ def test_rollback_of_a_replacement_deletes_only_the_new_domain(
     domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
 ) -> None:
     replaced = invoke(
-        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B})
+        domain_handler, voice, update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B, **ALLOW})
     )
 
     # The stack update fails later; CloudFormation keeps the old domain and deletes the new one.

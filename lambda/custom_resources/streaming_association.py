@@ -1,15 +1,14 @@
-"""Custom resource: attach ONE media insights pipeline configuration to ONE Voice Connector.
+"""Custom resource ``Custom::ChimeVoiceConnectorStreamingAssociation``: attach ONE media insights
+pipeline configuration to ONE Voice Connector (service ``chime-sdk-voice``).
 
-Service ``chime-sdk-voice``.
-
-``on_event`` is the ``on_event_handler`` of an aws-cdk-lib ``custom_resources.Provider`` (no
-``is_complete`` handler). CloudFormation delivers every property value as a string.
+``index.on_event`` (the one on_event handler of the library's Provider) routes requests of this type
+to ``handle``. CloudFormation delivers every property value as a string.
 
 PutVoiceConnectorStreamingConfiguration replaces the connector's whole StreamingConfiguration, so this
 handler reads, modifies and writes it back, changing only what it owns. AWS: association changes take
 about 5 minutes to reach calls on the connector (the same after Delete).
 
-Properties (``ServiceToken`` is ignored; any other key is rejected):
+Properties (``ServiceToken`` and ``ServiceTimeout`` are ignored; any other key is rejected):
     VoiceConnectorId       required; 1-128 chars of ``[a-zA-Z0-9_-]``.
     ConfigurationArn       required;
                            ``arn:<partition>:chime:<region>:<account>:media-insights-pipeline-configuration/<name>``.
@@ -60,13 +59,14 @@ IAM actions the handler's role needs:
         arn:<partition>:iam::<account>:role/aws-service-role/voiceconnector.chime.amazonaws.com/AWSServiceRoleForAmazonChimeVoiceConnector
         with iam:AWSServiceName = voiceconnector.chime.amazonaws.com (the role is created on first enable)
 
-Clients for tests: ``handle(event, client)`` does the work with any object that has the boto3
-``chime-sdk-voice`` methods; ``on_event`` passes ``_client()``, a lazily created real client that tests can
-monkeypatch.
+Clients for tests: ``handle(event, client, deadline)`` does the work with any object that has the boto3
+``chime-sdk-voice`` methods; ``index.on_event`` passes ``_client()``, a lazily created real client that tests
+can monkeypatch.
 
-Shared code: API calls with throttle retries (``call_api``, ``ApiError``, ``BOTO_CONFIG``) come from
-``cfn_custom_resource`` (lambda/_common/), which the construct ships beside this index.py; tests make
-its backoff instant by monkeypatching ``cfn_custom_resource._sleep``.
+Shared code: ``call_api`` (every call through ``aws_calls.call``, the library's one retry loop and
+error classification), ``ApiError``, ``Deadline`` and the request helpers come from
+``cfn_custom_resource`` (lambda/_common/), which the construct ships beside index.py with
+``aws_calls.py``; tests make backoff instant by monkeypatching ``aws_calls._sleep`` and ``_clock``.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from cfn_custom_resource import ApiError, call_api, dispatch, lazy_client
+from aws_calls import Deadline
+from cfn_custom_resource import ApiError, call_api, dispatch, lazy_client, reject_unknown
 
 if TYPE_CHECKING:
     from mypy_boto3_chime_sdk_voice import ChimeSDKVoiceClient
@@ -96,7 +97,11 @@ PHYSICAL_ID_PATTERN = re.compile(
 )
 RETENTION_PATTERN = re.compile(r"[0-9]{1,9}")
 EVENTBRIDGE = "EventBridge"
-KNOWN_PROPERTIES = {"ServiceToken", "VoiceConnectorId", "ConfigurationArn", "DataRetentionInHours"}
+KNOWN_PROPERTIES = {"VoiceConnectorId", "ConfigurationArn", "DataRetentionInHours"}
+RESOURCE_TYPE = "Custom::ChimeVoiceConnectorStreamingAssociation"
+#: The longest a request of this type may take: a Get and a Put (or Delete), each with its
+#: throttling retries. The construct's service_timeout for the type is derived from it.
+BUDGET_S = 120.0
 
 _client = cast("Callable[[], ChimeSDKVoiceClient]", lazy_client("chime-sdk-voice"))
 
@@ -159,11 +164,7 @@ def _retention(value: Any) -> int | None:
 
 def parse_properties(props: Mapping[str, Any]) -> AssociationProps:
     """Validate ResourceProperties; a bad value raises ValueError naming the property and what is allowed."""
-    unknown = sorted(set(props) - KNOWN_PROPERTIES)
-    if unknown:
-        raise ValueError(
-            f"Unknown properties {unknown}: allowed are {sorted(KNOWN_PROPERTIES - {'ServiceToken'})}"
-        )
+    reject_unknown(props, KNOWN_PROPERTIES)
     vc_id = props.get("VoiceConnectorId")
     if not isinstance(vc_id, str) or not VC_ID_PATTERN.fullmatch(vc_id):
         raise ValueError(
@@ -211,13 +212,16 @@ def _resource(voice_connector_id: str) -> str:
     return f"the streaming configuration of Voice Connector {voice_connector_id!r}"
 
 
-def _get_current(client: ChimeSDKVoiceClient, voice_connector_id: str) -> dict[str, Any] | None:
+def _get_current(
+    client: ChimeSDKVoiceClient, voice_connector_id: str, deadline: Deadline
+) -> dict[str, Any] | None:
     """The connector's StreamingConfiguration, or None when streaming was never configured."""
     try:
         response = call_api(
             "GetVoiceConnectorStreamingConfiguration",
             _resource(voice_connector_id),
             client.get_voice_connector_streaming_configuration,
+            deadline=deadline,
             VoiceConnectorId=voice_connector_id,
         )
     except ApiError as exc:
@@ -228,11 +232,17 @@ def _get_current(client: ChimeSDKVoiceClient, voice_connector_id: str) -> dict[s
     return dict(configuration) if configuration else None
 
 
-def _put(client: ChimeSDKVoiceClient, voice_connector_id: str, configuration: Mapping[str, Any]) -> None:
+def _put(
+    client: ChimeSDKVoiceClient,
+    voice_connector_id: str,
+    configuration: Mapping[str, Any],
+    deadline: Deadline,
+) -> None:
     call_api(
         "PutVoiceConnectorStreamingConfiguration",
         _resource(voice_connector_id),
         client.put_voice_connector_streaming_configuration,
+        deadline=deadline,
         VoiceConnectorId=voice_connector_id,
         StreamingConfiguration=configuration,
     )
@@ -263,9 +273,11 @@ def _associate(
     prior: Prior | None,
     allowed_arns: set[str],
     previously_configured: int | None,
+    *,
+    deadline: Deadline,
 ) -> dict[str, Any]:
     vc_id = props.voice_connector_id
-    current = _get_current(client, vc_id)
+    current = _get_current(client, vc_id, deadline)
     attached = _attached_arn(current)
     if attached is not None and attached not in allowed_arns:
         raise RuntimeError(
@@ -287,7 +299,7 @@ def _associate(
         MediaInsightsConfiguration={"Disabled": False, "ConfigurationArn": props.configuration_arn},
     )
     if _comparable(desired) != _comparable(current):
-        _put(client, vc_id, desired)
+        _put(client, vc_id, desired, deadline)
         logger.info(
             "configuration_attached", extra={"voice_connector_id": vc_id, "prior": prior.physical_id()}
         )
@@ -296,23 +308,29 @@ def _associate(
     return {"PhysicalResourceId": prior.physical_id(), "Data": {"VoiceConnectorId": vc_id}}
 
 
-def _create(event: Mapping[str, Any], props: AssociationProps, client: ChimeSDKVoiceClient) -> dict[str, Any]:
-    return _associate(props, client, None, {props.configuration_arn}, None)
+def _create(
+    event: Mapping[str, Any], props: AssociationProps, client: ChimeSDKVoiceClient, deadline: Deadline
+) -> dict[str, Any]:
+    return _associate(props, client, None, {props.configuration_arn}, None, deadline=deadline)
 
 
-def _update(event: Mapping[str, Any], props: AssociationProps, client: ChimeSDKVoiceClient) -> dict[str, Any]:
+def _update(
+    event: Mapping[str, Any], props: AssociationProps, client: ChimeSDKVoiceClient, deadline: Deadline
+) -> dict[str, Any]:
     prior = Prior.parse(event["PhysicalResourceId"])
     if prior is None or prior.voice_connector_id != props.voice_connector_id:
         # Another connector: a new association (new physical ID); CloudFormation deletes the old one.
-        return _create(event, props, client)
+        return _create(event, props, client, deadline)
     old = event.get("OldResourceProperties", {})
     allowed = {props.configuration_arn}
     if isinstance(old.get("ConfigurationArn"), str):
         allowed.add(old["ConfigurationArn"])  # switching from our previous configuration is not stealing
-    return _associate(props, client, prior, allowed, _retention(old.get("DataRetentionInHours")))
+    return _associate(
+        props, client, prior, allowed, _retention(old.get("DataRetentionInHours")), deadline=deadline
+    )
 
 
-def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, Any]:
+def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient, deadline: Deadline) -> dict[str, Any]:
     physical_id = event["PhysicalResourceId"]
     done = {"PhysicalResourceId": physical_id, "Data": {}}
     prior = Prior.parse(physical_id)
@@ -321,7 +339,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, 
         return done
     vc_id = prior.voice_connector_id
     props = event.get("ResourceProperties", {})  # read leniently: Delete must not fail on properties
-    current = _get_current(client, vc_id)
+    current = _get_current(client, vc_id, deadline)
     if current is None:
         logger.info("streaming_already_gone", extra={"voice_connector_id": vc_id})
         return done
@@ -338,6 +356,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, 
             "DeleteVoiceConnectorStreamingConfiguration",
             _resource(vc_id),
             client.delete_voice_connector_streaming_configuration,
+            deadline=deadline,
             VoiceConnectorId=vc_id,
         )
         logger.info("streaming_configuration_deleted", extra={"voice_connector_id": vc_id})
@@ -358,16 +377,13 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, 
         and current.get("DataRetentionInHours") == _our_retention(prior, configured)
     ):
         restored["DataRetentionInHours"] = prior.retention
-    _put(client, vc_id, restored)
+    _put(client, vc_id, restored, deadline)
     logger.info("configuration_detached", extra={"voice_connector_id": vc_id, "prior": physical_id})
     return done
 
 
-def handle(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, Any]:
-    """Run one CloudFormation custom resource request against ``client``."""
-    return dispatch(event, client, parse=parse_properties, create=_create, update=_update, delete=_delete)
-
-
-def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
-    """Provider framework entry point."""
-    return handle(event, _client())
+def handle(event: Mapping[str, Any], client: ChimeSDKVoiceClient, deadline: Deadline) -> dict[str, Any]:
+    """Run one CloudFormation custom resource request against ``client``, finishing before ``deadline``."""
+    return dispatch(
+        event, client, deadline, parse=parse_properties, create=_create, update=_update, delete=_delete
+    )

@@ -1,15 +1,18 @@
-"""Custom resource: an Amazon Chime SDK voice profile domain (service ``chime-sdk-voice``).
+"""Custom resource ``Custom::ChimeVoiceProfileDomain``: a voice profile domain (``chime-sdk-voice``).
 
-``on_event`` is the ``on_event_handler`` of an aws-cdk-lib ``custom_resources.Provider`` (no
-``is_complete`` handler). CloudFormation delivers every property value as a string.
+``index.on_event`` (the one on_event handler of the library's Provider) routes requests of this type
+to ``handle``. CloudFormation delivers every property value as a string.
 
-Properties (``ServiceToken`` is ignored; any other key is rejected):
+Properties (``ServiceToken`` and ``ServiceTimeout`` are ignored; any other key is rejected):
     Name         required; 1-256 chars of ``[a-zA-Z0-9 _.-]``.
     Description  optional; 0-1024 chars.
     KmsKeyArn    required; a symmetric customer managed key given as a key ARN
                  ``arn:<partition>:kms:<region>:<account>:key/<key-id>``. Alias ARNs are rejected: the
                  service documents "do not use ... KMS aliases".
     Tags         optional; list of ``{"Key": str, "Value": str}`` (at most 50, unique keys).
+    AllowReplacementOnKeyChange
+                 optional; "true" | "false" (default "false"). Whether an Update that asks for another
+                 KmsKeyArn may replace the domain (see below).
 
 Returned Data: ``VoiceProfileDomainId``, ``VoiceProfileDomainArn``.
 
@@ -19,9 +22,12 @@ Physical ID: the ``VoiceProfileDomainId``.
     Update                  first GetVoiceProfileDomain: decisions compare the domain as it is with the new
                             properties (robust to rollbacks after a partly applied Update). Tags are diffed
                             against OldResourceProperties (tags added outside CloudFormation are kept).
-    Update, KmsKeyArn new   the service cannot change the key in place: a NEW domain is created and its ID
-                            returned; CloudFormation then deletes the old one (or keeps it under the Retain
-                            policy the construct sets by default: deleting a domain deletes every voiceprint).
+    Update, KmsKeyArn new   the service cannot change the key in place, so only a NEW domain can have the new
+                            key, and every voice profile enrolled in the old one stays behind. Unless
+                            AllowReplacementOnKeyChange is "true" the Update FAILS with a message saying so
+                            (CloudFormation rolls back; nothing was changed). With it, a new domain is
+                            created and its ID returned; CloudFormation then deletes the old one (or keeps
+                            it under the Retain policy the construct sets by default).
     Update, Name/Description  UpdateVoiceProfileDomain (same ID).
     Update, Tags            UntagResource / TagResource with only the difference (same ID).
     Update, nothing changed only the GetVoiceProfileDomain; no mutating call.
@@ -38,14 +44,14 @@ IAM actions the handler's role needs:
                                      the KmsKeyArn key (the service creates a grant for
                                      chimevoiceconnector.<region>.amazonaws.com on create)
 
-Clients for tests: ``handle(event, client)`` does the work with any object that has the boto3
-``chime-sdk-voice`` methods; ``on_event`` passes ``_client()``, a lazily created real client that tests can
-monkeypatch.
+Clients for tests: ``handle(event, client, deadline)`` does the work with any object that has the boto3
+``chime-sdk-voice`` methods; ``index.on_event`` passes ``_client()``, a lazily created real client that tests
+can monkeypatch.
 
-Shared code: API calls with throttle retries (``call_api``, ``ApiError``, ``BOTO_CONFIG``),
-``client_request_token`` and the tag helpers come from ``cfn_custom_resource`` (lambda/_common/), which
-the construct ships beside this index.py; tests make its backoff instant by monkeypatching
-``cfn_custom_resource._sleep``.
+Shared code: ``call_api`` (every call through ``aws_calls.call``, the library's one retry loop and
+error classification), ``ApiError``, ``Deadline`` and the request helpers come from
+``cfn_custom_resource`` (lambda/_common/), which the construct ships beside index.py with
+``aws_calls.py``; tests make backoff instant by monkeypatching ``aws_calls._sleep`` and ``_clock``.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from aws_calls import Deadline
 from cfn_custom_resource import (
     ApiError,
     call_api,
@@ -65,6 +72,7 @@ from cfn_custom_resource import (
     lazy_client,
     parse_tags,
     previous_tags,
+    reject_unknown,
     sync_tags,
 )
 
@@ -80,7 +88,11 @@ KMS_KEY_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-z
 # placeholder after a failed Create) is never sent to the API.
 DOMAIN_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,256}")
 MAX_TAGS = 50
-KNOWN_PROPERTIES = {"ServiceToken", "Name", "Description", "KmsKeyArn", "Tags"}
+KNOWN_PROPERTIES = {"Name", "Description", "KmsKeyArn", "Tags", "AllowReplacementOnKeyChange"}
+RESOURCE_TYPE = "Custom::ChimeVoiceProfileDomain"
+#: The longest a request of this type may take: a few calls, each with its throttling retries, and
+#: up to 20 s of conflict on delete. The construct's service_timeout for the type is derived from it.
+BUDGET_S = 120.0
 
 _client = cast("Callable[[], ChimeSDKVoiceClient]", lazy_client("chime-sdk-voice"))
 
@@ -91,15 +103,12 @@ class DomainProps:
     description: str
     kms_key_arn: str
     tags: dict[str, str]
+    allow_replacement_on_key_change: bool = False
 
 
 def parse_properties(props: Mapping[str, Any]) -> DomainProps:
     """Validate ResourceProperties; a bad value raises ValueError naming the property and what is allowed."""
-    unknown = sorted(set(props) - KNOWN_PROPERTIES)
-    if unknown:
-        raise ValueError(
-            f"Unknown properties {unknown}: allowed are {sorted(KNOWN_PROPERTIES - {'ServiceToken'})}"
-        )
+    reject_unknown(props, KNOWN_PROPERTIES)
     name = props.get("Name")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ValueError(f"Invalid property Name={name!r}: expected 1-256 characters of [a-zA-Z0-9 _.-]")
@@ -119,7 +128,14 @@ def parse_properties(props: Mapping[str, Any]) -> DomainProps:
             f"Invalid property KmsKeyArn={key_arn!r}: expected a KMS key ARN "
             "arn:<partition>:kms:<region>:<account>:key/<key-id>"
         )
-    return DomainProps(name, description, key_arn, parse_tags(props.get("Tags"), MAX_TAGS))
+    allow = props.get("AllowReplacementOnKeyChange", "false")
+    if allow not in ("true", "false", True, False):
+        raise ValueError(
+            f"Invalid property AllowReplacementOnKeyChange={allow!r}: allowed values are 'true', 'false'"
+        )
+    return DomainProps(
+        name, description, key_arn, parse_tags(props.get("Tags"), MAX_TAGS), allow in ("true", True)
+    )
 
 
 def _data(domain: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,7 +148,9 @@ def _data(domain: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _create(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceClient) -> dict[str, Any]:
+def _create(
+    event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceClient, deadline: Deadline
+) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "Name": props.name,
         "ServerSideEncryptionConfiguration": {"KmsKeyArn": props.kms_key_arn},
@@ -148,6 +166,7 @@ def _create(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceC
         "CreateVoiceProfileDomain",
         f"voice profile domain {props.name!r}",
         client.create_voice_profile_domain,
+        deadline=deadline,
         **kwargs,
     )
     domain = response["VoiceProfileDomain"]
@@ -155,16 +174,31 @@ def _create(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceC
     return _data(domain)
 
 
-def _update(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceClient) -> dict[str, Any]:
+def _update(
+    event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceClient, deadline: Deadline
+) -> dict[str, Any]:
     domain_id = event["PhysicalResourceId"]
     resource = f"voice profile domain {domain_id!r}"
     domain: Mapping[str, Any] = call_api(
-        "GetVoiceProfileDomain", resource, client.get_voice_profile_domain, VoiceProfileDomainId=domain_id
+        "GetVoiceProfileDomain",
+        resource,
+        client.get_voice_profile_domain,
+        deadline=deadline,
+        VoiceProfileDomainId=domain_id,
     )["VoiceProfileDomain"]
     if _key_changed(event, props, domain):
+        if not props.allow_replacement_on_key_change:
+            # Failing leaves the domain and its voiceprints as they are; CloudFormation rolls back.
+            raise RuntimeError(
+                f"Refusing to replace {resource}: KmsKeyArn changed, and a domain's key cannot be changed in "
+                "place, so only a new domain can have it, and every voice profile enrolled in this one would "
+                "stay behind in it. Keep the previous encryption_key, or set "
+                "allow_replacement_on_key_change=True on the VoiceProfileDomain to create a new domain "
+                "(re-enrol callers there; the old domain is retained unless its removal policy is DESTROY)."
+            )
         # The API cannot change the key: replace. CloudFormation deletes (or retains) the old domain.
         logger.info("domain_replaced_for_new_key", extra={"old_voice_profile_domain_id": domain_id})
-        return _create(event, props, client)
+        return _create(event, props, client, deadline)
 
     if domain.get("Name") != props.name or domain.get("Description", "") != props.description:
         # An empty Description clears the old one (the API allows 0 characters).
@@ -172,12 +206,13 @@ def _update(event: Mapping[str, Any], props: DomainProps, client: ChimeSDKVoiceC
             "UpdateVoiceProfileDomain",
             resource,
             client.update_voice_profile_domain,
+            deadline=deadline,
             VoiceProfileDomainId=domain_id,
             Name=props.name,
             Description=props.description,
         )["VoiceProfileDomain"]
     old_tags = previous_tags(event.get("OldResourceProperties", {}).get("Tags"), MAX_TAGS)
-    sync_tags(client, domain["VoiceProfileDomainArn"], resource, old_tags, props.tags)
+    sync_tags(client, domain["VoiceProfileDomainArn"], resource, old_tags, props.tags, deadline=deadline)
     return _data(domain)
 
 
@@ -198,7 +233,7 @@ def _key_changed(event: Mapping[str, Any], props: DomainProps, domain: Mapping[s
     return bool(current != props.kms_key_arn)
 
 
-def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, Any]:
+def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient, deadline: Deadline) -> dict[str, Any]:
     domain_id = event["PhysicalResourceId"]
     if not DOMAIN_ID_PATTERN.fullmatch(domain_id):
         logger.info("delete_skipped_not_a_domain_id")
@@ -209,6 +244,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, 
             "DeleteVoiceProfileDomain",
             f"voice profile domain {domain_id!r}",
             client.delete_voice_profile_domain,
+            deadline=deadline,
             conflict_budget_s=20.0,
             VoiceProfileDomainId=domain_id,
         )
@@ -220,11 +256,8 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, 
     return {"PhysicalResourceId": domain_id, "Data": {}}
 
 
-def handle(event: Mapping[str, Any], client: ChimeSDKVoiceClient) -> dict[str, Any]:
-    """Run one CloudFormation custom resource request against ``client``."""
-    return dispatch(event, client, parse=parse_properties, create=_create, update=_update, delete=_delete)
-
-
-def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
-    """Provider framework entry point."""
-    return handle(event, _client())
+def handle(event: Mapping[str, Any], client: ChimeSDKVoiceClient, deadline: Deadline) -> dict[str, Any]:
+    """Run one CloudFormation custom resource request against ``client``, finishing before ``deadline``."""
+    return dispatch(
+        event, client, deadline, parse=parse_properties, create=_create, update=_update, delete=_delete
+    )

@@ -1,13 +1,12 @@
-"""Custom resource: a media insights pipeline configuration for voice analytics.
+"""Custom resource ``Custom::ChimeMediaInsightsPipelineConfiguration``: a media insights pipeline
+configuration for voice analytics (service ``chime-sdk-media-pipelines``).
 
-Service ``chime-sdk-media-pipelines``.
-
-``on_event`` is the ``on_event_handler`` of an aws-cdk-lib ``custom_resources.Provider`` (no
-``is_complete`` handler). CloudFormation delivers every property value as a string. The CloudFormation type
+``index.on_event`` (the one on_event handler of the library's Provider) routes requests of this type
+to ``handle``. CloudFormation delivers every property value as a string. The CloudFormation type
 ``AWS::Chime::MediaInsightsPipelineConfiguration`` cannot express a ``VoiceAnalyticsProcessor`` element or an
 SQS sink, hence this custom resource.
 
-Properties (``ServiceToken`` is ignored; any other key is rejected):
+Properties (``ServiceToken`` and ``ServiceTimeout`` are ignored; any other key is rejected):
     Name                   required; 2-64 chars of ``[0-9a-zA-Z._-]`` (chosen by the construct).
     ResourceAccessRoleArn  required; ``arn:<partition>:iam::<account>:role/<name>`` (assumed by
                            mediapipelines.chime.amazonaws.com).
@@ -37,8 +36,9 @@ Physical ID: the configuration Name.
                          GetMediaInsightsPipelineConfiguration only (fills Data); no mutating call.
     Delete               DeleteMediaInsightsPipelineConfiguration. NotFound is success. ConflictException
                          (still associated with a Voice Connector, e.g. while a detach propagates, which takes
-                         about 5 minutes) is retried for up to 10 minutes (the construct gives this
-                         function a 15-minute timeout), then reported as a clear failure.
+                         about 5 minutes) is retried for up to 10 minutes (``DELETE_CONFLICT_BUDGET_S``,
+                         inside this type's ``BUDGET_S`` and the function's deadline), then reported as a
+                         clear failure.
                          A physical ID that is not a configuration name (a failed Create's placeholder) is
                          skipped without any call.
 
@@ -52,14 +52,14 @@ IAM actions the handler's role needs:
     iam:PassRole                                      the ResourceAccessRoleArn role
     kinesis:DescribeStream                            the KinesisDataStreamArn stream (checked by the API)
 
-Clients for tests: ``handle(event, client)`` does the work with any object that has the boto3
-``chime-sdk-media-pipelines`` methods; ``on_event`` passes ``_client()``, a lazily created real client that
-tests can monkeypatch.
+Clients for tests: ``handle(event, client, deadline)`` does the work with any object that has the boto3
+``chime-sdk-media-pipelines`` methods; ``index.on_event`` passes ``_client()``, a lazily created real client
+that tests can monkeypatch.
 
-Shared code: API calls with throttle retries (``call_api``, ``ApiError``, ``BOTO_CONFIG``),
-``client_request_token`` and the tag helpers come from ``cfn_custom_resource`` (lambda/_common/), which
-the construct ships beside this index.py; tests make its backoff instant by monkeypatching
-``cfn_custom_resource._sleep``.
+Shared code: ``call_api`` (every call through ``aws_calls.call``, the library's one retry loop and
+error classification), ``ApiError``, ``Deadline`` and the request helpers come from
+``cfn_custom_resource`` (lambda/_common/), which the construct ships beside index.py with
+``aws_calls.py``; tests make backoff instant by monkeypatching ``aws_calls._sleep`` and ``_clock``.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from aws_calls import Deadline
 from cfn_custom_resource import (
     ApiError,
     call_api,
@@ -78,6 +79,7 @@ from cfn_custom_resource import (
     dispatch,
     lazy_client,
     parse_tags,
+    reject_unknown,
     sync_tags,
 )
 
@@ -96,8 +98,13 @@ STATUSES = ("Enabled", "Disabled")
 MAX_TAGS = 200
 # A detach takes about 5 minutes to propagate; a stack delete detaches and then deletes at once.
 DELETE_CONFLICT_BUDGET_S = 600.0
+#: ConflictException on Update ("multiple instances of the same request"): wait a little.
+UPDATE_CONFLICT_BUDGET_S = 30.0
+RESOURCE_TYPE = "Custom::ChimeMediaInsightsPipelineConfiguration"
+#: The longest a request of this type may take: the delete's conflict wait plus a minute for the
+#: other calls and their throttling retries. The construct's service_timeout is derived from it.
+BUDGET_S = DELETE_CONFLICT_BUDGET_S + 60.0
 KNOWN_PROPERTIES = {
-    "ServiceToken",
     "Name",
     "ResourceAccessRoleArn",
     "SpeakerSearch",
@@ -136,11 +143,7 @@ def _status(props: Mapping[str, Any], key: str, default: str) -> str:
 
 def parse_properties(props: Mapping[str, Any]) -> ConfigurationProps:
     """Validate ResourceProperties; a bad value raises ValueError naming the property and what is allowed."""
-    unknown = sorted(set(props) - KNOWN_PROPERTIES)
-    if unknown:
-        raise ValueError(
-            f"Unknown properties {unknown}: allowed are {sorted(KNOWN_PROPERTIES - {'ServiceToken'})}"
-        )
+    reject_unknown(props, KNOWN_PROPERTIES)
     name = props.get("Name")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ValueError(f"Invalid property Name={name!r}: expected 2-64 characters of [0-9a-zA-Z._-]")
@@ -222,7 +225,10 @@ def _resource(name: str) -> str:
 
 
 def _create(
-    event: Mapping[str, Any], props: ConfigurationProps, client: ChimeSDKMediaPipelinesClient
+    event: Mapping[str, Any],
+    props: ConfigurationProps,
+    client: ChimeSDKMediaPipelinesClient,
+    deadline: Deadline,
 ) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "MediaInsightsPipelineConfigurationName": props.name,
@@ -237,6 +243,7 @@ def _create(
         "CreateMediaInsightsPipelineConfiguration",
         _resource(props.name),
         client.create_media_insights_pipeline_configuration,
+        deadline=deadline,
         **kwargs,
     )["MediaInsightsPipelineConfiguration"]
     logger.info("configuration_created", extra={"configuration_name": props.name})
@@ -244,13 +251,16 @@ def _create(
 
 
 def _update(
-    event: Mapping[str, Any], props: ConfigurationProps, client: ChimeSDKMediaPipelinesClient
+    event: Mapping[str, Any],
+    props: ConfigurationProps,
+    client: ChimeSDKMediaPipelinesClient,
+    deadline: Deadline,
 ) -> dict[str, Any]:
     name = event["PhysicalResourceId"]
     if props.name != name:
         # Names cannot change in place: replace. CloudFormation deletes the old configuration afterwards.
         logger.info("configuration_replaced_for_new_name", extra={"old_configuration_name": name})
-        return _create(event, props, client)
+        return _create(event, props, client, deadline)
 
     old = _previous(event.get("OldResourceProperties", {}))
     configuration: Mapping[str, Any]
@@ -259,7 +269,8 @@ def _update(
             "UpdateMediaInsightsPipelineConfiguration",
             _resource(name),
             client.update_media_insights_pipeline_configuration,
-            conflict_budget_s=30.0,
+            deadline=deadline,
+            conflict_budget_s=UPDATE_CONFLICT_BUDGET_S,
             Identifier=name,
             ResourceAccessRoleArn=props.role_arn,
             Elements=props.elements,
@@ -269,16 +280,24 @@ def _update(
             "GetMediaInsightsPipelineConfiguration",
             _resource(name),
             client.get_media_insights_pipeline_configuration,
+            deadline=deadline,
             Identifier=name,
         )["MediaInsightsPipelineConfiguration"]
     old_tags = old.tags if old is not None else {}
     sync_tags(
-        client, configuration["MediaInsightsPipelineConfigurationArn"], _resource(name), old_tags, props.tags
+        client,
+        configuration["MediaInsightsPipelineConfigurationArn"],
+        _resource(name),
+        old_tags,
+        props.tags,
+        deadline=deadline,
     )
     return _data(configuration)
 
 
-def _delete(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> dict[str, Any]:
+def _delete(
+    event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient, deadline: Deadline
+) -> dict[str, Any]:
     name = event["PhysicalResourceId"]
     if not NAME_PATTERN.fullmatch(name):
         logger.info("delete_skipped_not_a_configuration_name")
@@ -288,6 +307,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> d
             "DeleteMediaInsightsPipelineConfiguration",
             _resource(name),
             client.delete_media_insights_pipeline_configuration,
+            deadline=deadline,
             conflict_budget_s=DELETE_CONFLICT_BUDGET_S,
             Identifier=name,
         )
@@ -297,7 +317,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> d
             logger.info("configuration_already_gone", extra={"configuration_name": name})
         elif exc.code == "ConflictException":
             raise RuntimeError(
-                f"{exc} -- still in use after ~{DELETE_CONFLICT_BUDGET_S:.0f} s of retries; "
+                f"{exc} -- still in use after up to {DELETE_CONFLICT_BUDGET_S:.0f} s of retries; "
                 "detach it from every Voice Connector streaming configuration (changes take about 5 minutes "
                 "to propagate) and retry the delete"
             ) from exc
@@ -306,11 +326,10 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> d
     return {"PhysicalResourceId": name, "Data": {}}
 
 
-def handle(event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient) -> dict[str, Any]:
-    """Run one CloudFormation custom resource request against ``client``."""
-    return dispatch(event, client, parse=parse_properties, create=_create, update=_update, delete=_delete)
-
-
-def on_event(event: Mapping[str, Any], context: object) -> dict[str, Any]:
-    """Provider framework entry point."""
-    return handle(event, _client())
+def handle(
+    event: Mapping[str, Any], client: ChimeSDKMediaPipelinesClient, deadline: Deadline
+) -> dict[str, Any]:
+    """Run one CloudFormation custom resource request against ``client``, finishing before ``deadline``."""
+    return dispatch(
+        event, client, deadline, parse=parse_properties, create=_create, update=_update, delete=_delete
+    )

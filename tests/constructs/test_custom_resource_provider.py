@@ -1,0 +1,215 @@
+"""The stack's one custom-resource provider: footprint, timeouts, upgrades, and the shared stream."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+from chime_speaker_search import SpeakerSearch, VoiceConnector, VoiceProfileDomain
+from chime_speaker_search._shared import CUSTOM_RESOURCE_TYPES, LEGACY_CONTEXT, ON_EVENT_TIMEOUT
+from tests.conftest import ENV, IMPORTED_IDS, Synthesized, synthesize
+from tests.custom_resources.conftest import load
+
+#: ServiceToken of each custom resource of the stack below as the three-provider layout (one
+#: Provider per type, up to commit 1ff6b05) synthesized it; recorded from that commit.
+THREE_PROVIDER_TOKENS = json.loads((Path(__file__).parent / "three_provider_layout_tokens.json").read_text())
+#: What a stack may hold once the other open work lands (a state table, a pipeline-health rule).
+RESOURCE_BUDGET = 28
+MAX_FUNCTIONS = 3
+
+
+def _search_on(connectors: int, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The template of one SpeakerSearch on ``connectors`` imported connectors."""
+    app = cdk.App(context=context)
+    stack = cdk.Stack(app, "TestStack", env=ENV)
+    pbx = [
+        VoiceConnector.from_voice_connector_id(stack, "Pbx" if n == 0 else f"Pbx{n}", IMPORTED_IDS[n])
+        for n in range(connectors)
+    ]
+    SpeakerSearch(stack, "SpeakerSearch", voice_connectors=pbx)
+    template: dict[str, Any] = app.synth().get_stack_by_name("TestStack").template
+    return template
+
+
+def _of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+@pytest.fixture(scope="module")
+def footprints() -> dict[int, dict[str, Any]]:
+    return {n: _search_on(n) for n in (1, 2, 3)}
+
+
+def test_one_search_on_one_imported_connector_fits_the_budget(footprints: dict[int, dict[str, Any]]) -> None:
+    template = footprints[1]
+    functions = _of_type(template, "AWS::Lambda::Function")
+    # The runtime handler, the one on_event function and the one Provider framework function.
+    assert len(functions) <= MAX_FUNCTIONS, sorted(functions)
+    assert len(template["Resources"]) <= RESOURCE_BUDGET, sorted(template["Resources"])
+
+
+def test_each_extra_imported_connector_adds_exactly_one_resource(
+    footprints: dict[int, dict[str, Any]],
+) -> None:
+    counts = {n: len(template["Resources"]) for n, template in footprints.items()}
+    assert counts[2] - counts[1] == 1
+    assert counts[3] - counts[2] == 1
+    added = set(footprints[2]["Resources"]) - set(footprints[1]["Resources"])
+    (association,) = added
+    assert (
+        footprints[2]["Resources"][association]["Type"] == "Custom::ChimeVoiceConnectorStreamingAssociation"
+    )
+
+
+def test_every_custom_resource_has_its_types_service_timeout(footprints: dict[int, dict[str, Any]]) -> None:
+    timeouts = {kind.resource_type: kind.service_timeout.to_seconds() for kind in CUSTOM_RESOURCE_TYPES}
+    custom = {k: v for k, v in footprints[1]["Resources"].items() if v["Type"].startswith("Custom::")}
+    assert {v["Type"] for v in custom.values()} == set(timeouts)
+    for resource in custom.values():
+        assert int(resource["Properties"]["ServiceTimeout"]) == timeouts[resource["Type"]]
+
+
+def test_timeouts_cover_each_types_budget_and_stay_below_the_framework() -> None:
+    """The handler's budget per type (its module's BUDGET_S) bounds its slowest legitimate path;
+    the function and CloudFormation must wait at least that long, the framework (15 min) longer."""
+    index: ModuleType = load("index")
+    on_event_s = ON_EVENT_TIMEOUT.to_seconds()
+    assert on_event_s < 15 * 60  # strictly below the Provider framework's own timeout
+    for kind in CUSTOM_RESOURCE_TYPES:
+        budget_s = index.HANDLERS[kind.resource_type].BUDGET_S
+        assert budget_s + index.SAFETY_MARGIN_S <= on_event_s, kind.resource_type
+        # Cold starts of two functions and the framework's reply fit in the rest.
+        assert kind.service_timeout.to_seconds() >= budget_s + 60, kind.resource_type
+        assert kind.service_timeout.to_seconds() <= 3600  # CloudFormation's maximum
+    assert set(index.HANDLERS) == {kind.resource_type for kind in CUSTOM_RESOURCE_TYPES}
+
+
+def test_the_on_event_function_has_the_shared_timeout(footprints: dict[int, dict[str, Any]]) -> None:
+    functions = _of_type(footprints[1], "AWS::Lambda::Function")
+    (on_event,) = [f for f in functions.values() if f["Properties"]["Handler"] == "index.on_event"]
+    assert on_event["Properties"]["Timeout"] == ON_EVENT_TIMEOUT.to_seconds()
+
+
+# --- a stack deployed with the three-provider layout ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def legacy() -> Synthesized:
+    """The stack of THREE_PROVIDER_TOKENS, with the context key that keeps its ServiceTokens
+    (synthesized with cdk-nag, like every shared stack)."""
+
+    def build(stack: cdk.Stack) -> dict[str, Any]:
+        pbx = VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[0])
+        SpeakerSearch(stack, "SpeakerSearch", voice_connectors=[pbx])
+        return {}
+
+    return synthesize(build, app=cdk.App(context={LEGACY_CONTEXT: True}))
+
+
+def test_a_stack_of_the_three_provider_layout_keeps_every_service_token(legacy: Synthesized) -> None:
+    """CloudFormation refuses to change a custom resource's ServiceToken ("Modifying service token
+    is not allowed"); with the context key, each resource keeps exactly the token it was deployed with."""
+    custom = {k: v for k, v in legacy.template["Resources"].items() if v["Type"].startswith("Custom::")}
+    assert set(custom) == set(THREE_PROVIDER_TOKENS)
+    for logical_id, recorded in THREE_PROVIDER_TOKENS.items():
+        assert custom[logical_id]["Type"] == recorded["Type"]
+        assert custom[logical_id]["Properties"]["ServiceToken"] == recorded["ServiceToken"]
+
+
+def test_the_three_frameworks_front_the_one_on_event_function(legacy: Synthesized) -> None:
+    functions = legacy.resources("AWS::Lambda::Function")
+    (on_event,) = [k for k, v in functions.items() if v["Properties"]["Handler"] == "index.on_event"]
+    frameworks = {k: v for k, v in functions.items() if "frameworkonEvent" in k}
+    assert len(frameworks) == 3
+    for framework in frameworks.values():
+        target = framework["Properties"]["Environment"]["Variables"]["USER_ON_EVENT_FUNCTION_ARN"]
+        assert target == {"Fn::GetAtt": [on_event, "Arn"]}
+    assert len(functions) == 5  # was 7: three on_event functions became one
+
+
+def test_without_the_context_key_there_is_one_framework(footprints: dict[int, dict[str, Any]]) -> None:
+    tokens = {
+        json.dumps(v["Properties"]["ServiceToken"])
+        for v in footprints[1]["Resources"].values()
+        if v["Type"].startswith("Custom::")
+    }
+    assert len(tokens) == 1
+    recorded = {json.dumps(t["ServiceToken"]) for t in THREE_PROVIDER_TOKENS.values()}
+    assert tokens.isdisjoint(recorded)
+
+
+# --- one Kinesis data stream per stack ------------------------------------------------------------
+
+
+def test_two_searches_in_one_stack_share_one_stream(many: Synthesized) -> None:
+    (stream_id,) = many.resources("AWS::Kinesis::Stream")
+    configurations = many.resources("Custom::ChimeMediaInsightsPipelineConfiguration").values()
+    assert len(configurations) == 2
+    for configuration in configurations:
+        assert configuration["Properties"]["KinesisDataStreamArn"] == {"Fn::GetAtt": [stream_id, "Arn"]}
+
+
+def test_a_given_stream_or_key_is_respected() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    mine = cdk.aws_kinesis.Stream(stack, "Mine")
+    key = cdk.aws_kms.Key(stack, "Key", enable_key_rotation=True)
+    pbx = [VoiceConnector.from_voice_connector_id(stack, f"P{n}", IMPORTED_IDS[n]) for n in range(4)]
+    given = SpeakerSearch(stack, "Given", voice_connectors=[pbx[0]], kinesis_stream=mine)
+    default = SpeakerSearch(stack, "Default", voice_connectors=[pbx[1]])
+    keyed = SpeakerSearch(stack, "Keyed", voice_connectors=[pbx[2]], encryption_key=key)
+    keyed_too = SpeakerSearch(stack, "KeyedToo", voice_connectors=[pbx[3]], encryption_key=key)
+
+    assert given.configuration.kinesis_stream is mine
+    assert keyed.configuration.kinesis_stream is keyed_too.configuration.kinesis_stream
+    assert keyed.configuration.kinesis_stream is not default.configuration.kinesis_stream
+    streams = cdk.assertions.Template.from_stack(stack).find_resources("AWS::Kinesis::Stream")
+    assert len(streams) == 3  # the user's, the stack's default, and one for the other key
+
+
+# --- a domain's key change ------------------------------------------------------------------------
+
+
+def _domain_properties(**kwargs: Any) -> dict[str, Any]:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    VoiceProfileDomain(stack, "Domain", **kwargs)
+    (domain,) = (
+        cdk.assertions.Template.from_stack(stack).find_resources("Custom::ChimeVoiceProfileDomain").values()
+    )
+    properties: dict[str, Any] = domain["Properties"]
+    return properties
+
+
+def test_key_replacement_is_off_unless_opted_in() -> None:
+    assert "AllowReplacementOnKeyChange" not in _domain_properties()
+    assert _domain_properties(allow_replacement_on_key_change=True)["AllowReplacementOnKeyChange"] == "true"
+
+
+def test_an_opted_in_domain_is_named_after_its_key() -> None:
+    def name(arn: str) -> str:
+        stack = cdk.Stack(cdk.App(), "S", env=ENV)
+        key = cdk.aws_kms.Key.from_key_arn(stack, "K", arn)
+        VoiceProfileDomain(
+            stack,
+            "Domain",
+            encryption_key=key,
+            voice_profile_domain_name="callers",
+            allow_replacement_on_key_change=True,
+        )
+        (domain,) = (
+            cdk.assertions.Template.from_stack(stack)
+            .find_resources("Custom::ChimeVoiceProfileDomain")
+            .values()
+        )
+        value: str = domain["Properties"]["Name"]
+        return value
+
+    first = name("arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    second = name("arn:aws:kms:us-east-1:111122223333:key/5678abcd-12ab-34cd-56ef-1234567890ab")
+    assert first.startswith("callers-k") and second.startswith("callers-k")
+    assert first != second
+    assert _domain_properties(voice_profile_domain_name="callers")["Name"] == "callers"
