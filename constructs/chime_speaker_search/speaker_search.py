@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk import Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
@@ -16,8 +17,9 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from . import monitoring
-from ._shared import acknowledge, data_key, python_function
+from . import _requests, monitoring
+from ._shared import acknowledge, data_key, nag_resource_finding, python_function
+from ._state_table import state_table
 from .call_leg import CallLeg, resolve_call_leg
 from .voice_analytics_configuration import VoiceAnalyticsConfiguration
 from .voice_connector import IVoiceConnector
@@ -70,6 +72,14 @@ class SpeakerSearch(Construct):
         ``alarm.add_alarm_action``). Default: ``False``.
     :param dashboard: Add this search's widgets to a CloudWatch dashboard (see
         :meth:`add_to_dashboard`). Default: none.
+    :param require_consent: Start no task for a call until a ``Speaker Search Consent`` event with
+        ``consent: "granted"`` has arrived for its connector and transaction (before or after
+        ``AnalyticsReady``); ``declined`` or no consent means the call is never searched.
+        Default: ``False`` (every call is searched: consent is obtained outside this library).
+    :param enable_enrollment: Serve ``Enroll``/``Update``/``Delete Voice Profile`` requests that
+        carry this construct's ``search_id``. Default: ``False``.
+    :param request_source: ``source`` of the request events on ``event_bus``; not ``aws.``-prefixed.
+        Default: ``"chime-speaker-search.requests"``.
     """
 
     def __init__(
@@ -90,6 +100,9 @@ class SpeakerSearch(Construct):
         handler_timeout: Duration | None = None,
         handler_memory_size: int = 256,
         enable_alarms: bool = False,
+        require_consent: bool = False,
+        enable_enrollment: bool = False,
+        request_source: str = _requests.DEFAULT_REQUEST_SOURCE,
         dashboard: cloudwatch.Dashboard | None = None,
     ) -> None:
         super().__init__(scope, id)
@@ -118,6 +131,9 @@ class SpeakerSearch(Construct):
                 f"handler_memory_size: {handler_memory_size} is out of range; expected 128 to 10240 MiB"
             )
 
+        self.request_source = _requests.validate_request_source(request_source)
+        self.require_consent = require_consent
+        self.enable_enrollment = enable_enrollment
         #: Identifies this construct's results on the bus (``detail.searchId``).
         self.search_id = self.node.addr
         key = encryption_key or data_key(self)
@@ -144,6 +160,8 @@ class SpeakerSearch(Construct):
                 queue=self.dead_letter_queue, max_receive_count=max_receive_count
             ),
         )
+        #: Per-call start and consent state and enrollment progress (IDs only, TTL about a day).
+        self.state_table: dynamodb.ITable = state_table(self, "StateTable", key=key)
 
         # Connectors are added below, once the handler that serves them exists.
         self.configuration = VoiceAnalyticsConfiguration(
@@ -172,6 +190,11 @@ class SpeakerSearch(Construct):
                 "CALL_LEG": self.call_leg,
                 "EVENT_BUS_NAME": self.event_bus.event_bus_name,
                 "SEARCH_ID": self.search_id,
+                "STATE_TABLE_NAME": self.state_table.table_name,
+                "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
+                "REQUIRE_CONSENT": "true" if require_consent else "false",
+                "ENABLE_ENROLLMENT": "true" if enable_enrollment else "false",
+                "REQUEST_SOURCE": self.request_source,
                 "VOICE_TONE_ANALYSIS": "true" if voice_tone_analysis else "false",
             },
         )
@@ -179,6 +202,19 @@ class SpeakerSearch(Construct):
             event_sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
         )
         self.event_bus.grant_put_events_to(self.handler)
+        self._grant_handler_state_and_dead_letter_queue(key)
+        if enable_enrollment:
+            self._grant_handler_voice_profiles()
+        _requests.add_request_rules(
+            self,
+            event_bus=self.event_bus,
+            queue=self.queue,
+            request_source=self.request_source,
+            search_id=self.search_id,
+            connector_ids=lambda: [vc.voice_connector_id for vc in self.voice_connectors],
+            require_consent=require_consent,
+            enable_enrollment=enable_enrollment,
+        )
         self._start_statement: iam.PolicyStatement | None = None
         self.voice_tone_analysis = voice_tone_analysis
         self._voice_tone_statement: iam.PolicyStatement | None = None
@@ -242,19 +278,89 @@ class SpeakerSearch(Construct):
     def _serve(self, voice_connector: IVoiceConnector) -> None:
         """Let the handler start tasks on a connector the configuration has just been attached to."""
         if self._start_statement is None:
-            self._start_statement = iam.PolicyStatement(actions=["chime:StartSpeakerSearchTask"])
+            actions = ["chime:StartSpeakerSearchTask"]
+            if self.require_consent:  # a "declined" after the start stops the running task
+                actions.append("chime:StopSpeakerSearchTask")
+            self._start_statement = iam.PolicyStatement(actions=actions)
             self.handler.add_to_role_policy(self._start_statement)
         self._start_statement.add_resources(voice_connector.voice_connector_arn)
         if self.voice_tone_analysis:
             if self._voice_tone_statement is None:
-                self._voice_tone_statement = iam.PolicyStatement(
-                    actions=["chime:StartVoiceToneAnalysisTask", "chime:StopVoiceToneAnalysisTask"]
-                )
+                actions = ["chime:StartVoiceToneAnalysisTask"]
+                if self.require_consent:  # as for speaker search: a late "declined" stops the task
+                    actions.append("chime:StopVoiceToneAnalysisTask")
+                self._voice_tone_statement = iam.PolicyStatement(actions=actions)
                 self.handler.add_to_role_policy(self._voice_tone_statement)
             self._voice_tone_statement.add_resources(voice_connector.voice_connector_arn)
         monitoring.watch_voice_connector(self.pipeline_health_rule, voice_connector.voice_connector_id)
         self.handler.add_environment(
             "VOICE_CONNECTOR_IDS", Fn.join(",", [vc.voice_connector_id for vc in self.voice_connectors])
+        )
+
+    def _grant_handler_state_and_dead_letter_queue(self, key: kms.IKey) -> None:
+        """Item-level access to the state table, and SendMessage on the dead-letter queue only.
+
+        The handler sends a notification that can never succeed (a permanent error) straight to
+        the dead-letter queue instead of letting SQS redeliver it ``max_receive_count`` times.
+        Both are encrypted with ``key``: DynamoDB and SQS use it on the handler's behalf.
+        """
+        self.state_table.grant(
+            self.handler, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
+        )
+        self.handler.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn])
+        )
+        key.grant(self.handler, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+
+    def _grant_handler_voice_profiles(self) -> None:
+        """Enrollment: CreateVoiceProfile has no IAM resource type (``*``); the rest are scoped."""
+        profiles = Stack.of(self).format_arn(service="chime", resource="voice-profile", resource_name="*")
+        self.handler.add_to_role_policy(
+            iam.PolicyStatement(actions=["chime:CreateVoiceProfile"], resources=["*"])
+        )
+        self.handler.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["chime:GetVoiceProfile", "chime:UpdateVoiceProfile", "chime:DeleteVoiceProfile"],
+                resources=[profiles],
+            )
+        )
+        # Only to find the profile of a CreateVoiceProfile whose response was lost (the API has
+        # no idempotency token). [U] The resource type is assumed to be the domain; if IAM wants
+        # "*", the lost-response check fails with a failure event and creates nothing.
+        self.handler.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["chime:ListVoiceProfiles"],
+                resources=[self.voice_profile_domain.voice_profile_domain_arn],
+            )
+        )
+        assert self.handler.role is not None  # python_function always gives the handler its own role
+        acknowledge(
+            self.handler.role,
+            "chime:CreateVoiceProfile has no resource type in IAM; the other voice profile actions "
+            "are limited to this account's and Region's voice profiles.",
+            "AwsSolutions-IAM5[Resource::*]",
+            nag_resource_finding(self, profiles),
+        )
+
+    def grant_send_requests(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to send this construct's consent and enrollment requests.
+
+        ``events:PutEvents`` on the construct's bus only, with ``source`` = ``request_source``
+        and the detail-types this construct serves (``events:source`` / ``events:detail-type``
+        conditions). Whoever may send a request may grant consent or delete a voiceprint, so
+        keep this grant narrow. Raises ``ValueError`` when neither ``require_consent`` nor
+        ``enable_enrollment`` is on (there would be nothing to send).
+        """
+        detail_types = _requests.request_detail_types(
+            require_consent=self.require_consent, enable_enrollment=self.enable_enrollment
+        )
+        if not detail_types:
+            raise ValueError(
+                "grant_send_requests: this SpeakerSearch serves no requests; "
+                "set require_consent=True or enable_enrollment=True"
+            )
+        return _requests.grant_send_requests(
+            grantee, event_bus=self.event_bus, request_source=self.request_source, detail_types=detail_types
         )
 
     def on_speaker_search_result(
@@ -415,3 +521,21 @@ class SpeakerSearch(Construct):
             actions=actions,
             resource_arns=[vc.voice_connector_arn for vc in self.voice_connectors],
         )
+
+    def metric_voice_profiles_enrolled(self, **options: Any) -> cloudwatch.Metric:
+        """Voice profiles created by ``Enroll Voice Profile`` requests (sum over the period)."""
+        return self._handler_metric("VoiceProfilesEnrolled", **options)
+
+    def metric_voice_profiles_deleted(self, **options: Any) -> cloudwatch.Metric:
+        """Voice profiles deleted by ``Delete Voice Profile`` requests (already gone included)."""
+        return self._handler_metric("VoiceProfilesDeleted", **options)
+
+    def metric_voice_profile_requests_failed(self, **options: Any) -> cloudwatch.Metric:
+        """Voice profile requests answered with ``Voice Profile Request Failed``."""
+        return self._handler_metric("VoiceProfileRequestsFailed", **options)
+
+    def metric_calls_not_searched(self, *, reason: str = "declined", **options: Any) -> cloudwatch.Metric:
+        """Calls the consent gate kept from being searched: ``reason`` ``"declined"`` or ``"ended"``
+        (consent arrived after the call was over). Calls that never got a decision are not counted:
+        nothing happens for them."""
+        return self._handler_metric("CallsNotSearched", status=reason, **options)

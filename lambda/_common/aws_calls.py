@@ -62,7 +62,15 @@ class ErrorKind(StrEnum):
 
 #: Error codes that mean "slow down", whatever the HTTP status (429 is recognised on its own too).
 THROTTLING_CODES = frozenset(
-    {"ThrottledClientException", "Throttling", "ThrottlingException", "TooManyRequestsException"}
+    {
+        "ThrottledClientException",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        # DynamoDB (the runtime's state table): HTTP 400, yet "slow down", also on on-demand tables.
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+    }
 )
 #: Error codes of a server-side failure worth retrying.
 TRANSIENT_CODES = frozenset(

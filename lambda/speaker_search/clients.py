@@ -11,7 +11,9 @@ import aws_calls
 
 if TYPE_CHECKING:
     from mypy_boto3_chime_sdk_voice import ChimeSDKVoiceClient
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sqs import SQSClient
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_S = 0.2
@@ -50,6 +52,8 @@ def _config() -> Any:
 
 _chime = aws_calls.lazy_client("chime-sdk-voice", _config)
 _events = aws_calls.lazy_client("events", _config)
+_dynamodb = aws_calls.lazy_client("dynamodb", _config)
+_sqs = aws_calls.lazy_client("sqs", _config)
 
 
 def chime() -> ChimeSDKVoiceClient:
@@ -62,7 +66,19 @@ def events() -> EventBridgeClient:
     return client
 
 
+def dynamodb() -> DynamoDBClient:
+    client: DynamoDBClient = _dynamodb()
+    return client
+
+
+def sqs() -> SQSClient:
+    client: SQSClient = _sqs()
+    return client
+
+
 def reset() -> None:
     """Forget the clients (tests change endpoints and timeouts between cases)."""
     _chime.cache_clear()
     _events.cache_clear()
+    _dynamodb.cache_clear()
+    _sqs.cache_clear()

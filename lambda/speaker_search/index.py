@@ -63,8 +63,8 @@ maxReceiveCount, sits in the DLQ.
 
 * Malformed (not JSON, not an object, missing/empty/whitespace/non-string/oversized
   (> ``MAX_ID_LENGTH``) IDs, missing ``detail-type``/``detail``/``detailStatus``/``taskId``, wrong
-  types): logged as ``notification_rejected`` (WARNING) and reported as failed. It can never
-  succeed, but it is not dropped silently: it reaches the DLQ where someone can look at it.
+  types): logged as ``notification_rejected`` (WARNING). It can never succeed, so it goes
+  straight to the DLQ (see below), where someone can look at it.
 * Not ours to handle: other connectors (DEBUG), ``VoiceAnalyticsStatus`` other than AnalyticsReady
   (DEBUG), a pipeline state change that is not a failure (DEBUG), unknown ``detail-type`` or
   unknown ``SpeakerSearchStatus``/``VoiceToneAnalysisStatus`` status (WARNING): logged as
@@ -73,11 +73,16 @@ maxReceiveCount, sits in the DLQ.
 * AWS errors: 429, 5xx, connection errors and timeouts are retried in-process (exponential backoff
   with full jitter, same token, bounded by ``clients.MAX_ATTEMPTS`` and by the Lambda deadline;
   the loop and the error classification are ``aws_calls``, shared with every handler); when the
-  budget runs out the record fails and SQS redelivers it. ``ConflictException`` on start means the
-  task already runs (duplicate delivery). Every other error fails the record at once (SQS still
-  redelivers it up to maxReceiveCount, which also covers a transient NotFound). A PutEvents entry
-  that fails with anything but ``InternalFailure``/``ThrottlingException`` is not retried
-  in-process. In the raw shape every failure, malformed input included, raises instead.
+  budget runs out the record fails and SQS redelivers it. Duplicate starts and
+  ``ResourceLimitExceededException`` follow the decision table in ``tasks.py`` (durable state in
+  ``state.py``). Permanent errors (Gone, UnprocessableEntity, BadRequest, Forbidden/AccessDenied on
+  a start; PutEvents entries failing with anything but ``InternalFailure``/``ThrottlingException``)
+  and malformed bodies are not retried: the record goes straight to the dead-letter queue
+  (``dead_letters.py``, reason as a message attribute) and counts as done; if that send fails, SQS
+  redelivers it as before. NotFound fails the record for redelivery. In the raw shape every
+  failure, malformed input included, raises instead.
+* Requests (``Speaker Search Consent``, ``Enroll/Update/Delete Voice Profile``, with the
+  construct's ``REQUEST_SOURCE``) are served by ``user_requests.py``.
 * PutEvents is not idempotent: a retry after a timeout can publish a result twice. Consumers
   dedupe on ``notificationId``.
 
@@ -127,6 +132,7 @@ from typing import Any
 
 import aws_calls
 import clients
+import dead_letters
 import metrics
 import settings as settings_module
 from health import PIPELINE_DETAIL_TYPE, on_pipeline_state_change
@@ -135,6 +141,7 @@ from outcomes import Outcome, apply_log_level, logger, skip
 from results import on_speaker_search_status, on_voice_tone_status
 from settings import Settings
 from tasks import ANALYTICS_READY, on_analytics_ready
+from user_requests import REQUEST_DETAIL_TYPES, on_request
 
 
 class NotificationFailedError(Exception):
@@ -178,6 +185,9 @@ def _handle_batch(
         outcome = _process(record.get("body"), settings, deadline, fields)
         counts[outcome.kind] = counts.get(outcome.kind, 0) + 1
         if outcome.failed:
+            if outcome.dead_letter and dead_letters.send(record, outcome.reason, settings, deadline, fields):
+                counts["deadLettered"] = counts.get("deadLettered", 0) + 1
+                continue  # done: SQS deletes it from the queue, the copy waits in the DLQ
             failures.append({"itemIdentifier": message_id})
     logger.info("batch_processed", extra={"records": len(records), **counts})
     return {"batchItemFailures": failures}
@@ -190,7 +200,7 @@ def _process(body: Any, settings: Settings, deadline: aws_calls.Deadline, fields
         return _dispatch(notification, settings, deadline, fields)
     except MalformedError as exc:
         logger.warning("notification_rejected", extra={**fields, "reason": str(exc)})
-        return Outcome("failed", str(exc))
+        return Outcome("failed", str(exc), dead_letter=True)  # can never succeed
     except Exception as exc:  # a bug must fail one record, not the batch
         # Frames only: an exception message may quote payload values (phone numbers, SIP headers).
         reason = f"unexpected error: {type(exc).__name__}"
@@ -213,6 +223,8 @@ def _dispatch(
 
     if detail_type == PIPELINE_DETAIL_TYPE:
         return on_pipeline_state_change(detail, settings, fields)
+    if detail_type in REQUEST_DETAIL_TYPES:  # consent and voice profile requests (their own rules)
+        return on_request(notification, detail, settings, deadline, fields)
     if detail_type not in ("VoiceAnalyticsStatus", "SpeakerSearchStatus", "VoiceToneAnalysisStatus"):
         return skip(fields, "unknown detail-type", logging.WARNING)
     if not isinstance(status, str) or not status:

@@ -20,6 +20,9 @@ OutcomeKind = Literal["started", "duplicate", "failed", "published", "skipped"]
 class Outcome:
     kind: OutcomeKind
     reason: str
+    #: A failure that can never succeed (a permanent AWS error, malformed input): the entry point
+    #: sends the record straight to the dead-letter queue instead of letting SQS redeliver it.
+    dead_letter: bool = False
 
     @property
     def failed(self) -> bool:

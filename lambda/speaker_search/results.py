@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import aws_calls
 import clients
 import metrics
+import tasks
 from notifications import MalformedError, json_type, loggable_ids, optional_id, require_id, valid_id
 from outcomes import Outcome, logger, skip
 from settings import CallLeg, Settings
@@ -57,6 +58,16 @@ def on_speaker_search_status(
     if result_connector_id is not None and not settings.serves(result_connector_id):
         return skip(fields, NOT_SERVED, logging.DEBUG)
     result = build_result(notification, detail, settings)
+    # Evidence that the call's task exists (resolves an RLE after a lost start response).
+    tasks.note_task_seen(
+        tasks.SPEAKER_SEARCH,
+        result["voiceConnectorId"],
+        result["transactionId"],
+        result["callLeg"],
+        result["taskId"],
+        settings=settings,
+        deadline=deadline,
+    )
     fields = {**fields, "status": result["status"], "matchCount": len(result["matches"])}
     outcome = publish(
         RESULT_DETAIL_TYPE, result, settings, deadline, fields, log_prefix="speaker_search_result"
@@ -81,6 +92,16 @@ def on_voice_tone_status(
     if result_connector_id is not None and not settings.serves(result_connector_id):
         return skip(fields, NOT_SERVED, logging.DEBUG)
     result = build_voice_tone_result(notification, detail, settings)
+    # Evidence that the call's voice tone task exists, as for speaker search (the task has no leg).
+    tasks.note_task_seen(
+        tasks.VOICE_TONE,
+        result["voiceConnectorId"],
+        result["transactionId"],
+        None,
+        result["taskId"],
+        settings=settings,
+        deadline=deadline,
+    )
     fields = {**fields, "status": result["status"]}
     outcome = publish(
         VOICE_TONE_DETAIL_TYPE, result, settings, deadline, fields, log_prefix="voice_tone_result"
@@ -253,6 +274,7 @@ def publish(
             f"{log_prefix}_publish_failed",
             extra={**fields, "errorCode": exc.code, "reason": exc.reason, "attempts": exc.attempts},
         )
-        return Outcome("failed", f"{exc.code}: {exc.reason}")
+        permanent = exc.kind is aws_calls.ErrorKind.PERMANENT  # e.g. AccessDenied, MalformedDetail
+        return Outcome("failed", f"{exc.code}: {exc.reason}", dead_letter=permanent)
     logger.info(f"{log_prefix}_published", extra={**fields, "attempts": attempts})
     return Outcome("published", "result published")

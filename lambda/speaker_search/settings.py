@@ -18,6 +18,12 @@ class Settings:
     voice_connector_ids: frozenset[str]
     event_bus_name: str
     search_id: str | None
+    # Consent, enrollment and durable state (issues 9 and 10); defaults keep the old behaviour.
+    state_table_name: str | None = None  # None: no durable state (starts still work, no consent gate)
+    dead_letter_queue_url: str | None = None  # None: permanent failures are redelivered like others
+    require_consent: bool = False
+    enable_enrollment: bool = False
+    request_source: str = "chime-speaker-search.requests"
     voice_tone_analysis: bool = False  # VOICE_TONE_ANALYSIS=true: AnalyticsReady also starts voice tone
 
     @classmethod
@@ -38,11 +44,21 @@ class Settings:
             voice_connector_ids=ids,
             event_bus_name=os.environ.get("EVENT_BUS_NAME", "").strip() or "default",
             search_id=os.environ.get("SEARCH_ID") or None,
-            voice_tone_analysis=os.environ.get("VOICE_TONE_ANALYSIS", "").strip().lower() == "true",
+            state_table_name=os.environ.get("STATE_TABLE_NAME", "").strip() or None,
+            dead_letter_queue_url=os.environ.get("DEAD_LETTER_QUEUE_URL", "").strip() or None,
+            require_consent=_flag("REQUIRE_CONSENT"),
+            enable_enrollment=_flag("ENABLE_ENROLLMENT"),
+            request_source=os.environ.get("REQUEST_SOURCE", "").strip() or "chime-speaker-search.requests",
+            voice_tone_analysis=_flag("VOICE_TONE_ANALYSIS"),
         )
 
     def serves(self, voice_connector_id: str) -> bool:
         return not self.voice_connector_ids or voice_connector_id in self.voice_connector_ids
+
+
+def _flag(name: str) -> bool:
+    """Only an explicit "true" turns a feature on: a typo must not silently open a consent gate."""
+    return os.environ.get(name, "").strip().lower() == "true"
 
 
 _settings: Settings | None = None

@@ -4,12 +4,53 @@ when ``VOICE_TONE_ANALYSIS=true``.
 Each task kind is started with a deterministic ``ClientRequestToken`` (see
 :func:`client_request_token`), so redeliveries and retries never start a second task. The kinds
 are started one after the other, each with its own share of the time left (see
-:func:`on_analytics_ready`), and each with its own outcome, log lines and metrics: a failure of
-one never stops the other from being started.
+:func:`start_call`), and each with its own outcome, state record, log lines and metrics: a
+failure of one never stops the other from being started, and on a redelivery the one that did
+start ends as a duplicate (by its state record, or by its own token's answer).
+
+Duplicate and limit rules (issue 9 item 1)
+------------------------------------------
+AWS allows one active task per kind per call, and does not document what a second start for a
+call that already has one returns: the same task, ``ConflictException`` or
+``ResourceLimitExceededException`` (RLE). RLE is also the answer to the Region's active-task
+limit (25 by default), where the right reaction is the opposite: wait and retry. The state
+table (``state.py``) tells them apart: ``attempted`` is written before a start, ``started``
+(with the task ID) after a successful answer and whenever a status notification names the task.
+
+==============================  =====================================  ==========================
+state before / during           answer                                 outcome
+==============================  =====================================  ==========================
+``started``                     (no call made)                         duplicate
+none or ``attempted``           a task (new or the same one)           started; ``started`` saved
+any                             ``ConflictException``                  duplicate; ``started`` saved
+any                             RLE                                    retried with backoff like
+                                                                       throttling; before each
+                                                                       retry the state is read
+                                                                       again: ``started`` (by a
+                                                                       concurrent delivery or a
+                                                                       status notification) ->
+                                                                       duplicate
+any                             RLE until the budget is spent          failed, redelivered by SQS
+any                             Gone, UnprocessableEntity, BadRequest, failed, straight to the
+                                Forbidden, AccessDenied, Unauthorized  dead-letter queue
+any                             throttling, 5xx, timeouts              retried; then redelivered
+any                             NotFound                               failed, redelivered
+==============================  =====================================  ==========================
+
+The conservative choice is in the RLE row: an RLE after our own earlier attempt whose answer was
+lost (``attempted``, or a timeout earlier in this invocation) is *not* taken as proof that the
+task exists, because the same answer means "Region full". It is retried, and the record is
+redelivered, until the state shows ``started`` (the task's first status notification records it)
+or a start succeeds. The cost of this choice is that a call whose start response was lost and
+which never produces a status notification may reach the dead-letter queue although its task
+ran (visible and alarmed); the opposite choice would report a call as searched that never was
+(silent). Without a state table (``STATE_TABLE_NAME`` unset) the same rules hold with no state:
+RLE is always retried.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Callable
@@ -20,6 +61,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import aws_calls
 import clients
 import metrics
+import state
 from notifications import require_id
 from outcomes import Outcome, logger, skip
 from settings import Settings
@@ -55,6 +97,9 @@ class TaskKind:
     duplicate_metric: str
     failed_metric: str
     latency_metric: str
+    #: Stops a running task (connector ID, task ID); used when consent is declined after a start.
+    stop: Callable[[ChimeSDKVoiceClient, str, str], None] | None = None
+    stop_operation: str = ""
     #: The start takes the configured ``CallLeg`` and voice profile domain (and cannot run
     #: without them); voice tone takes neither.
     uses_call_leg: bool = True
@@ -71,6 +116,10 @@ def _start_speaker_search(client: ChimeSDKVoiceClient, request: StartRequest) ->
     return response.get("SpeakerSearchTask", {}).get("SpeakerSearchTaskId")
 
 
+def _stop_speaker_search(client: ChimeSDKVoiceClient, voice_connector_id: str, task_id: str) -> None:
+    client.stop_speaker_search_task(VoiceConnectorId=voice_connector_id, SpeakerSearchTaskId=task_id)
+
+
 SPEAKER_SEARCH = TaskKind(
     name="speaker_search",
     material_suffix="speaker-search",
@@ -80,7 +129,26 @@ SPEAKER_SEARCH = TaskKind(
     duplicate_metric=metrics.SPEAKER_SEARCH_DUPLICATE_STARTS,
     failed_metric=metrics.SPEAKER_SEARCH_FAILED_STARTS,
     latency_metric=metrics.SPEAKER_SEARCH_START_LATENCY,
+    stop=_stop_speaker_search,
+    stop_operation="StopSpeakerSearchTask",
 )
+
+#: Errors of a start that can never succeed on retry: the record goes to the dead-letter queue.
+#: (aws_calls classifies everything it does not know as PERMANENT, UnauthorizedClient included.)
+#: Codes that mean "this call is over" when a start follows a late consent: a documented skip.
+CALL_ENDED_CODES = frozenset({"NotFoundException", "GoneException", "BadRequestException"})
+#: What a start retries in-process: throttling, 5xx/timeouts, and RLE (the Region's task limit).
+START_RETRY_ON = frozenset(
+    {aws_calls.ErrorKind.THROTTLED, aws_calls.ErrorKind.TRANSIENT, aws_calls.ErrorKind.LIMIT_EXCEEDED}
+)
+
+
+class _AlreadyStartedError(Exception):
+    """Raised inside a start attempt when the state table shows the task was started meanwhile."""
+
+    def __init__(self, task_id: str | None) -> None:
+        super().__init__("already started")
+        self.task_id = task_id
 
 
 #: StartVoiceToneAnalysisTask's required LanguageCode: the API's enum has only this value.
@@ -97,6 +165,10 @@ def _start_voice_tone(client: ChimeSDKVoiceClient, request: StartRequest) -> str
     return response.get("VoiceToneAnalysisTask", {}).get("VoiceToneAnalysisTaskId")
 
 
+def _stop_voice_tone(client: ChimeSDKVoiceClient, voice_connector_id: str, task_id: str) -> None:
+    client.stop_voice_tone_analysis_task(VoiceConnectorId=voice_connector_id, VoiceToneAnalysisTaskId=task_id)
+
+
 VOICE_TONE = TaskKind(
     name="voice_tone",
     material_suffix="voice-tone",
@@ -106,6 +178,8 @@ VOICE_TONE = TaskKind(
     duplicate_metric=metrics.VOICE_TONE_DUPLICATE_STARTS,
     failed_metric=metrics.VOICE_TONE_FAILED_STARTS,
     latency_metric=metrics.VOICE_TONE_START_LATENCY,
+    stop=_stop_voice_tone,
+    stop_operation="StopVoiceToneAnalysisTask",
     uses_call_leg=False,
 )
 #: Token material in place of the call leg for kinds that take none (one task per call).
@@ -117,6 +191,14 @@ def task_kinds(settings: Settings) -> tuple[TaskKind, ...]:
     if settings.voice_tone_analysis:
         return (SPEAKER_SEARCH, VOICE_TONE)
     return (SPEAKER_SEARCH,)
+
+
+def kind_token(
+    kind: TaskKind, voice_connector_id: str, transaction_id: str, call_leg: str | None
+) -> str | None:
+    """The token of ``kind``'s task for this call (None if the kind needs a leg and has none)."""
+    leg = call_leg if kind.uses_call_leg else NO_CALL_LEG
+    return None if leg is None else client_request_token(voice_connector_id, transaction_id, leg, kind)
 
 
 def client_request_token(
@@ -139,36 +221,179 @@ def on_analytics_ready(
     deadline: aws_calls.Deadline,
     fields: dict[str, Any],
 ) -> Outcome:
-    """Start every task kind for the call; the record fails if any start must be retried.
+    """Start every task kind for the call (behind the consent gate when it is on)."""
+    voice_connector_id = require_id(detail, "voiceConnectorId")
+    if not settings.serves(voice_connector_id):
+        return skip(fields, NOT_SERVED, logging.DEBUG)
+    transaction_id = require_id(detail, "transactionId")
+    if settings.require_consent:
+        if settings.state_table_name is None:
+            return configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
+        try:
+            call = state.note_analytics_ready(
+                settings.state_table_name, voice_connector_id, transaction_id, deadline
+            )
+        except state.StateError as exc:
+            logger.error("consent_state_failed", extra={**fields, "errorCode": exc.code})
+            return Outcome("failed", f"state table: {exc.code}")
+        if call.consent is None:
+            return skip(fields, "waiting for consent (the call starts when it is granted)", logging.INFO)
+        if call.consent != state.GRANTED:
+            metrics.count(metrics.CALLS_NOT_SEARCHED, status="declined")
+            return skip(
+                {**fields, "consentReference": call.consent_reference}, "consent declined", logging.INFO
+            )
+    return start_call(
+        voice_connector_id,
+        transaction_id,
+        notification_time=notification.get("time"),
+        settings=settings,
+        deadline=deadline,
+        fields=fields,
+    )
+
+
+def start_call(
+    voice_connector_id: str,
+    transaction_id: str,
+    *,
+    notification_time: Any,
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    fields: dict[str, Any],
+    after_consent: bool = False,
+) -> Outcome:
+    """Start every task kind for one call; the record fails if any start must be retried.
 
     Each kind may use at most an equal share of the time still left when its turn comes (the
     last one gets all of it), so a start that is throttled until its budget runs out cannot
     leave the next kind without time. Each start is independent: a failure of one is logged and
     counted for that kind only, and the others are still attempted.
+
+    With the consent gate on, the consent is read again after the starts: a ``declined`` that
+    arrived while they were in flight stops what was just started (the decline handler may have
+    found nothing to stop yet).
     """
-    voice_connector_id = require_id(detail, "voiceConnectorId")
-    if not settings.serves(voice_connector_id):
-        return skip(fields, NOT_SERVED, logging.DEBUG)
-    transaction_id = require_id(detail, "transactionId")
     kinds = task_kinds(settings)
     outcomes = [
         start_task(
             kind,
             voice_connector_id=voice_connector_id,
             transaction_id=transaction_id,
-            notification_time=notification.get("time"),
+            notification_time=notification_time,
             settings=settings,
             deadline=deadline.sooner(deadline.remaining() / (len(kinds) - position)),
             fields=fields,
+            after_consent=after_consent,
         )
         for position, kind in enumerate(kinds)
     ]
+    if settings.require_consent and settings.state_table_name and any(o.kind == "started" for o in outcomes):
+        try:
+            call = state.get_call(settings.state_table_name, voice_connector_id, transaction_id, deadline)
+        except state.StateError:
+            call = None  # the decline handler reads the started tasks and stops them itself
+        if call is not None and call.consent == state.DECLINED:
+            stop_call(voice_connector_id, transaction_id, settings=settings, deadline=deadline, fields=fields)
     failed = [outcome for outcome in outcomes if outcome.failed]
     if failed:
-        return Outcome("failed", "; ".join(outcome.reason for outcome in failed))
-    if all(outcome.kind == "duplicate" for outcome in outcomes):
+        # Only when every failure is permanent may the record skip redelivery.
+        dead_letter = all(outcome.dead_letter for outcome in failed)
+        return Outcome("failed", "; ".join(outcome.reason for outcome in failed), dead_letter=dead_letter)
+    if all(outcome.kind == "skipped" for outcome in outcomes):
+        return Outcome("skipped", "; ".join(outcome.reason for outcome in outcomes))
+    if all(outcome.kind in ("duplicate", "skipped") for outcome in outcomes):
         return Outcome("duplicate", "; ".join(outcome.reason for outcome in outcomes))
     return Outcome("started", "; ".join(outcome.reason for outcome in outcomes))
+
+
+def stop_call(
+    voice_connector_id: str,
+    transaction_id: str,
+    *,
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    fields: dict[str, Any],
+) -> Outcome:
+    """Stop every task of the call that the state table knows was started (consent declined).
+
+    A task that has already ended (NotFound, BadRequest, Gone, Conflict) counts as stopped. A
+    task started without a known ID (the start answered ``ConflictException``) cannot be
+    stopped by ID; that is logged (``task_not_stoppable``) and the task runs out with the call.
+    """
+    if settings.state_table_name is None:
+        return Outcome("skipped", "nothing to stop")
+    failed = []
+    for kind in task_kinds(settings):
+        token = kind_token(kind, voice_connector_id, transaction_id, settings.call_leg)
+        if token is None:  # no valid CALL_LEG: this kind was never started
+            continue
+        try:
+            record = state.get_start(settings.state_table_name, token, deadline)
+        except state.StateError as exc:
+            failed.append(f"{kind.name}: state table: {exc.code}")
+            continue
+        if record is None or kind.stop is None:
+            continue
+        if record.task_id is None:
+            logger.warning(f"{kind.name}_task_not_stoppable", extra={**fields, "reason": "task ID unknown"})
+            continue
+        try:
+            aws_calls.call(
+                functools.partial(kind.stop, clients.chime(), voice_connector_id, record.task_id),
+                deadline=deadline,
+                policy=clients.retry_policy(),
+                operation=kind.stop_operation,
+            )
+        except aws_calls.AwsCallError as exc:
+            if exc.kind in (aws_calls.ErrorKind.NOT_FOUND, aws_calls.ErrorKind.CONFLICT) or exc.code in (
+                "BadRequestException",
+                "GoneException",
+            ):
+                logger.info(
+                    f"{kind.name}_stopped", extra={**fields, "taskId": record.task_id, "alreadyEnded": True}
+                )
+                continue
+            logger.error(
+                f"{kind.name}_stop_failed", extra={**fields, "taskId": record.task_id, "errorCode": exc.code}
+            )
+            failed.append(f"{kind.name}: {exc.code}: {exc.reason}")
+            continue
+        logger.info(f"{kind.name}_stopped", extra={**fields, "taskId": record.task_id, "alreadyEnded": False})
+    if failed:
+        return Outcome("failed", "; ".join(failed))
+    return Outcome("skipped", "tasks stopped")
+
+
+def note_task_seen(
+    kind: TaskKind,
+    voice_connector_id: str | None,
+    transaction_id: str | None,
+    call_leg: str | None,
+    task_id: str | None,
+    *,
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+) -> None:
+    """A status notification named this call's task: record it as started (best effort).
+
+    This is the evidence that resolves a ``ResourceLimitExceededException`` after a lost start
+    response: the redelivered AnalyticsReady then ends as a duplicate.
+    """
+    if not (voice_connector_id and transaction_id and task_id and settings.state_table_name):
+        return
+    token = kind_token(kind, voice_connector_id, transaction_id, call_leg)
+    if token is None:
+        return
+    try:
+        state.mark_started(settings.state_table_name, token, task_id, deadline)
+    except state.StateError as exc:
+        logger.warning("start_state_unavailable", extra={"errorCode": exc.code, "operation": "mark_started"})
+
+
+def configuration_failure(fields: dict[str, Any], reason: str) -> Outcome:
+    logger.error("invalid_configuration", extra={**fields, "reason": reason})
+    return Outcome("failed", f"invalid configuration: {reason}")
 
 
 def start_task(
@@ -180,8 +405,13 @@ def start_task(
     settings: Settings,
     deadline: aws_calls.Deadline,
     fields: dict[str, Any],
+    after_consent: bool = False,
 ) -> Outcome:
-    """Start one task; ConflictException means it already runs (a duplicate delivery)."""
+    """Start one task under the duplicate and limit rules of the module docstring.
+
+    ``after_consent``: the start follows a consent that may have come after the call ended;
+    then NotFound/Gone/BadRequest mean "call over", a documented skip rather than a failure.
+    """
     call_leg: str | None = settings.call_leg
     domain_id = settings.voice_profile_domain_id
     if not kind.uses_call_leg:
@@ -200,24 +430,59 @@ def start_task(
         voice_profile_domain_id=domain_id,
         client_request_token=client_request_token(voice_connector_id, transaction_id, call_leg, kind),
     )
+    table, token = settings.state_table_name, request.client_request_token
+    state_usable = table is not None
+    try:
+        prior = state.begin_start(table, token, deadline)
+    except state.StateError as exc:
+        # Without state the rules still hold (RLE is retried); only the shortcut is lost.
+        logger.warning("start_state_unavailable", extra={**fields, "errorCode": exc.code})
+        prior, state_usable = None, False
+    if prior is not None and prior.status == state.STARTED:
+        return _duplicate(kind, fields, prior.task_id, 0, "already started (state table)")
+
+    attempts_made = 0
+    # Did one of our own starts for this call maybe succeed without us seeing the answer?
+    unconfirmed = prior is not None
+
+    def attempt() -> str | None:
+        nonlocal attempts_made, unconfirmed
+        attempts_made += 1
+        if attempts_made > 1 and state_usable:
+            # Between retries (after RLE above all): a concurrent delivery or a status
+            # notification may have recorded the task meanwhile.
+            try:
+                seen = state.get_start(table, token, deadline)
+            except state.StateError:
+                seen = None  # the start call itself still decides
+            if seen is not None and seen.status == state.STARTED:
+                raise _AlreadyStartedError(seen.task_id)
+        try:
+            return kind.start(clients.chime(), request)
+        except Exception as exc:
+            if aws_calls.classify(exc)[1] is aws_calls.ErrorKind.TRANSIENT:  # 5xx, timeout, reset
+                unconfirmed = True
+            raise
+
     try:
         task_id, attempts = aws_calls.call(
-            lambda: kind.start(clients.chime(), request),
+            attempt,
             deadline=deadline,
-            policy=clients.retry_policy(),
+            policy=clients.retry_policy(retry_on=START_RETRY_ON),
             operation=kind.operation,
         )
     except aws_calls.AwsCallError as exc:
-        if exc.kind is aws_calls.ErrorKind.CONFLICT:  # same token already running: a duplicate delivery
-            logger.info(f"{kind.name}_started", extra={**fields, "duplicate": True, "attempts": exc.attempts})
-            metrics.count(kind.duplicate_metric)
-            return Outcome("duplicate", f"{kind.name}: task already running")
-        logger.error(
-            f"{kind.name}_start_failed",
-            extra={**fields, "errorCode": exc.code, "reason": exc.reason, "attempts": exc.attempts},
+        return _start_failed(
+            kind,
+            exc,
+            fields,
+            unconfirmed=unconfirmed,
+            after_consent=after_consent,
+            table=table,
+            token=token,
+            deadline=deadline,
         )
-        metrics.count(kind.failed_metric)
-        return Outcome("failed", f"{kind.name}: {exc.code}: {exc.reason}")
+    _record_started(table, token, task_id, deadline, fields)
     logger.info(
         f"{kind.name}_started", extra={**fields, "taskId": task_id, "duplicate": False, "attempts": attempts}
     )
@@ -226,6 +491,71 @@ def start_task(
     if latency_ms is not None:
         metrics.count(kind.latency_metric, latency_ms, unit=metrics.MILLISECONDS)
     return Outcome("started", f"{kind.name}: task started")
+
+
+def _start_failed(
+    kind: TaskKind,
+    exc: aws_calls.AwsCallError,
+    fields: dict[str, Any],
+    *,
+    unconfirmed: bool,
+    after_consent: bool,
+    table: str | None,
+    token: str,
+    deadline: aws_calls.Deadline,
+) -> Outcome:
+    """The outcome of a start that raised, by the rules of the module docstring."""
+    if isinstance(exc.__cause__, _AlreadyStartedError):
+        return _duplicate(kind, fields, exc.__cause__.task_id, exc.attempts, "started meanwhile")
+    if exc.kind is aws_calls.ErrorKind.CONFLICT:  # one task per call: it already runs
+        _record_started(table, token, None, deadline, fields)
+        return _duplicate(kind, fields, None, exc.attempts, "task already running (ConflictException)")
+    if after_consent and exc.code in CALL_ENDED_CODES:
+        metrics.count(metrics.CALLS_NOT_SEARCHED, status="ended")
+        return skip({**fields, "errorCode": exc.code}, "consent arrived after the call ended", logging.INFO)
+    if exc.kind is aws_calls.ErrorKind.LIMIT_EXCEEDED and unconfirmed:
+        # Our own earlier start may hold the call's one task: not a failed start yet. SQS
+        # redelivers; the task's status notification or a later answer settles it.
+        logger.warning(
+            f"{kind.name}_start_unconfirmed",
+            extra={**fields, "errorCode": exc.code, "reason": exc.reason, "attempts": exc.attempts},
+        )
+        return Outcome("failed", f"{kind.name}: {exc.code} after an unanswered start: {exc.reason}")
+    permanent = exc.kind is aws_calls.ErrorKind.PERMANENT
+    logger.error(
+        f"{kind.name}_start_failed",
+        extra={
+            **fields,
+            "errorCode": exc.code,
+            "reason": exc.reason,
+            "attempts": exc.attempts,
+            "permanent": permanent,
+        },
+    )
+    metrics.count(kind.failed_metric)
+    return Outcome("failed", f"{kind.name}: {exc.code}: {exc.reason}", dead_letter=permanent)
+
+
+def _duplicate(
+    kind: TaskKind, fields: dict[str, Any], task_id: str | None, attempts: int, why: str
+) -> Outcome:
+    logger.info(
+        f"{kind.name}_started",
+        extra={**fields, "taskId": task_id, "duplicate": True, "attempts": attempts, "reason": why},
+    )
+    metrics.count(kind.duplicate_metric)
+    return Outcome("duplicate", f"{kind.name}: {why}")
+
+
+def _record_started(
+    table: str | None, token: str, task_id: str | None, deadline: aws_calls.Deadline, fields: dict[str, Any]
+) -> None:
+    try:
+        state.mark_started(table, token, task_id, deadline)
+    except state.StateError as exc:
+        # The task runs; a redelivery will get a duplicate answer, or RLE and then the status
+        # notification's evidence. Failing the record here would only cause that redelivery.
+        logger.warning("start_state_unavailable", extra={**fields, "errorCode": exc.code})
 
 
 def _milliseconds_since(timestamp: Any) -> float | None:

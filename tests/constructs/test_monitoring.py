@@ -129,9 +129,10 @@ def test_voice_tone_iam_only_on_its_connectors(tone: Synthesized) -> None:
         if {"Ref": role} in p["Properties"]["Roles"]
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    tone_statements = [s for s in statements if "chime:StartVoiceToneAnalysisTask" in json.dumps(s["Action"])]
+    tone_statements = [s for s in statements if "VoiceToneAnalysisTask" in json.dumps(s["Action"])]
     (statement,) = tone_statements
-    assert statement["Action"] == ["chime:StartVoiceToneAnalysisTask", "chime:StopVoiceToneAnalysisTask"]
+    # Stop only with require_consent (a late "declined" stops the task), as for speaker search.
+    assert statement["Action"] == "chime:StartVoiceToneAnalysisTask"
     assert len(statement["Resource"]) == 2
     assert "*" not in json.dumps(statement["Resource"])
 

@@ -159,7 +159,7 @@ def test_handler_may_start_tasks_only_on_its_own_connectors(
     voice_tone = synth.constructs["search" if fixture_name != "many" else "first"].voice_tone_analysis
     expected = [["chime:StartSpeakerSearchTask"]]
     if voice_tone:
-        expected.append(["chime:StartVoiceToneAnalysisTask", "chime:StopVoiceToneAnalysisTask"])
+        expected.append(["chime:StartVoiceToneAnalysisTask"])  # Stop only with require_consent
     assert [_actions(s) for s in chime] == expected
     for statement in chime:
         arns = _resources(statement)
@@ -180,14 +180,18 @@ def test_handler_publishes_only_to_its_bus(callee_with_options: Synthesized) -> 
     assert _resources(put[0]) == [{"Fn::GetAtt": [bus_id, "Arn"]}]
 
 
-def test_handler_reads_and_deletes_only_its_own_queue(single: Synthesized) -> None:
+def test_handler_reads_its_own_queue_and_only_sends_to_its_dead_letter_queue(single: Synthesized) -> None:
     statements = _policy_statements_of_role(single, _handler_role(single))
     sqs = [s for s in statements if any(a.startswith("sqs:") for a in _actions(s))]
     queue_id = next(k for k in single.resources("AWS::SQS::Queue") if "NotificationQueue" in k)
-    assert len(sqs) == 1
-    assert _resources(sqs[0]) == [{"Fn::GetAtt": [queue_id, "Arn"]}]
-    assert "sqs:DeleteMessage" in _actions(sqs[0])
-    assert "sqs:SendMessage" not in _actions(sqs[0])
+    dlq_id = next(k for k in single.resources("AWS::SQS::Queue") if "DeadLetterQueue" in k)
+    by_resource = {json.dumps(_resources(s)): _actions(s) for s in sqs}
+    assert len(sqs) == 2
+    consume = by_resource[json.dumps([{"Fn::GetAtt": [queue_id, "Arn"]}])]
+    assert "sqs:DeleteMessage" in consume
+    assert "sqs:SendMessage" not in consume
+    # Permanent errors go straight to the dead-letter queue: SendMessage there and nothing else.
+    assert by_resource[json.dumps([{"Fn::GetAtt": [dlq_id, "Arn"]}])] == ["sqs:SendMessage"]
 
 
 def test_alarms_are_opt_in(single: Synthesized, callee_with_options: Synthesized) -> None:

@@ -14,9 +14,12 @@ from types import ModuleType
 from typing import Any
 
 import aws_calls
+import boto3
 import clients
 import pytest
+import settings
 from botocore.stub import Stubber
+from moto import mock_aws
 
 from tests.runtime.fake_aws import FakeAws
 from tests.runtime.helpers import Stubs
@@ -95,3 +98,60 @@ def fake_aws(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
         yield fake
     finally:
         fake.stop()
+
+
+@dataclass
+class StateAws:
+    """moto's in-process DynamoDB and SQS: the state table and the dead-letter queue."""
+
+    table_name: str
+    dead_letter_queue_url: str
+
+    def items(self) -> list[dict[str, Any]]:
+        return boto3.client("dynamodb").scan(TableName=self.table_name)["Items"]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """The messages in the dead-letter queue (received with visibility 0: they stay there)."""
+        response = boto3.client("sqs").receive_message(
+            QueueUrl=self.dead_letter_queue_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=0,
+        )
+        return response.get("Messages", [])
+
+
+@pytest.fixture(scope="module")
+def _moto() -> Iterator[StateAws]:
+    """moto started once per module (starting it and creating the resources costs seconds)."""
+    with mock_aws():
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName="speaker-search-state",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        yield StateAws("speaker-search-state", sqs.create_queue(QueueName="speaker-search-dlq")["QueueUrl"])
+
+
+@pytest.fixture
+def state_aws(handler: ModuleType, monkeypatch: pytest.MonkeyPatch, _moto: StateAws) -> StateAws:
+    """The handler with its state table and dead-letter queue served by moto, both emptied.
+
+    moto intercepts only the AWS endpoints it serves; the chime/events fakes on 127.0.0.1 and
+    botocore Stubbers keep working beside it.
+    """
+    ddb = boto3.client("dynamodb")
+    for item in ddb.scan(TableName=_moto.table_name)["Items"]:
+        ddb.delete_item(TableName=_moto.table_name, Key={"pk": item["pk"]})
+    sqs = boto3.client("sqs")
+    while messages := sqs.receive_message(QueueUrl=_moto.dead_letter_queue_url, MaxNumberOfMessages=10).get(
+        "Messages"
+    ):
+        for message in messages:
+            sqs.delete_message(QueueUrl=_moto.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    monkeypatch.setenv("STATE_TABLE_NAME", _moto.table_name)
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", _moto.dead_letter_queue_url)
+    settings.reset()  # not the clients: a Stubber may already sit on the chime client
+    return _moto

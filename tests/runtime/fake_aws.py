@@ -5,17 +5,21 @@ The real boto3 clients talk to it through ``AWS_ENDPOINT_URL_CHIME_SDK_VOICE`` a
 connection handling are all exercised. It speaks just enough of each protocol:
 
 * chime-sdk-voice (REST-JSON): ``POST /voice-connectors/{id}/speaker-search-tasks`` -> 201 with a
-  ``SpeakerSearchTask``, ``POST /voice-connectors/{id}/voice-tone-analysis-tasks`` -> 201 with a
-  ``VoiceToneAnalysisTask`` (tracked apart, per connector and transaction); errors carry
+  ``SpeakerSearchTask`` (``/voice-tone-analysis-tasks``: a ``VoiceToneAnalysisTask``); errors carry
   ``x-amzn-ErrorType`` (botocore's RestJSONParser reads the code from that header).
 * EventBridge (awsJson1_1): ``POST /`` with ``X-Amz-Target: AWSEvents.PutEvents``; errors carry
   ``__type`` in the body.
 
 Every request is recorded. Replies come from a per-service script (``script()``), then from an
 optional ``fault_policy``, then from the stateful default behaviour: started tasks are tracked per
-(connector, transaction, leg); a repeat with the same token returns the same task (or 409 with
-``conflict_on_repeat``), and a DIFFERENT token for an already-started transaction is counted in
-``duplicate_starts`` and refused like the real per-transaction limit would.
+(connector, transaction, leg, kind). AWS does not document what a repeated start for a call that
+already has a task returns, so ``duplicate_start_answer`` picks one of the plausible answers:
+``"same_task"`` (201 with the first task), ``"conflict"`` (409 ``ConflictException``) or
+``"limit_exceeded"`` (400 ``ResourceLimitExceededException``, the one-task-per-call quota). A
+DIFFERENT token for an already-started call is counted in ``duplicate_starts`` (a bug on our
+side) and refused with RLE. ``region_task_limit`` models the Region's active-task quota (25 by
+default in AWS; None: unlimited here): a new task beyond it gets RLE too, until
+:meth:`FakeAws.finish_tasks` ends some.
 
 Used by tests/runtime and by bench/soak.py.
 """
@@ -37,8 +41,6 @@ from typing import Any
 
 CHIME = "chime"
 EVENTS = "events"
-VOICE_TONE_PATH = "/voice-tone-analysis-tasks"
-START_PATHS = ("/speaker-search-tasks", VOICE_TONE_PATH)
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,15 @@ class Reply:
     delay: float = 0.0
     reset: bool = False
     label: str = ""
+    #: Do the work (start the task, publish the event), then reset the connection: a response
+    #: lost after the service acted, as a client read timeout or a dropped connection sees it.
+    lose_response: bool = False
 
     @property
     def is_fault(self) -> bool:
         failed_entries = bool(self.body and self.body.get("FailedEntryCount"))
-        return self.reset or self.delay > 0 or (self.status or 0) >= 400 or failed_entries
+        lost = self.reset or self.lose_response
+        return lost or self.delay > 0 or (self.status or 0) >= 400 or failed_entries
 
 
 def throttled() -> Reply:
@@ -96,6 +102,15 @@ def connection_reset() -> Reply:
     return Reply(reset=True, label="reset")
 
 
+def lost_response() -> Reply:
+    """The service acts, but its answer never reaches the client."""
+    return Reply(lose_response=True, label="lost-response")
+
+
+def resource_limit_exceeded() -> Reply:
+    return Reply(400, "ResourceLimitExceededException", label="400-rle")
+
+
 def slow(seconds: float) -> Reply:
     """Answer normally, but only after ``seconds`` (longer than the client's read timeout)."""
     return Reply(delay=seconds, label="slow")
@@ -114,13 +129,26 @@ class Request:
         return json.loads(self.body or b"{}")
 
 
+DUPLICATE_START_ANSWERS = ("same_task", "conflict", "limit_exceeded")
+
+
 @dataclass
 class FakeAws:
-    conflict_on_repeat: bool = False
+    duplicate_start_answer: str = "same_task"
+    region_task_limit: int | None = None
+    conflict_on_repeat: bool = False  # older spelling of duplicate_start_answer="conflict"
     fault_policy: Callable[[str], Reply | None] | None = None
     requests: list[Request] = field(default_factory=list)
-    tasks: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+    tasks: dict[tuple[str, ...], tuple[str, str]] = field(default_factory=dict)
+    active_tasks: set[str] = field(default_factory=set)
     duplicate_starts: int = 0
+    #: Repeated starts for a call that already had a task, and refusals for the Region limit.
+    repeat_starts: int = 0
+    region_limit_refusals: int = 0
+    stopped_tasks: list[str] = field(default_factory=list)
+    #: Called with (task key, task ID) when a new task starts, e.g. to queue the status
+    #: notification AWS would send for it (the evidence that settles an RLE after a lost answer).
+    on_task_started: Callable[[tuple[str, ...], str], None] | None = None
     published: list[dict[str, Any]] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
     _scripts: dict[str, deque[Reply]] = field(default_factory=dict)
@@ -153,7 +181,21 @@ class FakeAws:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def __post_init__(self) -> None:
+        if self.conflict_on_repeat:
+            self.duplicate_start_answer = "conflict"
+        if self.duplicate_start_answer not in DUPLICATE_START_ANSWERS:
+            raise ValueError(
+                f"duplicate_start_answer {self.duplicate_start_answer!r} not in {DUPLICATE_START_ANSWERS}"
+            )
+
     # -- test API ----------------------------------------------------------------------------
+
+    def finish_tasks(self, count: int | None = None) -> None:
+        """End ``count`` active tasks (all by default): they no longer count against the Region limit."""
+        with self._lock:
+            for task_id in sorted(self.active_tasks)[: len(self.active_tasks) if count is None else count]:
+                self.active_tasks.discard(task_id)
 
     def script(self, service: str, *replies: Reply) -> None:
         """Queue replies for the next requests to ``service``; afterwards it behaves normally."""
@@ -182,6 +224,8 @@ class FakeAws:
         return reply
 
     def _default(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
+        if request.service == CHIME and "operation=stop" in request.path:
+            return self._stop_task(request)
         if request.service == CHIME:
             return self._start_task(request)
         if request.service == EVENTS:
@@ -190,34 +234,52 @@ class FakeAws:
 
     def _start_task(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
         connector = urllib.parse.unquote(request.path.split("/")[2])
+        kind = request.path.split("/")[3]
         body = request.json
-        voice_tone = request.path.endswith(VOICE_TONE_PATH)
-        # Voice tone takes no CallLeg: one task per transaction, keyed apart from speaker search.
-        leg = VOICE_TONE_PATH if voice_tone else str(body.get("CallLeg"))
-        key = (connector, str(body.get("TransactionId")), leg)
+        key: tuple[str, ...] = (connector, str(body.get("TransactionId")), str(body.get("CallLeg")))
+        if kind != "speaker-search-tasks":  # speaker search keeps the (connector, transaction, leg) key
+            key = (*key, kind)
         token = str(body.get("ClientRequestToken"))
+        limit = (400, {"Message": "resource limit exceeded"}, "ResourceLimitExceededException")
+        new_task = False
         with self._lock:
             existing = self.tasks.get(key)
             if existing is None:
+                if self.region_task_limit is not None and len(self.active_tasks) >= self.region_task_limit:
+                    self.region_limit_refusals += 1
+                    return limit
                 task_id = f"task-{len(self.tasks) + 1:06d}"
                 self.tasks[key] = (token, task_id)
+                self.active_tasks.add(task_id)
+                new_task = True
             elif existing[0] != token:
                 self.duplicate_starts += 1
-                return (
-                    400,
-                    {"Message": "an active task exists for this transaction"},
-                    ("ResourceLimitExceededException"),
-                )
-            elif self.conflict_on_repeat:
-                return 409, {"Message": "request in progress"}, "ConflictException"
+                return limit
             else:
+                self.repeat_starts += 1
+                if self.duplicate_start_answer == "conflict":
+                    return 409, {"Message": "request in progress"}, "ConflictException"
+                if self.duplicate_start_answer == "limit_exceeded":
+                    return limit
                 task_id = existing[1]
+        if new_task and self.on_task_started is not None:
+            self.on_task_started(key, task_id)
         call = {"VoiceConnectorId": key[0], "TransactionId": key[1], "IsCaller": key[2] == "Caller"}
-        if voice_tone:
+        if kind == "voice-tone-analysis-tasks":
             tone = {"VoiceToneAnalysisTaskId": task_id, "VoiceToneAnalysisTaskStatus": "IN_QUEUE"}
             return 201, {"VoiceToneAnalysisTask": {**tone, "CallDetails": call}}, None
         task = {"SpeakerSearchTaskId": task_id, "SpeakerSearchTaskStatus": "IN_QUEUE", "CallDetails": call}
         return 201, {"SpeakerSearchTask": task}, None
+
+    def _stop_task(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
+        """``POST /voice-connectors/{id}/speaker-search-tasks/{taskId}?operation=stop`` -> 204."""
+        task_id = urllib.parse.unquote(request.path.split("?")[0].split("/")[4])
+        with self._lock:
+            if task_id not in self.active_tasks:
+                return 404, {"Message": "task not found"}, "NotFoundException"
+            self.active_tasks.discard(task_id)
+            self.stopped_tasks.append(task_id)
+        return 204, {}, None
 
     def _put_events(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
         entries = request.json.get("Entries", [])
@@ -244,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
         fake: FakeAws = self.server.fake
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         target = self.headers.get("X-Amz-Target", "")
-        if self.path.startswith("/voice-connectors/") and self.path.endswith(START_PATHS):
+        if self.path.startswith("/voice-connectors/") and "-tasks" in self.path:
             service = CHIME
         elif self.path == "/" and target == "AWSEvents.PutEvents":
             service = EVENTS
@@ -264,6 +326,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(reply.delay)
         if reply is None or reply.status is None:
             status, payload, error_type = fake._default(request)
+            if reply is not None and reply.lose_response:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
         else:
             status, payload, error_type = (
                 reply.status,
@@ -275,7 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, service: str, status: int, payload: dict[str, Any], error_type: str | None) -> None:
         if error_type and service == EVENTS:
             payload = {"__type": error_type, **payload}
-        data = json.dumps(payload).encode()
+        data = b"" if status == 204 else json.dumps(payload).encode()
         try:
             self.send_response(status)
             self.send_header(

@@ -125,7 +125,6 @@ def test_throttling_is_retried_with_backoff(
         ("NotFoundException", 404),
         ("GoneException", 410),
         ("UnprocessableEntityException", 422),
-        ("ResourceLimitExceededException", 400),
         ("AccessDeniedException", 403),
         ("ForbiddenException", 403),
         ("UnauthorizedClientException", 401),

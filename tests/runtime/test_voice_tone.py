@@ -19,6 +19,7 @@ import tasks
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
+from tests.runtime.conftest import StateAws
 from tests.runtime.fake_aws import FakeAws
 from tests.runtime.helpers import FakeContext, Stubs, logged, reconfigure
 
@@ -206,7 +207,7 @@ def test_redelivery_after_a_partial_failure_reuses_both_tokens(
         r.json["ClientRequestToken"] for r in fake_aws.requests_for(f.CHIME) if r.path == TONE_PATH
     }
     assert tone_tokens == {TONE_TOKEN}
-    assert sorted(key[2] for key in fake_aws.tasks) == ["/voice-tone-analysis-tasks", "Caller"]
+    assert sorted(key[-1] for key in fake_aws.tasks) == ["Caller", "voice-tone-analysis-tasks"]
     assert fake_aws.duplicate_starts == 0
 
 
@@ -391,3 +392,57 @@ def test_publish_failure_of_a_tone_result_fails_the_record(
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
     assert logged(caplog, "voice_tone_result_publish_failed")
     assert (metrics.VOICE_TONE_RESULTS, None) not in emf_values(emf)
+
+
+# -- with the state table: the duplicate rules apply to voice tone too ---------------------------
+
+
+@pytest.fixture(params=f.DUPLICATE_START_ANSWERS)
+def answer(request: pytest.FixtureRequest, fake_aws: FakeAws) -> str:
+    """AWS does not document a repeated start's answer: every test below runs under each one."""
+    fake_aws.duplicate_start_answer = request.param
+    return str(request.param)
+
+
+def test_a_search_that_failed_never_repeats_the_started_voice_tone(
+    tone_on: ModuleType, fake_aws: FakeAws, state_aws: StateAws, answer: str, emf: Any
+) -> None:
+    fake_aws.script(f.CHIME, *[f.throttled()] * clients.MAX_ATTEMPTS)  # the search's whole budget
+    first = tone_on.handler(READY, FakeContext(60_000))
+    assert first == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}  # redelivered for the search
+
+    assert tone_on.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
+
+    assert paths(fake_aws).count(TONE_PATH) == 1  # the redelivery made no second voice tone call
+    assert fake_aws.repeat_starts == 0 and fake_aws.duplicate_starts == 0
+    values = emf_values(emf)
+    assert values[(metrics.VOICE_TONE_STARTED, None)] == [1.0]
+    assert values[(metrics.VOICE_TONE_DUPLICATE_STARTS, None)] == [1.0]
+    assert values[(metrics.SPEAKER_SEARCH_STARTED, None)] == [1.0]
+    assert state_aws.dead_letters() == []
+
+
+def test_a_second_delivery_of_a_started_call_is_a_duplicate_for_both_kinds(
+    tone_on: ModuleType, fake_aws: FakeAws, state_aws: StateAws, answer: str, emf: Any
+) -> None:
+    for _ in range(2):
+        assert tone_on.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
+    assert sorted(paths(fake_aws)) == [SEARCH_PATH, TONE_PATH]
+    values = emf_values(emf)
+    for started, duplicate in (
+        (metrics.SPEAKER_SEARCH_STARTED, metrics.SPEAKER_SEARCH_DUPLICATE_STARTS),
+        (metrics.VOICE_TONE_STARTED, metrics.VOICE_TONE_DUPLICATE_STARTS),
+    ):
+        assert values[(started, None)] == [1.0] and values[(duplicate, None)] == [1.0]
+
+
+def test_a_tone_status_records_its_task_as_started(
+    tone_on: ModuleType, fake_aws: FakeAws, state_aws: StateAws, emf: Any
+) -> None:
+    """The evidence that settles an RLE after a lost start answer, as for speaker search."""
+    assert tone_on.handler(n.sqs_event(tone_notification()), None) == {"batchItemFailures": []}
+
+    assert tone_on.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
+
+    assert paths(fake_aws) == [SEARCH_PATH]  # voice tone: already started, no call
+    assert emf_values(emf)[(metrics.VOICE_TONE_DUPLICATE_STARTS, None)] == [1.0]

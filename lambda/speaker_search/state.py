@@ -1,0 +1,415 @@
+"""Durable state in the construct's DynamoDB table: task starts, consent per call, enrollments.
+
+Why durable state: a Lambda container's memory does not survive a redelivery, a second
+concurrent poller or a response lost to a timeout, and the three questions the handler must
+answer span all of those:
+
+* has this call's task already been started? (``start#<token>``; the token is the start's
+  sha256 idempotency token) -> tells a ``ResourceLimitExceededException`` caused by our own
+  earlier start apart from the Region's active-task limit;
+* has the caller consented, and has ``AnalyticsReady`` arrived? (``call#<sha256(connector|transaction)>``)
+  -> either order of consent and notification works;
+* has this speaker search task already been enrolled? (``enroll#<taskId>`` and the reverse
+  ``profile#<voiceProfileId>``) -> ``CreateVoiceProfile`` has no idempotency token.
+
+Items hold IDs, statuses and timestamps only (no phone numbers, names or SIP headers) and carry
+``expiresAt`` (TTL): a day for call items, 25 hours for enrollment items (a task can be enrolled
+for 24 hours). Every write is a single-item ``UpdateItem``/``PutItem`` (linearizable per item),
+so two concurrent deliveries always see each other's write on one side.
+
+Cost per call (on-demand, us-east-1 list price of $0.625 per million write request units and
+$0.125 per million read request units; items are well under 1 KB): one write before and one after
+each task start, one per status notification that names the task (about 4 writes for a call with
+speaker search); a redelivery of a started call costs 1 write and no API call. The consent gate adds
+1 write for the decision and 1 for AnalyticsReady (plus 1 consistent read after a start). That is
+roughly $2.50-4 per million calls.
+
+Every DynamoDB call goes through :func:`aws_calls.call` (throttling and 5xx are retried within the
+invocation's deadline). When ``STATE_TABLE_NAME`` is unset every function here is a no-op that
+reports "nothing known"; the consent gate and enrollment then refuse to run (settings check).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aws_calls
+import clients
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+T = TypeVar("T")
+
+CALL_TTL_S = 24 * 3600
+ENROLL_TTL_S = 25 * 3600  # a task can be enrolled up to 24 hours after it ran
+ATTEMPTED = "attempted"
+STARTED = "started"
+CREATING = "creating"
+ENROLLED = "enrolled"
+GRANTED = "granted"
+DECLINED = "declined"
+
+#: Indirection for tests: wall-clock seconds (stored timestamps and TTLs).
+_now: Callable[[], float] = time.time
+
+
+class StateError(Exception):
+    """The state table could not be read or written within the deadline."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+
+
+@dataclass(frozen=True)
+class StartRecord:
+    status: str  # ATTEMPTED (outcome unknown yet) or STARTED
+    task_id: str | None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    consent: str | None  # GRANTED, DECLINED or None (no decision yet)
+    consent_reference: str | None
+    decided_at: str | None
+    ready: bool  # AnalyticsReady has arrived
+
+
+@dataclass(frozen=True)
+class EnrollRecord:
+    status: str  # CREATING or ENROLLED
+    request_id: str | None
+    attempted_at: float
+    profile: dict[str, str | None]  # voiceProfileId, voiceProfileArn, expirationTimestamp (when enrolled)
+
+
+def call_key(voice_connector_id: str, transaction_id: str) -> str:
+    digest = hashlib.sha256(f"{voice_connector_id}|{transaction_id}".encode()).hexdigest()
+    return f"call#{digest}"
+
+
+# -- task starts -------------------------------------------------------------------------------
+
+
+def begin_start(table: str | None, token: str, deadline: aws_calls.Deadline) -> StartRecord | None:
+    """Record that a start is about to be attempted; return what was recorded before (or None)."""
+    if table is None:
+        return None
+    response = _update(
+        table,
+        f"start#{token}",
+        "SET #s = if_not_exists(#s, :attempted), attemptedAt = :now,"
+        " expiresAt = if_not_exists(expiresAt, :exp)",
+        {":attempted": _s(ATTEMPTED), ":now": _n(_now()), ":exp": _n(_now() + CALL_TTL_S)},
+        deadline,
+        return_values="ALL_OLD",
+    )
+    return _start_record(response.get("Attributes"))
+
+
+def get_start(table: str | None, token: str, deadline: aws_calls.Deadline) -> StartRecord | None:
+    if table is None:
+        return None
+    return _start_record(_get(table, f"start#{token}", deadline))
+
+
+def mark_started(table: str | None, token: str, task_id: str | None, deadline: aws_calls.Deadline) -> None:
+    """The task exists (a start answered, or a status notification named it)."""
+    if table is None:
+        return
+    values: dict[str, AttributeValueTypeDef] = {":started": _s(STARTED), ":exp": _n(_now() + CALL_TTL_S)}
+    expression = "SET #s = :started, expiresAt = if_not_exists(expiresAt, :exp)"
+    if task_id is not None:
+        expression += ", taskId = :task"
+        values[":task"] = _s(task_id)
+    _update(table, f"start#{token}", expression, values, deadline)
+
+
+def _start_record(item: dict[str, Any] | None) -> StartRecord | None:
+    if not item or "s" not in item:
+        return None
+    return StartRecord(status=item["s"]["S"], task_id=_str(item, "taskId"))
+
+
+# -- consent -----------------------------------------------------------------------------------
+
+
+def note_analytics_ready(
+    table: str, voice_connector_id: str, transaction_id: str, deadline: aws_calls.Deadline
+) -> CallRecord:
+    """Record that the call is ready to be searched; return the call's state after the write."""
+    response = _update(
+        table,
+        call_key(voice_connector_id, transaction_id),
+        "SET ready = :true, expiresAt = if_not_exists(expiresAt, :exp)",
+        {":true": {"BOOL": True}, ":exp": _n(_now() + CALL_TTL_S)},
+        deadline,
+        return_values="ALL_NEW",
+        names=False,
+    )
+    return _call_record(response.get("Attributes"))
+
+
+def record_consent(
+    table: str,
+    voice_connector_id: str,
+    transaction_id: str,
+    *,
+    consent: str,
+    consent_reference: str | None,
+    decided_at: str,
+    deadline: aws_calls.Deadline,
+) -> tuple[CallRecord, bool]:
+    """Store a decision unless a later one is stored; return (the call's state, applied?).
+
+    The latest decision wins, by the request event's ``time`` (ISO 8601 UTC, compared as text).
+    On a tie ``declined`` wins: when in doubt, do not search.
+    """
+    key = call_key(voice_connector_id, transaction_id)
+    values: dict[str, AttributeValueTypeDef] = {
+        ":c": _s(consent),
+        ":t": _s(decided_at),
+        ":declined": _s(DECLINED),
+        ":exp": _n(_now() + CALL_TTL_S),
+    }
+    expression = "SET consent = :c, decidedAt = :t, expiresAt = if_not_exists(expiresAt, :exp)"
+    if consent_reference is not None:
+        expression += ", consentReference = :r"
+        values[":r"] = _s(consent_reference)
+    else:
+        expression += " REMOVE consentReference"
+    # A redelivered decision (same time, same value) applies again, so its follow-up work is redone.
+    condition = (
+        "attribute_not_exists(decidedAt) OR decidedAt < :t"
+        " OR (decidedAt = :t AND (:c = :declined OR consent = :c))"
+    )
+    try:
+        response = _update(
+            table,
+            key,
+            expression,
+            values,
+            deadline,
+            return_values="ALL_NEW",
+            names=False,
+            condition=condition,
+        )
+    except _ConditionFailedError:
+        return _call_record(_get(table, key, deadline)), False
+    return _call_record(response.get("Attributes")), True
+
+
+def get_call(
+    table: str, voice_connector_id: str, transaction_id: str, deadline: aws_calls.Deadline
+) -> CallRecord:
+    return _call_record(_get(table, call_key(voice_connector_id, transaction_id), deadline))
+
+
+def _call_record(item: dict[str, Any] | None) -> CallRecord:
+    item = item or {}
+    return CallRecord(
+        consent=_str(item, "consent"),
+        consent_reference=_str(item, "consentReference"),
+        decided_at=_str(item, "decidedAt"),
+        ready=bool(item.get("ready", {}).get("BOOL", False)),
+    )
+
+
+# -- enrollment --------------------------------------------------------------------------------
+
+
+def begin_enroll(
+    table: str, task_id: str, request_id: str, deadline: aws_calls.Deadline
+) -> tuple[EnrollRecord | None, bool]:
+    """Claim the task for one CreateVoiceProfile; return (the record before, claimed?)."""
+    key = f"enroll#{task_id}"
+    try:
+        _update(
+            table,
+            key,
+            "SET #s = :creating, requestId = :r, attemptedAt = :now, expiresAt = :exp",
+            {
+                ":creating": _s(CREATING),
+                ":r": _s(request_id),
+                ":now": _n(_now()),
+                ":exp": _n(_now() + ENROLL_TTL_S),
+            },
+            deadline,
+            condition="attribute_not_exists(#s)",
+        )
+    except _ConditionFailedError:
+        return _enroll_record(_get(table, key, deadline)), False
+    return None, True
+
+
+def retake_enroll(
+    table: str, task_id: str, request_id: str, previous_attempt: float, deadline: aws_calls.Deadline
+) -> bool:
+    """Take over a ``creating`` claim whose attempt ended without an answer; False if someone else did."""
+    try:
+        _update(
+            table,
+            f"enroll#{task_id}",
+            "SET requestId = :r, attemptedAt = :now",
+            {
+                ":r": _s(request_id),
+                ":now": _n(_now()),
+                ":prev": _n(previous_attempt),
+                ":creating": _s(CREATING),
+            },
+            deadline,
+            condition="#s = :creating AND attemptedAt = :prev",
+        )
+    except _ConditionFailedError:
+        return False
+    return True
+
+
+def finish_enroll(
+    table: str, task_id: str, profile: dict[str, str | None], deadline: aws_calls.Deadline
+) -> None:
+    """The task's profile exists: remember it, and which task a profile belongs to."""
+    values: dict[str, AttributeValueTypeDef] = {":enrolled": _s(ENROLLED)}
+    expression = "SET #s = :enrolled"
+    for name, value in profile.items():
+        if value is not None:
+            values[f":{name}"] = _s(value)
+            expression += f", {name} = :{name}"
+    _update(table, f"enroll#{task_id}", expression, values, deadline)
+    profile_id = profile.get("voiceProfileId")
+    if profile_id:
+        claim_profile(table, profile_id, task_id, deadline)
+
+
+def claim_profile(table: str, profile_id: str, task_id: str, deadline: aws_calls.Deadline) -> bool:
+    """Record that ``profile_id`` was created for ``task_id``; False if another task has it."""
+    try:
+        _update(
+            table,
+            f"profile#{profile_id}",
+            "SET taskId = :task, expiresAt = :exp",
+            {":task": _s(task_id), ":exp": _n(_now() + ENROLL_TTL_S)},
+            deadline,
+            names=False,
+            condition="attribute_not_exists(taskId) OR taskId = :task",
+        )
+    except _ConditionFailedError:
+        return False
+    return True
+
+
+def profile_claimed(table: str, profile_id: str, deadline: aws_calls.Deadline) -> bool:
+    return _get(table, f"profile#{profile_id}", deadline) is not None
+
+
+def release_enroll(table: str, task_id: str, request_id: str, deadline: aws_calls.Deadline) -> None:
+    """Forget a claim whose CreateVoiceProfile definitely failed, so a later request may try again."""
+    with contextlib.suppress(_ConditionFailedError):  # another request took it over: theirs now
+        _delete(
+            table, f"enroll#{task_id}", deadline, condition="requestId = :r", values={":r": _s(request_id)}
+        )
+
+
+def _enroll_record(item: dict[str, Any] | None) -> EnrollRecord | None:
+    if not item or "s" not in item:
+        return None
+    return EnrollRecord(
+        status=item["s"]["S"],
+        request_id=_str(item, "requestId"),
+        attempted_at=float(item.get("attemptedAt", {}).get("N", "0")),
+        profile={
+            name: _str(item, name) for name in ("voiceProfileId", "voiceProfileArn", "expirationTimestamp")
+        },
+    )
+
+
+# -- DynamoDB plumbing -------------------------------------------------------------------------
+
+
+class _ConditionFailedError(Exception):
+    pass
+
+
+def _s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def _n(value: float) -> AttributeValueTypeDef:
+    return {"N": str(int(value)) if value == int(value) else f"{value:.3f}"}
+
+
+def _str(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value.get("S") if isinstance(value, dict) else None
+
+
+def _run(operation: str, fn: Callable[[], T], deadline: aws_calls.Deadline) -> T:
+    try:
+        result, _ = aws_calls.call(fn, deadline=deadline, policy=clients.retry_policy(), operation=operation)
+    except aws_calls.AwsCallError as exc:
+        if exc.code == "ConditionalCheckFailedException":
+            raise _ConditionFailedError from None
+        raise StateError(exc.code, exc.reason) from None
+    return result
+
+
+def _update(
+    table: str,
+    key: str,
+    expression: str,
+    values: dict[str, AttributeValueTypeDef],
+    deadline: aws_calls.Deadline,
+    *,
+    return_values: str = "NONE",
+    names: bool = True,
+    condition: str | None = None,
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "TableName": table,
+        "Key": {"pk": _s(key)},
+        "UpdateExpression": expression,
+        "ExpressionAttributeValues": values,
+        "ReturnValues": return_values,
+    }
+    if names:  # "s" (status) is short; the alias keeps every expression free of reserved words
+        request["ExpressionAttributeNames"] = {"#s": "s"}
+    if condition is not None:
+        request["ConditionExpression"] = condition
+    response = _run("UpdateItem", lambda: clients.dynamodb().update_item(**request), deadline)
+    return dict(response)
+
+
+def _get(table: str, key: str, deadline: aws_calls.Deadline) -> dict[str, Any] | None:
+    response = _run(
+        "GetItem",
+        lambda: clients.dynamodb().get_item(TableName=table, Key={"pk": _s(key)}, ConsistentRead=True),
+        deadline,
+    )
+    item: dict[str, Any] | None = response.get("Item")
+    return item
+
+
+def _delete(
+    table: str,
+    key: str,
+    deadline: aws_calls.Deadline,
+    *,
+    condition: str,
+    values: dict[str, AttributeValueTypeDef],
+) -> None:
+    _run(
+        "DeleteItem",
+        lambda: clients.dynamodb().delete_item(
+            TableName=table,
+            Key={"pk": _s(key)},
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        ),
+        deadline,
+    )

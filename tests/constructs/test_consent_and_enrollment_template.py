@@ -1,0 +1,179 @@
+"""The state table, request rules, queue/key policies and IAM of require_consent / enable_enrollment."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+
+from chime_speaker_search import SpeakerSearch, VoiceConnector
+from tests.conftest import IMPORTED_IDS, Synthesized, synthesize
+
+
+def _both(stack: cdk.Stack) -> dict[str, Any]:
+    connector = VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[0])
+    search = SpeakerSearch(
+        stack, "SpeakerSearch", voice_connectors=[connector], require_consent=True, enable_enrollment=True
+    )
+    search.add_voice_connector(VoiceConnector.from_voice_connector_id(stack, "Later", IMPORTED_IDS[1]))
+    ivr = iam.Role(stack, "Ivr", assumed_by=iam.AccountRootPrincipal())
+    search.grant_send_requests(ivr)
+    return {"search": search, "ivr": ivr}
+
+
+@pytest.fixture(scope="module")
+def both() -> Synthesized:
+    return synthesize(_both)
+
+
+def _statements(synth: Synthesized, role_fragment: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if any(role_fragment in r["Ref"] for r in policy["Properties"]["Roles"]):
+            out += policy["Properties"]["PolicyDocument"]["Statement"]
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_one_state_table_on_demand_encrypted_with_the_stack_key_and_ttl(single: Synthesized) -> None:
+    [table] = single.resources("AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert props["SSESpecification"]["SSEType"] == "KMS"
+    key_id = next(k for k in single.resources("AWS::KMS::Key") if "ChimeSpeakerSearchDataKey" in k)
+    assert props["SSESpecification"]["KMSMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+
+
+def test_defaults_add_no_rule_and_no_voice_profile_permissions(single: Synthesized) -> None:
+    rules = single.resources("AWS::Events::Rule")
+    assert not any("RequestRule" in k for k in rules)
+    actions = [a for s in _statements(single, "SpeakerSearchHandlerRole") for a in _as_list(s["Action"])]
+    assert not any("VoiceProfile" in a or a == "chime:StopSpeakerSearchTask" for a in actions)
+
+
+def test_handler_environment_names_the_table_queue_and_features(both: Synthesized) -> None:
+    [fn] = [v for k, v in both.resources("AWS::Lambda::Function").items() if "SpeakerSearchHandler" in k]
+    env = fn["Properties"]["Environment"]["Variables"]
+    assert (env["REQUIRE_CONSENT"], env["ENABLE_ENROLLMENT"]) == ("true", "true")
+    assert env["REQUEST_SOURCE"] == "chime-speaker-search.requests"
+    assert "Ref" in env["STATE_TABLE_NAME"]
+    assert "Ref" in env["DEAD_LETTER_QUEUE_URL"]
+
+
+def test_consent_rule_matches_this_constructs_connectors_only(both: Synthesized) -> None:
+    [rule] = [v for k, v in both.resources("AWS::Events::Rule").items() if "ConsentRequestRule" in k]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["chime-speaker-search.requests"]
+    assert pattern["detail-type"] == ["Speaker Search Consent"]
+    # Connectors added after construction are matched too.
+    assert pattern["detail"] == {"voiceConnectorId": IMPORTED_IDS[:2]}
+    queue_id = next(k for k in both.resources("AWS::SQS::Queue") if "NotificationQueue" in k)
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+
+
+def test_enrollment_rule_matches_this_constructs_search_id(both: Synthesized) -> None:
+    [rule] = [v for k, v in both.resources("AWS::Events::Rule").items() if "EnrollmentRequestRule" in k]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["Enroll Voice Profile", "Update Voice Profile", "Delete Voice Profile"]
+    assert pattern["detail"] == {"searchId": [both.constructs["search"].search_id]}
+
+
+def test_queue_policy_lets_only_these_rules_deliver(both: Synthesized) -> None:
+    [policy] = [v for k, v in both.resources("AWS::SQS::QueuePolicy").items() if "NotificationQueue" in k]
+    allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    rule_ids = sorted(k for k in both.resources("AWS::Events::Rule") if "RequestRule" in k)
+    assert sorted(s["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0] for s in allows) == rule_ids
+    assert all(s["Principal"] == {"Service": "events.amazonaws.com"} for s in allows)
+    assert all(s["Action"] == "sqs:SendMessage" for s in allows)
+
+
+def test_key_policy_lets_event_bridge_encrypt_for_this_accounts_rules_only(both: Synthesized) -> None:
+    key = next(v for k, v in both.resources("AWS::KMS::Key").items() if "ChimeSpeakerSearchDataKey" in k)
+    [statement] = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "AllowEventBridgeRulesOfThisAccountAndRegion"
+    ]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "111122223333"}
+    assert "rule/*" in json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+
+
+def test_handler_iam_for_consent_and_enrollment(both: Synthesized) -> None:
+    statements = _statements(both, "SpeakerSearchHandlerRole")
+    by_action = {a: s for s in statements for a in _as_list(s["Action"])}
+    assert by_action["chime:CreateVoiceProfile"]["Resource"] == "*"  # no resource type in IAM
+    profiles = json.dumps(by_action["chime:DeleteVoiceProfile"]["Resource"])
+    assert ":chime:us-east-1:111122223333:voice-profile/*" in profiles
+    assert "VoiceProfileDomain" in json.dumps(by_action["chime:ListVoiceProfiles"]["Resource"])
+    stop = _as_list(by_action["chime:StopSpeakerSearchTask"]["Resource"])
+    assert len(stop) == 2 and all(":vc/" in json.dumps(r) for r in stop)
+    ddb = by_action["dynamodb:UpdateItem"]
+    assert sorted(_as_list(ddb["Action"])) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
+
+
+def test_grant_send_requests_is_conditioned_on_source_and_detail_types(both: Synthesized) -> None:
+    [statement] = _statements(both, "Ivr")
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "events:source": "chime-speaker-search.requests",
+            "events:detail-type": [
+                "Speaker Search Consent",
+                "Enroll Voice Profile",
+                "Update Voice Profile",
+                "Delete Voice Profile",
+            ],
+        }
+    }
+    assert "event-bus/default" in json.dumps(statement["Resource"])
+
+
+def test_grant_send_requests_without_requests_to_serve_is_an_error(single: Synthesized) -> None:
+    role = iam.Role(cdk.Stack(), "R", assumed_by=iam.AccountRootPrincipal())
+    with pytest.raises(ValueError, match="grant_send_requests"):
+        single.constructs["search"].grant_send_requests(role)
+
+
+@pytest.mark.parametrize("source", ["", "aws.chime", "AWS.partner", "x" * 257])
+def test_request_source_is_validated(source: str) -> None:
+    stack = cdk.Stack()
+    connector = VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[0])
+    with pytest.raises(ValueError, match="request_source"):
+        SpeakerSearch(stack, "S", voice_connectors=[connector], request_source=source)
+
+
+def test_metrics_for_the_audit_trail(single: Synthesized) -> None:
+    search = single.constructs["search"]
+    for metric, name in [
+        (search.metric_voice_profiles_enrolled(), "VoiceProfilesEnrolled"),
+        (search.metric_voice_profiles_deleted(), "VoiceProfilesDeleted"),
+        (search.metric_voice_profile_requests_failed(), "VoiceProfileRequestsFailed"),
+        (search.metric_calls_not_searched(), "CallsNotSearched"),
+    ]:
+        assert (metric.namespace, metric.metric_name) == ("ChimeSpeakerSearch", name)
+        assert metric.dimensions["SearchId"] == search.search_id
+    assert search.metric_calls_not_searched(reason="ended").dimensions["Status"] == "ended"
+
+
+def test_the_consent_and_enrollment_template_passes_cfn_lint(both: Synthesized) -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    matches = lint(
+        json.dumps(both.template), config=ManualArgs(regions=["us-east-1"], ignore_checks=["W3005"])
+    )
+    assert [f"{m.rule.id} {m.message}" for m in matches] == []
