@@ -9,7 +9,6 @@ from aws_cdk import Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
@@ -222,7 +221,7 @@ class SpeakerSearch(Construct):
         #: connectors; see :meth:`metric_pipeline_failures`.
         self.pipeline_health_rule = monitoring.pipeline_health_rule(self, "PipelineHealthRule")
         self.pipeline_health_rule.add_target(
-            events_targets.SqsQueue(self.queue, message=monitoring.pipeline_event_input())
+            _requests._QueueTarget(self.queue, message=monitoring.pipeline_event_input())
         )
         self.configuration._when_voice_connector_added(self._serve)
         for voice_connector in connectors:

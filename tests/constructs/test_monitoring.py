@@ -305,3 +305,25 @@ def test_aws_metric_methods_take_metric_options(tone: Synthesized) -> None:
         assert metric.statistic == default, method
         custom = getattr(search, method)(statistic="Average", period=cdk.Duration.minutes(15), label="x")
         assert (custom.statistic, custom.period.to_minutes(), custom.label) == ("Average", 15, "x"), method
+
+
+def test_only_the_health_rule_may_send_to_the_queue(tone: Synthesized) -> None:
+    [policy] = [v for k, v in tone.resources("AWS::SQS::QueuePolicy").items() if "NotificationQueue" in k]
+    allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    rule_id = next(k for k in tone.resources("AWS::Events::Rule") if "PipelineHealthRule" in k)
+    assert allows == [
+        {
+            "Action": "sqs:SendMessage",
+            "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}},
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Resource": allows[0]["Resource"],
+        }
+    ]
+    key = next(v for k, v in tone.resources("AWS::KMS::Key").items() if "ChimeSpeakerSearchDataKey" in k)
+    [statement] = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "events.amazonaws.com"}
+    ]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "111122223333"}
