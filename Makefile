@@ -21,7 +21,7 @@ help:
 	@echo "make synth   - set up and synthesize the example app into cdk.out/"
 	@echo "make test    - run every check (ruff, mypy --strict, pytest with cfn-lint and cdk-nag)"
 	@echo "make deploy  - deploy the example app with your AWS credentials (CDK_ARGS=\"-c callLeg=Callee\")"
-	@echo "make bench   - run the benchmarks under bench/"
+	@echo "make bench   - run the synth, handler and burst benchmarks (bench/soak.py runs on its own)"
 	@echo "make integ   - account verification kit: deploy tests/integ into your sandbox (us-east-1), assert, destroy, verdict"
 	@echo "make integ-snapshot - rewrite the integ snapshot after construct changes (no credentials)"
 
@@ -41,7 +41,7 @@ node_modules/.installed: package.json package-lock.json
 setup: $(VENV)/.installed node_modules/.installed
 
 synth: setup
-	cdk synth --strict --quiet --no-notices $(CDK_ARGS)
+	cdk synth --strict --quiet --no-notices -c nag=true $(CDK_ARGS)
 	@echo "Templates written to cdk.out/"
 
 deploy: setup
@@ -95,6 +95,7 @@ integ: setup
 bench: setup
 	$(PY) bench/synth.py
 	$(PY) bench/handler.py
+	$(PY) bench/burst.py
 
 lock: setup
 	( sed -n "1,2p" requirements-dev.txt; $(PY) -m pip freeze --all --exclude-editable | grep -v "^pip==" ) > requirements-dev.txt.new

@@ -7,6 +7,10 @@ Context values (``cdk synth -c name=value``):
 - ``voiceConnectorId``: an existing Voice Connector to use; without it the stack creates one
   (required in us-west-2, where CloudFormation cannot create one).
 - ``region``: ``us-east-1`` (default) or ``us-west-2``, the Regions where voice analytics runs.
+- ``nag``: ``true`` to run cdk-nag's AWS Solutions checks during synth (``make synth`` does);
+  ``false`` (default) otherwise. The checks are a development gate (``make test`` runs them on this
+  stack too), and loading and running them was the largest single cost this app added to an empty
+  app's synth (docs/performance.md), so a plain ``cdk synth`` or ``cdk deploy`` does not pay for them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import sys
 import aws_cdk as cdk
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
-from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from chime_speaker_search import VOICE_ANALYTICS_REGIONS, CallLeg, SpeakerSearch, VoiceConnector
@@ -79,6 +82,8 @@ def _context_choice(app: cdk.App, key: str, allowed: list[str], default: str) ->
     value = app.node.try_get_context(key)
     if value is None:
         return default
+    if isinstance(value, bool):  # cdk.json may hold a JSON boolean, -c gives a string
+        value = str(value).lower()
     if value not in allowed:
         raise ValueError(
             f"context {key}: {value!r} is not allowed; allowed values are {', '.join(map(repr, allowed))}"
@@ -90,6 +95,7 @@ def main() -> None:
     app = cdk.App()
     call_leg = _context_choice(app, "callLeg", [leg.value for leg in CallLeg], CallLeg.CALLER.value)
     region = _context_choice(app, "region", list(VOICE_ANALYTICS_REGIONS), "us-east-1")
+    nag = _context_choice(app, "nag", ["true", "false"], "false") == "true"
     voice_connector_id = app.node.try_get_context("voiceConnectorId")
     if region == "us-west-2" and not voice_connector_id:
         raise ValueError(
@@ -104,7 +110,10 @@ def main() -> None:
         env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region),
         description="Example: Amazon Chime SDK speaker search on every Voice Connector call",
     )
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    if nag:
+        from cdk_nag import AwsSolutionsChecks  # noqa: PLC0415 (loading cdk-nag takes time: only when used)
+
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     app.synth()
 
 

@@ -64,6 +64,7 @@ def _run_app(context: dict[str, str], outdir: str) -> subprocess.CompletedProces
         ),
         ({"callLeg": "caller"}, "app.py: context callLeg: 'caller' is not allowed"),
         ({"region": "eu-central-1"}, "app.py: context region: 'eu-central-1' is not allowed"),
+        ({"nag": "yes"}, "app.py: context nag: 'yes' is not allowed; allowed values are 'true', 'false'"),
         ({"region": "us-west-2"}, "app.py: context voiceConnectorId is required in us-west-2"),
         (
             {"voiceConnectorId": "arn:aws:chime:x"},

@@ -66,6 +66,13 @@ class SpeakerSearch(Construct):
     :param handler_timeout: The handler's timeout, 30 seconds to 15 minutes; its retries of a
         throttled start stop in time. Default: 30 seconds.
     :param handler_memory_size: The handler's memory in MiB. Default: 256.
+    :param max_concurrency: Most handler invocations the queue's event source runs at once (its
+        ``maxConcurrency``), 2 to 1,000. Each invocation starts its batch's searches one after the
+        other, so this bounds the burst of ``StartSpeakerSearchTask`` requests against the
+        "Speaker search API rate" quota; notifications beyond it wait in the queue. With 20, every
+        case of ``bench/burst.py`` that the quotas can sustain met its target, up to 40 TPS at
+        300 ms per request (10 missed there); keep it above about 2 x TPS x API latency in
+        seconds (docs/performance.md). Default: 20.
     :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth, handler errors
         and media insights pipeline failures (no actions; add them with
         ``alarm.add_alarm_action``). Default: ``False``.
@@ -98,6 +105,7 @@ class SpeakerSearch(Construct):
         max_receive_count: int = 5,
         handler_timeout: Duration | None = None,
         handler_memory_size: int = 256,
+        max_concurrency: int = 20,
         enable_alarms: bool = False,
         require_consent: bool = False,
         enable_enrollment: bool = False,
@@ -125,6 +133,8 @@ class SpeakerSearch(Construct):
                 f"handler_timeout: {timeout.to_human_string()} is out of range; "
                 "expected 30 seconds to 15 minutes"
             )
+        if not 2 <= max_concurrency <= 1000:  # the range the event source mapping accepts
+            raise ValueError(f"max_concurrency: {max_concurrency} is out of range; expected 2 to 1000")
         if not 128 <= handler_memory_size <= 10240:
             raise ValueError(
                 f"handler_memory_size: {handler_memory_size} is out of range; expected 128 to 10240 MiB"
@@ -198,7 +208,9 @@ class SpeakerSearch(Construct):
             },
         )
         self.handler.add_event_source(
-            event_sources.SqsEventSource(self.queue, batch_size=10, report_batch_item_failures=True)
+            event_sources.SqsEventSource(
+                self.queue, batch_size=10, report_batch_item_failures=True, max_concurrency=max_concurrency
+            )
         )
         self.event_bus.grant_put_events_to(self.handler)
         self._grant_handler_state_and_dead_letter_queue(key)
