@@ -243,40 +243,44 @@ class SpeakerSearch(Construct):
         self.handler_errors_alarm: cloudwatch.Alarm | None = None
         self.pipeline_failures_alarm: cloudwatch.Alarm | None = None
         if enable_alarms:
-            self.dead_letter_queue_alarm = self.metric_dead_letter_queue_depth().create_alarm(
-                self,
-                "DeadLetterQueueAlarm",
-                alarm_description="Voice analytics notifications could not be handled and wait in the "
-                "dead-letter queue; the handler's logs say why.",
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            self.handler_errors_alarm = self.metric_handler_errors().create_alarm(
-                self,
-                "HandlerErrorsAlarm",
-                alarm_description="The speaker-search handler failed invocations.",
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            self.pipeline_failures_alarm = self.metric_pipeline_failures().create_alarm(
-                self,
-                "PipelineFailuresAlarm",
-                alarm_description="The media insights pipeline of a call on this search's Voice "
-                "Connectors failed or could not be created; the handler's 'pipeline_failure' log "
-                "lines carry the failureReason (README: Operations).",
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+            self._add_alarms()
         if dashboard is not None:
             self.add_to_dashboard(dashboard)
 
         acknowledge(self.dead_letter_queue, "This queue is the dead-letter queue.", "AwsSolutions-SQS3")
+
+    def _add_alarms(self) -> None:
+        """The three alarms of ``enable_alarms=True`` (README: Alarms)."""
+        self.dead_letter_queue_alarm = self._alarm(
+            "DeadLetterQueueAlarm",
+            self.metric_dead_letter_queue_depth(),
+            "Voice analytics notifications could not be handled and wait in the "
+            "dead-letter queue; the handler's logs say why.",
+        )
+        self.handler_errors_alarm = self._alarm(
+            "HandlerErrorsAlarm",
+            self.metric_handler_errors(),
+            "The speaker-search handler failed invocations.",
+        )
+        self.pipeline_failures_alarm = self._alarm(
+            "PipelineFailuresAlarm",
+            self.metric_pipeline_failures(),
+            "The media insights pipeline of a call on this search's Voice Connectors failed or "
+            "could not be created; the handler's 'pipeline_failure' log lines carry the "
+            "failureReason (README: Operations).",
+        )
+
+    def _alarm(self, id: str, metric: cloudwatch.Metric, description: str) -> cloudwatch.Alarm:
+        """An alarm without actions that fires on one data point of at least 1 (missing data is fine)."""
+        return metric.create_alarm(
+            self,
+            id,
+            alarm_description=description,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
 
     @property
     def voice_connectors(self) -> list[IVoiceConnector]:
