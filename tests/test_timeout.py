@@ -11,7 +11,12 @@ import pytest
 
 from tests.conftest import HANDLER_TEST_TIMEOUT_S
 
+# Marked as tests/conftest.py marks every handler test (with a shorter limit).
 SPINNING_TEST = """
+import pytest
+
+
+@pytest.mark.timeout(2, func_only=True)
 def test_retry_loop_that_never_gives_up():
     attempts = 0
     while True:  # a retry loop whose stop condition was lost
@@ -32,7 +37,6 @@ def test_a_spinning_test_fails_with_a_timeout_in_seconds(tmp_path: Path) -> None
             "-q",
             "-p",
             "no:cacheprovider",
-            "--timeout=2",
             *config,
             str(tmp_path),
         ],
@@ -56,7 +60,7 @@ def test_handler_tests_carry_the_short_timeout(request: pytest.FixtureRequest, f
     for item in session_items:
         marker = item.get_closest_marker("timeout")
         assert marker is not None, item.nodeid
-        assert marker.args == (HANDLER_TEST_TIMEOUT_S,), item.nodeid
+        assert (marker.args, marker.kwargs) == ((HANDLER_TEST_TIMEOUT_S,), {"func_only": True}), item.nodeid
 
 
 def test_other_tests_keep_the_suite_wide_ceiling(request: pytest.FixtureRequest) -> None:

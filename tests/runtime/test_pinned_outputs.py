@@ -184,7 +184,8 @@ def test_a_published_result_is_counted_by_its_status(
 ) -> None:
     expect_put(stubs)
     handler.handler(n.sqs_event(n.search_status(status="VoiceprintGenerationSuccess")), None)
-    assert result_counts(emf) == [("VoiceprintGenerationSuccessful", 1.0)]
+    # Once in total (dimension SearchId) and once by status (SearchId, Status).
+    assert result_counts(emf) == [(None, 1.0), ("VoiceprintGenerationSuccessful", 1.0)]
 
 
 def test_a_result_that_failed_to_publish_is_not_counted(
