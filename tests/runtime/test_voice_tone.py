@@ -19,6 +19,7 @@ import tasks
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
+from tests.runtime.conftest import SLOWER_THAN_ROOMY_READ_TIMEOUT_S as SLOW_S
 from tests.runtime.conftest import StateAws
 from tests.runtime.fake_aws import FakeAws
 from tests.runtime.helpers import FakeContext, Stubs, logged, reconfigure
@@ -142,9 +143,14 @@ def test_start_request_matches_the_botocore_model(tone_on: ModuleType, stubs: St
 
 @pytest.mark.parametrize(
     "faults",
-    [[f.throttled()] * 3, [f.service_unavailable(), f.connection_reset()], [f.slow(1.0)]],
+    [
+        [f.throttled()] * 3,
+        [f.service_unavailable(), f.connection_reset()],
+        [f.slow(SLOW_S)],
+    ],
     ids=["429x3", "503-reset", "read-timeout"],
 )
+@pytest.mark.usefixtures("roomy_timeouts")
 def test_voice_tone_start_is_retried_with_the_same_token(
     tone_on: ModuleType, fake_aws: FakeAws, faults: list[f.Reply]
 ) -> None:
