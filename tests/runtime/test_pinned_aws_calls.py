@@ -142,3 +142,24 @@ def test_out_of_attempts_and_out_of_budget_errors_carry_the_operation(
         aws_calls.call(throttled, deadline=aws_calls.Deadline(1.5), policy=policy, operation="Op2")
     assert (out_of_time.value.operation, out_of_time.value.attempts) == ("Op2", 1)
     assert out_of_time.value.reason == "retry budget exhausted (deadline) after 1 attempts"
+
+
+def test_a_retry_that_leaves_exactly_one_attempt_is_made_and_logged_with_its_delay(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(aws_calls, "_clock", lambda: 0.0)
+    monkeypatch.setattr(aws_calls, "_sleep", lambda _: None)
+    monkeypatch.setattr(aws_calls, "_rng", TopOfRange())
+    caplog.set_level("DEBUG", logger="chime_speaker_search.aws_calls")
+
+    def throttled() -> None:
+        raise with_code("ThrottlingException", 400)
+
+    policy = aws_calls.RetryPolicy(max_attempts=2, backoff_base_s=1, backoff_cap_s=1, attempt_cost_s=1)
+    # 2 s left, a 1 s backoff: exactly one attempt's cost remains, so the retry is made.
+    with pytest.raises(aws_calls.AwsCallError) as raised:
+        aws_calls.call(throttled, deadline=aws_calls.Deadline(2.0), policy=policy, operation="Op")
+    assert (raised.value.attempts, raised.value.kind) == (2, ErrorKind.THROTTLED)
+    assert raised.value.reason == "still failing after 2 attempts"
+    [retry] = [r for r in caplog.records if r.getMessage() == "aws_call_retrying"]
+    assert (retry.operation, retry.attempts, retry.delay) == ("Op", 1, 1.0)
