@@ -7,6 +7,8 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
+# cdk-nag 2 cannot share a venv with cdk-nag 3 (same package name): it gets its own.
+NAG2_VENV := .venv-nag2
 # The project's own Node.js (not the machine's) and CDK CLI come first, then the venv.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -15,11 +17,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CDK_ARGS ?=
 HANDLER_FOLDERS := $(patsubst %/index.py,%,$(wildcard lambda/*/index.py))
 
-.PHONY: help setup synth test lint format typecheck pytest deploy bench lock clean integ integ-verify integ-snapshot
+.PHONY: help setup synth test lint format typecheck pytest package docs deploy bench lock clean integ integ-verify integ-snapshot
 
 help:
 	@echo "make synth   - set up and synthesize the example app into cdk.out/"
 	@echo "make test    - run every check (ruff, mypy --strict, pytest with cfn-lint and cdk-nag)"
+	@echo "make docs    - build the API reference into build/docs/ (index.html)"
 	@echo "make deploy  - deploy the example app with your AWS credentials (CDK_ARGS=\"-c callLeg=Callee\")"
 	@echo "make bench   - run the synth, handler and burst benchmarks (bench/soak.py runs on its own)"
 	@echo "make integ   - account verification kit: deploy tests/integ into your sandbox (us-east-1), assert, destroy, verdict"
@@ -34,11 +37,17 @@ $(VENV)/.installed: requirements-dev.txt
 	echo "$(CURDIR)/constructs" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/chime_speaker_search_checkout.pth"
 	touch $@
 
+$(NAG2_VENV)/.installed: requirements-nag2.txt
+	python3 -m venv $(NAG2_VENV)
+	$(NAG2_VENV)/bin/python -m pip install -qq -r requirements-nag2.txt
+	echo "$(CURDIR)/constructs" > "$$($(NAG2_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/chime_speaker_search_checkout.pth"
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed $(NAG2_VENV)/.installed node_modules/.installed
 
 synth: setup
 	cdk synth --strict --quiet --no-notices -c nag=true $(CDK_ARGS)
@@ -58,7 +67,7 @@ format: setup
 # Handlers are all called index.py and import their siblings top-level, so mypy checks each folder
 # on its own, with that folder as a package base.
 typecheck: setup
-	mypy constructs/chime_speaker_search app.py
+	mypy constructs/chime_speaker_search app.py examples/two_regions.py
 	mypy --explicit-package-bases lambda/_common
 	mypy tests/integ/integ_speaker_search.py tests/integ/account_check.py
 	@for folder in $(HANDLER_FOLDERS); do echo "mypy $$folder"; MYPYPATH=$$folder mypy --explicit-package-bases $$folder; done
@@ -66,7 +75,18 @@ typecheck: setup
 pytest: setup
 	pytest
 
-test: lint typecheck integ-verify pytest
+# The wheel is built from the sdist (so the sdist is complete), then both are checked by twine.
+package: setup
+	rm -rf dist
+	$(PY) -m build --no-isolation --outdir dist . > /dev/null
+	twine check --strict dist/*
+
+# The API reference, from the docstrings (pdoc); a warning fails it.
+docs: setup
+	rm -rf build/docs
+	$(PY) docs/build_api_reference.py build/docs
+
+test: lint typecheck integ-verify pytest package docs
 
 # Integration tests (tests/integ/integ_*.py) run by the CDK's integ-runner. The snapshot check and
 # its regeneration only synthesize: they run with every credential source removed, so they pass

@@ -19,7 +19,10 @@ import os
 import sys
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -44,25 +47,49 @@ class TelephonyStack(cdk.Stack):
         else:
             pbx = VoiceConnector(self, "Pbx")
 
+        alerts = sns.Topic(
+            self,
+            "OpsAlerts",
+            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            enforce_ssl=True,
+        )
         search = SpeakerSearch(
             self,
             "SpeakerSearch",
             voice_connectors=[pbx],
             call_leg=call_leg,
             enable_alarms=True,
+            # The alarms notify the operations team (AWS Control Tower's CT.CLOUDWATCH.PR.1
+            # wants an action on every alarm).
+            alarm_actions=[cloudwatch_actions.SnsAction(alerts)],
         )
 
-        # Results wait in a queue for the CRM integration to pick up.
+        # Results wait in a queue for the CRM integration to pick up. Its dead-letter queue names
+        # the inbox (CT.SQS.PR.1), so the inbox has a fixed name: its ARN is needed first.
+        crm_inbox_name = cdk.Names.unique_resource_name(self, max_length=70, separator="-") + "-CrmInbox"
         crm_dead_letters = sqs.Queue(
             self,
             "CrmDeadLetters",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=cdk.Duration.days(14),
+            redrive_allow_policy=sqs.RedriveAllowPolicy(
+                redrive_permission=sqs.RedrivePermission.BY_QUEUE,
+                source_queues=[
+                    sqs.Queue.from_queue_arn(
+                        self,
+                        "CrmInboxArn",
+                        self.format_arn(
+                            service="sqs", resource=crm_inbox_name, arn_format=cdk.ArnFormat.NO_RESOURCE_NAME
+                        ),
+                    )
+                ],
+            ),
         )
         crm_inbox = sqs.Queue(
             self,
             "CrmInbox",
+            queue_name=crm_inbox_name,
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             dead_letter_queue=sqs.DeadLetterQueue(queue=crm_dead_letters, max_receive_count=5),

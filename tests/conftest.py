@@ -69,6 +69,8 @@ def _callee_with_options(stack: cdk.Stack) -> dict[str, Any]:
         VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[1]),
     ]
     bus = cdk.aws_events.EventBus(stack, "Bus")
+    sns_key = cdk.aws_kms.Alias.from_alias_name(stack, "SnsKey", "alias/aws/sns")
+    alerts = cdk.aws_sns.Topic(stack, "Alerts", master_key=sns_key, enforce_ssl=True)
     search = SpeakerSearch(
         stack,
         "SpeakerSearch",
@@ -78,6 +80,7 @@ def _callee_with_options(stack: cdk.Stack) -> dict[str, Any]:
         event_bus=bus,
         enable_alarms=True,
         streaming_data_retention=cdk.Duration.hours(48),
+        alarm_actions=[cdk.aws_cloudwatch_actions.SnsAction(alerts)],
     )
     return {"search": search, "connectors": connectors, "bus": bus}
 
@@ -166,4 +169,21 @@ def every_stack(
         "callee_with_options": callee_with_options,
         "many": many,
         "parameter_leg": parameter_leg,
+    }
+
+
+@pytest.fixture(scope="session")
+def two_regions() -> dict[str, dict[str, Any]]:
+    """examples/two_regions.py: one Stage per voice analytics Region; Region -> synthesized template."""
+    example = import_path("two_regions_example", REPO_ROOT / "examples" / "two_regions.py")
+    app = cdk.App()
+    stages = example.build(
+        app, account=ENV.account, east_connector=IMPORTED_IDS[0], west_connector=IMPORTED_IDS[1]
+    )
+    for stage in stages:
+        cdk.Validations.of(stage).add_plugins(AwsSolutionsChecks(stage))
+    app.synth()
+    return {
+        stage.stack.region: stage.synth().get_stack_by_name(stage.stack.stack_name).template
+        for stage in stages
     }

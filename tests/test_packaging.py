@@ -92,3 +92,22 @@ def test_construct_from_installed_wheel_finds_its_handler_code(wheel: Path, tmp_
         assert (asset / name).read_bytes() == (LAMBDA_ROOT / "custom_resources" / name).read_bytes()
     for name in ("cfn_custom_resource.py", "aws_calls.py"):
         assert (asset / name).read_bytes() == (LAMBDA_ROOT / "_common" / name).read_bytes()
+
+
+def test_wheel_carries_the_license_and_the_one_version(wheel: Path) -> None:
+    from chime_speaker_search import __version__
+
+    archive = zipfile.ZipFile(wheel)
+    dist_info = f"cdk_chime_speaker_search-{__version__}.dist-info"
+    license_text = archive.read(f"{dist_info}/licenses/LICENSE").decode()
+    assert license_text == (REPO_ROOT / "LICENSE").read_text()
+    assert "Apache License" in license_text
+    assert "Version 2.0, January 2004" in license_text
+    metadata = archive.read(f"{dist_info}/METADATA").decode()
+    assert f"\nVersion: {__version__}\n" in metadata
+    assert "\nLicense-Expression: Apache-2.0\n" in metadata
+    # Defined once: pyproject.toml takes it from the package, never a literal of its own.
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject
+    assert "\nversion =" not in pyproject.split("[tool.setuptools.dynamic]")[0]
+    assert f"## {__version__}" in (REPO_ROOT / "CHANGELOG.md").read_text()

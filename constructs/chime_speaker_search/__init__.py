@@ -1,6 +1,7 @@
 """AWS CDK constructs for Amazon Chime SDK voice analytics speaker search on Voice Connector calls."""
 
 from ._validation import VOICE_ANALYTICS_REGIONS
+from ._version import __version__
 from .call_leg import CallLeg
 from .speaker_search import RESULT_EVENT_DETAIL_TYPE, RESULT_EVENT_SOURCE, SpeakerSearch
 from .voice_analytics_configuration import VoiceAnalyticsConfiguration
@@ -18,4 +19,5 @@ __all__ = [
     "VoiceAnalyticsConfiguration",
     "VoiceConnector",
     "VoiceProfileDomain",
+    "__version__",
 ]

@@ -7,17 +7,23 @@ of it widens the same least-privilege policy statements with its own resource AR
 
 from __future__ import annotations
 
+import base64
 import json
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import jsii
 from aws_cdk import (
     Acknowledgment,
     ArnFormat,
+    AspectPriority,
+    Aspects,
+    CfnResource,
     CustomResource,
     Duration,
+    IAspect,
     Names,
     RemovalPolicy,
     Stack,
@@ -36,8 +42,9 @@ from ._assets import handler_code
 #: Runtime and architecture of every Python function the library deploys.
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-#: How long the library's log groups keep events.
-LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+#: How long the library's log groups keep events by default: one year, the least AWS Control
+#: Tower's CT.CLOUDWATCH.PR.2 allows (the logs hold IDs and reasons only, no personal data).
+LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 
 _DATA_KEY_ID = "ChimeSpeakerSearchDataKey"
 
@@ -52,7 +59,7 @@ def data_key(scope: Construct) -> kms.IKey:
     existing = stack.node.try_find_child(_DATA_KEY_ID)
     if existing is not None:
         return cast(kms.IKey, existing)
-    return kms.Key(
+    key = kms.Key(
         stack,
         _DATA_KEY_ID,
         description="chime-speaker-search: encrypts voice analytics notifications, "
@@ -60,6 +67,30 @@ def data_key(scope: Construct) -> kms.IKey:
         enable_key_rotation=True,
         # Everything it encrypts (queues, stream, log groups) is deleted with the stack too.
         removal_policy=RemovalPolicy.DESTROY,
+    )
+    deny_grants_except_for_aws_services(key)
+    return key
+
+
+def deny_grants_except_for_aws_services(key: kms.Key) -> None:
+    """Deny ``kms:CreateGrant`` on ``key`` unless it is for an AWS resource or made by an AWS service.
+
+    AWS Control Tower's CT.KMS.PR.3 requires exactly this statement (``BoolIfExists`` on both
+    keys, nothing else). Services that create grants for their own resources (Chime for a
+    voice profile domain, on the caller's behalf) pass with ``kms:GrantIsForAWSResource``, and
+    a service principal with ``aws:PrincipalIsAWSService``; anyone else is refused.
+    """
+    key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="DenyCreateGrantUnlessForAWSResourceOrByAWSService",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["kms:CreateGrant"],
+            resources=["*"],
+            conditions={
+                "BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}
+            },
+        )
     )
 
 
@@ -141,14 +172,19 @@ def allow_cloudwatch_logs(key: kms.IKey) -> None:
     )
 
 
-def encrypted_log_group(scope: Construct, id: str, key: kms.IKey | None = None) -> logs.LogGroup:
+def encrypted_log_group(
+    scope: Construct,
+    id: str,
+    key: kms.IKey | None = None,
+    retention: logs.RetentionDays = LOG_RETENTION,
+) -> logs.LogGroup:
     """A log group with bounded retention, encrypted with ``key`` (default: the stack's data key)."""
     key = key or data_key(scope)
     allow_cloudwatch_logs(key)
     return logs.LogGroup(
         scope,
         id,
-        retention=LOG_RETENTION,
+        retention=retention,
         encryption_key=key,
         removal_policy=RemovalPolicy.DESTROY,
     )
@@ -165,6 +201,7 @@ def python_function(
     memory_size: int = 256,
     environment: Mapping[str, str] | None = None,
     log_key: kms.IKey | None = None,
+    log_retention: logs.RetentionDays = LOG_RETENTION,
     common_modules: Sequence[str] = (),
 ) -> lambda_.Function:
     """A Python function of this library: arm64, JSON logs, its own role and encrypted log group.
@@ -173,7 +210,7 @@ def python_function(
     AWSLambdaBasicExecutionRole managed policy (logs:* on every log group); this one may
     write only to the function's own log group.
     """
-    log_group = encrypted_log_group(scope, f"{id}Logs", log_key)
+    log_group = encrypted_log_group(scope, f"{id}Logs", log_key, log_retention)
     role = iam.Role(
         scope,
         f"{id}Role",
@@ -369,27 +406,107 @@ def nag_resource_finding(scope: IConstruct, arn: str) -> str:
 
 
 def _render(value: Any) -> str:
+    """cdk-nag's ``flattenCfnReference``, in Python."""
     if isinstance(value, str):
-        return value
+        return value.replace("${", "<").replace("}", ">")
     if isinstance(value, dict) and len(value) == 1:
         ((function, argument),) = value.items()
         if function == "Fn::Join":
             separator, parts = argument
             return str(separator).join(_render(part) for part in parts)
+        if function in ("Fn::Sub", "Fn::ImportValue"):
+            return _render(argument)
         if function == "Ref":
-            return f"<{argument}>"
+            return f"<{_render(argument)}>"
         if function == "Fn::GetAtt":
-            return f"<{argument[0]}.{argument[1]}>"
-    raise ValueError(f"cannot name the cdk-nag finding for {value!r}")
+            return f"<{_render(argument[0])}.{_render(argument[1])}>"
+    # cdk-nag's fallback: the reference as compact JSON (JavaScript's JSON.stringify).
+    return json.dumps(value, separators=(",", ":"))
 
 
 def acknowledge(scope: IConstruct, reason: str, *finding_ids: str) -> None:
     """Acknowledge cdk-nag findings on ``scope`` and its children, each with the reason it is safe.
 
-    cdk-nag 3 reads CDK's own ``Validations`` acknowledgements, so the library needs no
-    dependency on cdk-nag; each finding (``RuleId[FindingId]``) is acknowledged by name.
+    Written in both forms, so an app sees zero findings with either cdk-nag version and the
+    library needs no dependency on cdk-nag: CDK's own ``Validations`` acknowledgements (read
+    by cdk-nag 3, each finding ``RuleId[FindingId]`` by name) and the ``cdk_nag`` metadata of
+    each CloudFormation resource under ``scope`` (read by cdk-nag 2's Aspects). A finding that
+    names the partition is acknowledged both as ``<AWS::Partition>`` and as ``aws``: which one
+    cdk-nag sees depends on the app's feature flags and whether the stack's Region is known.
     """
-    Validations.of(scope).acknowledge(*(Acknowledgment(id=finding, reason=reason) for finding in finding_ids))
+    findings = [variant for finding in finding_ids for variant in _partition_variants(finding)]
+    Validations.of(scope).acknowledge(*(Acknowledgment(id=finding, reason=reason) for finding in findings))
+    _NagMetadata.of(scope).add(scope, reason, findings)
+
+
+_PARTITION_REF = ":<AWS::Partition>:"
+
+
+def _partition_variants(finding_id: str) -> list[str]:
+    """``finding_id`` as cdk-nag renders it with the partition as a token and as a literal."""
+    if _PARTITION_REF in finding_id:
+        return [finding_id, finding_id.replace(_PARTITION_REF, ":aws:")]
+    if ":aws:" in finding_id:
+        return [finding_id.replace(":aws:", _PARTITION_REF), finding_id]
+    return [finding_id]
+
+
+@jsii.implements(IAspect)
+class _NagMetadata:
+    """Writes the cdk-nag 2 form of the acknowledgements: ``cdk_nag.rules_to_suppress`` metadata.
+
+    cdk-nag 2 reads it from each CloudFormation resource when its own Aspect visits the
+    resource. This Aspect (one per stack) runs first on every node, at the mutating priority,
+    so resources created after ``acknowledge`` was called are covered too.
+    """
+
+    def __init__(self) -> None:
+        # Construct path of an acknowledged scope -> cdk-nag 2 suppressions, in insertion order.
+        self._by_scope: dict[str, list[dict[str, Any]]] = {}
+
+    @classmethod
+    def of(cls, scope: IConstruct) -> _NagMetadata:
+        stack = Stack.of(scope)
+        existing = _NAG_METADATA.get(stack)
+        if existing is None:
+            existing = _NAG_METADATA[stack] = cls()
+            Aspects.of(stack).add(existing, priority=AspectPriority.MUTATING)
+        return existing
+
+    def add(self, scope: IConstruct, reason: str, findings: Sequence[str]) -> None:
+        rules = self._by_scope.setdefault(scope.node.path, [])
+        for finding in findings:
+            rule_id, _, applies_to = finding.partition("[")
+            entry: dict[str, Any] = {"id": rule_id, "reason": reason}
+            if not reason.isascii():
+                # cdk-nag 2's own encoding of a reason it could not store in a template as is.
+                entry = {
+                    "id": rule_id,
+                    "reason": base64.b64encode(reason.encode()).decode(),
+                    "is_reason_encoded": True,
+                }
+            if applies_to:
+                entry["applies_to"] = [applies_to.removesuffix("]")]
+            if entry not in rules:
+                rules.append(entry)
+
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, CfnResource):
+            return
+        path = node.node.path
+        rules = [
+            rule
+            for scope, scope_rules in self._by_scope.items()
+            if path == scope or path.startswith(scope + "/")
+            for rule in scope_rules
+        ]
+        if rules:
+            existing = node.get_metadata("cdk_nag") or {}
+            merged = [r for r in existing.get("rules_to_suppress", []) if r not in rules] + rules
+            node.add_metadata("cdk_nag", {**existing, "rules_to_suppress": merged})
+
+
+_NAG_METADATA: weakref.WeakKeyDictionary[Stack, _NagMetadata] = weakref.WeakKeyDictionary()
 
 
 def _acknowledge_framework_findings(provider: cr.Provider, on_event_logical_id: str) -> None:

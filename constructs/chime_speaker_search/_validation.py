@@ -23,6 +23,24 @@ def check_pattern(prop: str, value: str | None, pattern: str, allowed: str) -> N
         raise ValueError(f"{prop}: {value!r} is not allowed; expected {allowed}")
 
 
+def check_not_alias(prop: str, key: object) -> None:
+    """Raise ``ValueError`` if ``key`` is a KMS alias (created, imported, or an alias ARN).
+
+    A ``kms.Alias`` is also a ``kms.IKey``, but grants on an imported alias are dropped without
+    a word and the voice profile domain API refuses alias ARNs, so every key prop needs the key.
+    """
+    if key is None:
+        return
+    if hasattr(key, "alias_name"):
+        raise ValueError(
+            f"{prop}: a KMS alias ({type(key).__name__}) was given; pass the key itself, e.g. "
+            "kms.Key.from_key_arn(scope, id, 'arn:aws:kms:<region>:<account>:key/<key id>')"
+        )
+    arn = getattr(key, "key_arn", None)
+    if isinstance(arn, str) and not Token.is_unresolved(arn) and ":alias/" in arn:
+        raise ValueError(f"{prop}: {arn!r} is an alias ARN; pass the key ARN (arn:...:key/<key id>)")
+
+
 def check_length(prop: str, value: str | None, minimum: int, maximum: int) -> None:
     if value is None or is_token(value):
         return
@@ -58,3 +76,15 @@ def warn_if_unsupported_region(scope: IConstruct) -> None:
             f"Amazon Chime SDK voice analytics runs only in {', '.join(VOICE_ANALYTICS_REGIONS)}; "
             f"this stack is in {region}, where speaker search tasks cannot start.",
         )
+
+
+def warn_if_other_region(scope: IConstruct, prop: str, region: str) -> None:
+    """An imported resource of another Region cannot serve this stack's voice analytics: say so."""
+    stack_region = Stack.of(scope).region
+    if Token.is_unresolved(stack_region) or Token.is_unresolved(region) or region == stack_region:
+        return
+    Annotations.of(scope).add_warning_v2(
+        "chime-speaker-search:otherRegion",
+        f"{prop} is in {region}, but this stack is in {stack_region}: the library creates its voice "
+        "analytics resources in the stack's Region, where this resource cannot be used.",
+    )

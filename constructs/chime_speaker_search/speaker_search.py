@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Duration, Fn, Stack
+from aws_cdk import ArnFormat, Duration, Fn, Names, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -18,11 +18,13 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from . import _requests
-from ._shared import acknowledge, data_key, nag_resource_finding, python_function
+from ._metrics import merge_event_pattern, metric, metric_options
+from ._shared import LOG_RETENTION, acknowledge, data_key, nag_resource_finding, python_function
 from ._state_table import state_table
+from ._validation import check_not_alias
 from .call_leg import CallLeg, resolve_call_leg
 from .voice_analytics_configuration import VoiceAnalyticsConfiguration
-from .voice_connector import IVoiceConnector
+from .voice_connector import IVoiceConnector, check_voice_connector, voice_connector_list
 from .voice_profile_domain import IVoiceProfileDomain, VoiceProfileDomain
 
 #: ``source`` of the events the handler publishes for each speaker search result.
@@ -74,6 +76,11 @@ class SpeakerSearch(Construct):
         seconds (docs/performance.md). Default: 20.
     :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth and handler
         errors (no actions; add them with ``alarm.add_alarm_action``). Default: ``False``.
+    :param alarm_actions: Actions of every alarm the construct creates (e.g.
+        ``aws_cloudwatch_actions.SnsAction(topic)``). Default: none; AWS Control Tower's
+        CT.CLOUDWATCH.PR.1 refuses alarms without an action, so give one where it is enforced.
+    :param log_retention: How long the handler's log group keeps events. Default: one year, the
+        least AWS Control Tower's CT.CLOUDWATCH.PR.2 allows (the logs hold IDs, never personal data).
     :param require_consent: Start no task for a call until a ``Speaker Search Consent`` event with
         ``consent: "granted"`` has arrived for its connector and transaction (before or after
         ``AnalyticsReady``); ``declined`` or no consent means the call is never searched.
@@ -103,12 +110,15 @@ class SpeakerSearch(Construct):
         handler_memory_size: int = 256,
         max_concurrency: int = 20,
         enable_alarms: bool = False,
+        alarm_actions: Sequence[cloudwatch.IAlarmAction] = (),
+        log_retention: logs.RetentionDays = LOG_RETENTION,
         require_consent: bool = False,
         enable_enrollment: bool = False,
         request_source: str = _requests.DEFAULT_REQUEST_SOURCE,
     ) -> None:
         super().__init__(scope, id)
-        connectors = list(voice_connectors)
+        connectors = voice_connector_list("voice_connectors", voice_connectors)
+        check_not_alias("encryption_key", encryption_key)
         if not connectors:
             raise ValueError("voice_connectors: [] is empty; give at least one Voice Connector")
         self.call_leg = resolve_call_leg(call_leg)
@@ -144,6 +154,13 @@ class SpeakerSearch(Construct):
         self.event_bus = event_bus or events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
         self.voice_profile_domain = voice_profile_domain or VoiceProfileDomain(self, "VoiceProfileDomain")
 
+        # The dead-letter queue names its one source queue (RedriveAllowPolicy byQueue, as AWS
+        # Control Tower's CT.SQS.PR.1 asks). That ARN must be known before the source queue
+        # exists, which refers to the dead-letter queue: so the source queue gets a fixed name.
+        queue_name = Names.unique_resource_name(self, max_length=80, separator="-")
+        queue_arn = Stack.of(self).format_arn(
+            service="sqs", resource=queue_name, arn_format=ArnFormat.NO_RESOURCE_NAME
+        )
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -151,10 +168,15 @@ class SpeakerSearch(Construct):
             encryption_master_key=key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+            redrive_allow_policy=sqs.RedriveAllowPolicy(
+                redrive_permission=sqs.RedrivePermission.BY_QUEUE,
+                source_queues=[sqs.Queue.from_queue_arn(self, "NotificationQueueArn", queue_arn)],
+            ),
         )
         self.queue = sqs.Queue(
             self,
             "NotificationQueue",
+            queue_name=queue_name,
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=key,
             enforce_ssl=True,
@@ -188,6 +210,7 @@ class SpeakerSearch(Construct):
             timeout=timeout,
             memory_size=handler_memory_size,
             log_key=key,
+            log_retention=log_retention,
             common_modules=("aws_calls.py",),
             environment={
                 "VOICE_PROFILE_DOMAIN_ID": self.voice_profile_domain.voice_profile_domain_id,
@@ -221,6 +244,8 @@ class SpeakerSearch(Construct):
             enable_enrollment=enable_enrollment,
         )
         self._start_statement: iam.PolicyStatement | None = None
+        # Statements of grants on this construct's connectors, widened as connectors are added.
+        self._connector_grants: list[iam.PolicyStatement] = []
         self.configuration._when_voice_connector_added(self._serve)
         for voice_connector in connectors:
             self.configuration.add_voice_connector(voice_connector)
@@ -259,6 +284,10 @@ class SpeakerSearch(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
 
+        for alarm in (self.dead_letter_queue_alarm, self.handler_errors_alarm):
+            if alarm is not None:
+                alarm.add_alarm_action(*alarm_actions)
+
         acknowledge(self.dead_letter_queue, "This queue is the dead-letter queue.", "AwsSolutions-SQS3")
 
     @property
@@ -266,7 +295,12 @@ class SpeakerSearch(Construct):
         return list(self.configuration.voice_connectors)
 
     def add_voice_connector(self, voice_connector: IVoiceConnector) -> None:
-        """Run speaker search on ``voice_connector``'s calls too (same configuration and handler)."""
+        """Run speaker search on ``voice_connector``'s calls too (same configuration and handler).
+
+        Grants made earlier with :meth:`grant_read_results` or :meth:`grant_enroll_voice_profiles`
+        cover it too.
+        """
+        check_voice_connector("voice_connector", voice_connector)
         self.configuration.add_voice_connector(voice_connector)
 
     def _serve(self, voice_connector: IVoiceConnector) -> None:
@@ -278,6 +312,8 @@ class SpeakerSearch(Construct):
             self._start_statement = iam.PolicyStatement(actions=actions)
             self.handler.add_to_role_policy(self._start_statement)
         self._start_statement.add_resources(voice_connector.voice_connector_arn)
+        for statement in self._connector_grants:
+            statement.add_resources(voice_connector.voice_connector_arn)
         self.handler.add_environment(
             "VOICE_CONNECTOR_IDS", Fn.join(",", [vc.voice_connector_id for vc in self.voice_connectors])
         )
@@ -349,12 +385,20 @@ class SpeakerSearch(Construct):
         )
 
     def on_speaker_search_result(
-        self, id: str, *, target: events.IRuleTarget | None = None, **rule_options: Any
+        self,
+        id: str,
+        *,
+        target: events.IRuleTarget | None = None,
+        event_pattern: events.EventPattern | None = None,
+        **rule_options: Any,
     ) -> events.Rule:
         """An EventBridge rule matching only this construct's speaker search results.
 
-        ``rule_options`` are passed to :class:`aws_cdk.aws_events.Rule` (``description``,
-        ``rule_name``, ``enabled``...). The event's ``detail`` carries ``searchId``,
+        ``event_pattern`` narrows it further (e.g. ``detail={"status": ["IdentificationSuccessful"]}``);
+        it cannot widen it: a ``source``, ``detail_type`` or ``detail.searchId`` that excludes this
+        construct's raises ``ValueError``. ``rule_options`` are passed to
+        :class:`aws_cdk.aws_events.Rule` (``description``, ``rule_name``, ``enabled``...).
+        The event's ``detail`` carries ``searchId``,
         ``voiceConnectorId``, ``transactionId``, ``callLeg``, ``taskId``, ``status``,
         ``matches`` (ranked), ``bestMatch``, ``voiceProfileDomainId``, ``notificationId``
         and ``notificationTime``.
@@ -363,10 +407,13 @@ class SpeakerSearch(Construct):
             self,
             id,
             event_bus=self.event_bus,
-            event_pattern=events.EventPattern(
-                source=[RESULT_EVENT_SOURCE],
-                detail_type=[RESULT_EVENT_DETAIL_TYPE],
-                detail={"searchId": [self.search_id]},
+            event_pattern=merge_event_pattern(
+                events.EventPattern(
+                    source=[RESULT_EVENT_SOURCE],
+                    detail_type=[RESULT_EVENT_DETAIL_TYPE],
+                    detail={"searchId": [self.search_id]},
+                ),
+                event_pattern,
             ),
             **rule_options,
         )
@@ -374,25 +421,38 @@ class SpeakerSearch(Construct):
             rule.add_target(target)
         return rule
 
-    def metric_failed_starts(self, *, period: Duration | None = None) -> cloudwatch.Metric:
-        """Speaker search tasks the handler could not start (after its own retries), per period."""
-        return cloudwatch.Metric(
-            namespace=METRIC_NAMESPACE,
-            metric_name="SpeakerSearchStartFailures",
-            dimensions_map={"SearchId": self.search_id},
+    def metric_failed_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Speaker search tasks the handler could not start (after its own retries).
+
+        ``options`` are those of :class:`aws_cdk.aws_cloudwatch.MetricOptions` (``statistic``,
+        ``period``, ``label``, ``color``, ``unit``...). Default: sum over 5 minutes.
+        """
+        return metric(
+            METRIC_NAMESPACE,
+            "SpeakerSearchStartFailures",
+            {"SearchId": self.search_id},
+            options,
             statistic="Sum",
-            period=period or Duration.minutes(5),
+            period=Duration.minutes(5),
         )
 
-    def metric_dead_letter_queue_depth(self, *, period: Duration | None = None) -> cloudwatch.Metric:
-        """Notifications waiting in the dead-letter queue (maximum over the period)."""
+    def metric_dead_letter_queue_depth(self, **options: Any) -> cloudwatch.Metric:
+        """Notifications waiting in the dead-letter queue.
+
+        ``options`` as for :meth:`metric_failed_starts`. Default: maximum over 1 minute.
+        """
         return self.dead_letter_queue.metric_approximate_number_of_messages_visible(
-            statistic="Maximum", period=period or Duration.minutes(1)
+            **metric_options(options, statistic="Maximum", period=Duration.minutes(1))
         )
 
-    def metric_handler_errors(self, *, period: Duration | None = None) -> cloudwatch.Metric:
-        """Failed invocations of the handler (sum over the period)."""
-        return self.handler.metric_errors(statistic="Sum", period=period or Duration.minutes(5))
+    def metric_handler_errors(self, **options: Any) -> cloudwatch.Metric:
+        """Failed invocations of the handler.
+
+        ``options`` as for :meth:`metric_failed_starts`. Default: sum over 5 minutes.
+        """
+        return self.handler.metric_errors(
+            **metric_options(options, statistic="Sum", period=Duration.minutes(5))
+        )
 
     def grant_enroll_voice_profiles(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to read this construct's search tasks and enroll or update voice profiles.
@@ -412,44 +472,46 @@ class SpeakerSearch(Construct):
         return create.combine(manage).combine(self.grant_read_results(grantee))
 
     def grant_read_results(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to read this construct's speaker search tasks (``GetSpeakerSearchTask``)."""
-        return iam.Grant.add_to_principal(
+        """Allow ``grantee`` to read this construct's speaker search tasks (``GetSpeakerSearchTask``).
+
+        The grant covers connectors added later with :meth:`add_voice_connector` too.
+        """
+        grant = iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["chime:GetSpeakerSearchTask"],
             resource_arns=[vc.voice_connector_arn for vc in self.voice_connectors],
         )
+        self._connector_grants.extend(grant.principal_statements)
+        return grant
 
-    def metric_voice_profiles_enrolled(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+    def metric_voice_profiles_enrolled(self, **options: Any) -> cloudwatch.Metric:
         """Voice profiles created by ``Enroll Voice Profile`` requests (sum over the period)."""
-        return self._runtime_metric("VoiceProfilesEnrolled", period)
+        return self._runtime_metric("VoiceProfilesEnrolled", options)
 
-    def metric_voice_profiles_deleted(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+    def metric_voice_profiles_deleted(self, **options: Any) -> cloudwatch.Metric:
         """Voice profiles deleted by ``Delete Voice Profile`` requests (already gone included)."""
-        return self._runtime_metric("VoiceProfilesDeleted", period)
+        return self._runtime_metric("VoiceProfilesDeleted", options)
 
-    def metric_voice_profile_requests_failed(self, *, period: Duration | None = None) -> cloudwatch.Metric:
+    def metric_voice_profile_requests_failed(self, **options: Any) -> cloudwatch.Metric:
         """Voice profile requests answered with ``Voice Profile Request Failed``."""
-        return self._runtime_metric("VoiceProfileRequestsFailed", period)
+        return self._runtime_metric("VoiceProfileRequestsFailed", options)
 
-    def metric_calls_not_searched(
-        self, *, reason: str = "declined", period: Duration | None = None
-    ) -> cloudwatch.Metric:
+    def metric_calls_not_searched(self, *, reason: str = "declined", **options: Any) -> cloudwatch.Metric:
         """Calls the consent gate kept from being searched: ``reason`` ``"declined"`` or ``"ended"``
         (consent arrived after the call was over). Calls that never got a decision are not counted:
         nothing happens for them."""
-        return self._runtime_metric("CallsNotSearched", period, status=reason)
+        return self._runtime_metric("CallsNotSearched", options, status=reason)
 
     def _runtime_metric(
-        self, name: str, period: Duration | None, status: str | None = None
+        self, name: str, options: dict[str, Any], status: str | None = None
     ) -> cloudwatch.Metric:
-        """A metric the handler writes in Embedded Metric Format (dimension SearchId[, Status])."""
+        """A metric the handler writes in Embedded Metric Format (dimension SearchId[, Status]).
+
+        ``options`` are the :class:`aws_cdk.aws_cloudwatch.MetricOptions`; default: sum over 5 minutes.
+        """
         dimensions = {"SearchId": self.search_id}
         if status is not None:
             dimensions["Status"] = status
-        return cloudwatch.Metric(
-            namespace=METRIC_NAMESPACE,
-            metric_name=name,
-            dimensions_map=dimensions,
-            statistic="Sum",
-            period=period or Duration.minutes(5),
+        return metric(
+            METRIC_NAMESPACE, name, dimensions, options, statistic="Sum", period=Duration.minutes(5)
         )

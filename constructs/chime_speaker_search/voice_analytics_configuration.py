@@ -20,8 +20,8 @@ from ._shared import (
     insights_stream,
     nag_resource_finding,
 )
-from ._validation import check_pattern, check_whole_hours, warn_if_unsupported_region
-from .voice_connector import IVoiceConnector, identity_key
+from ._validation import check_not_alias, check_pattern, check_whole_hours, warn_if_unsupported_region
+from .voice_connector import IVoiceConnector, check_voice_connector, identity_key, voice_connector_list
 
 #: The service that assumes the resource access role to run media insights pipelines.
 MEDIA_PIPELINES_PRINCIPAL = "mediapipelines.chime.amazonaws.com"
@@ -83,6 +83,8 @@ class VoiceAnalyticsConfiguration(Construct):
         encryption_key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, id)
+        voice_connectors = voice_connector_list("voice_connectors", voice_connectors)
+        check_not_alias("encryption_key", encryption_key)
         if kinesis_stream is not None and not enable_kinesis_sink:
             raise ValueError(
                 "kinesis_stream: a stream was given while enable_kinesis_sink is False; pass one or the other"
@@ -239,6 +241,7 @@ class VoiceAnalyticsConfiguration(Construct):
         Raises ``ValueError`` if the connector is already associated anywhere in this app: a
         connector has one media insights configuration, and two owners would detach each other.
         """
+        check_voice_connector("voice_connector", voice_connector)
         root = self.node.root
         owners = _ASSOCIATED.setdefault(root, {})
         key = identity_key(voice_connector)

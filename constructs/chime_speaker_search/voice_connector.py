@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
-from aws_cdk import Annotations, ArnFormat, Names, Resource, Stack, Token
+from aws_cdk import Annotations, Arn, ArnFormat, Names, Resource, Stack, Token
 from aws_cdk import aws_chime as chime
 from aws_cdk import aws_iam as iam
 from constructs import Construct, Node
 
-from ._validation import check_length, check_pattern, warn_if_unsupported_region
+from ._validation import check_length, check_pattern, warn_if_other_region, warn_if_unsupported_region
 
 #: The voice API actions that start, read and stop a speaker search task on a connector's call.
 SPEAKER_SEARCH_ACTIONS = (
@@ -53,6 +54,39 @@ def identity_key(voice_connector: IVoiceConnector) -> str:
     """
     key = getattr(voice_connector, "_identity_key", None)
     return key if isinstance(key, str) else f"path:{voice_connector.node.path}"
+
+
+def voice_connector_list(prop: str, value: object) -> list[IVoiceConnector]:
+    """``value`` as a list of connectors, or a ``TypeError`` naming ``prop`` and the expected type."""
+    if isinstance(value, IVoiceConnector):
+        raise TypeError(
+            f"{prop}: got a single {type(value).__name__}; expected a list of IVoiceConnector, "
+            f"e.g. {prop}=[voice_connector]"
+        )
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"{prop}: got {type(value).__name__} {value!r}; expected a list of IVoiceConnector "
+            "(VoiceConnector(...), VoiceConnector.from_voice_connector_id(...) or "
+            "VoiceConnector.from_voice_connector_arn(...))"
+        )
+    connectors = list(value)
+    for index, item in enumerate(connectors):
+        check_voice_connector(f"{prop}[{index}]", item)
+    return connectors
+
+
+def check_voice_connector(prop: str, value: object) -> None:
+    """Raise a ``TypeError`` naming ``prop`` unless ``value`` is an ``IVoiceConnector``."""
+    if isinstance(value, str):
+        raise TypeError(
+            f"{prop}: {value!r} is a string; expected an IVoiceConnector: import the connector with "
+            f"VoiceConnector.from_voice_connector_id(scope, id, {value!r}) (or from_voice_connector_arn)"
+        )
+    if not isinstance(value, IVoiceConnector):
+        raise TypeError(
+            f"{prop}: got {type(value).__name__}; expected an IVoiceConnector (VoiceConnector(...), "
+            "VoiceConnector.from_voice_connector_id(...) or VoiceConnector.from_voice_connector_arn(...))"
+        )
 
 
 class _VoiceConnectorBase(Resource):
@@ -137,20 +171,48 @@ class VoiceConnector(_VoiceConnectorBase):
         )
         return _ImportedVoiceConnector(scope, id, voice_connector_id)
 
+    @staticmethod
+    def from_voice_connector_arn(scope: Construct, id: str, voice_connector_arn: str) -> IVoiceConnector:
+        """Import an existing Voice Connector by its ARN.
+
+        The ARN has the form ``arn:<partition>:chime:<region>:<account>:vc/<id>``.
+
+        Voice analytics resources are created in the stack's account and Region, so a connector
+        of another Region adds a warning (it can still be used for grants).
+        """
+        if Token.is_unresolved(voice_connector_arn):
+            parts = Arn.split(voice_connector_arn, ArnFormat.SLASH_RESOURCE_NAME)
+            return _ImportedVoiceConnector(scope, id, parts.resource_name or "", voice_connector_arn)
+        check_pattern(
+            "voice_connector_arn",
+            voice_connector_arn,
+            r"arn:aws[a-z-]*:chime:[a-z0-9-]+:\d{12}:vc/[a-zA-Z0-9]{1,128}",
+            "arn:<partition>:chime:<region>:<account>:vc/<voice connector id>",
+        )
+        connector_id = voice_connector_arn.rsplit("/", 1)[1]
+        imported = _ImportedVoiceConnector(scope, id, connector_id, voice_connector_arn)
+        warn_if_other_region(imported, "voice_connector_arn", voice_connector_arn.split(":")[3])
+        return imported
+
 
 class _ImportedVoiceConnector(_VoiceConnectorBase):
-    def __init__(self, scope: Construct, id: str, voice_connector_id: str) -> None:
-        super().__init__(scope, id)
+    def __init__(self, scope: Construct, id: str, voice_connector_id: str, arn: str | None = None) -> None:
+        super().__init__(scope, id, environment_from_arn=arn)
         self.voice_connector_id = voice_connector_id
-        self.voice_connector_arn = Stack.of(self).format_arn(
+        self.voice_connector_arn = arn or Stack.of(self).format_arn(
             service="chime",
             resource="vc",
             resource_name=voice_connector_id,
             arn_format=ArnFormat.SLASH_RESOURCE_NAME,
         )
+        self._from_arn = arn is not None
 
     @property
     def _identity_key(self) -> str | None:
         if Token.is_unresolved(self.voice_connector_id):
             return None
+        if self._from_arn:
+            # The ARN names Region, account and ID: equal for two handles of one connector.
+            _, _, _, region, account, _ = self.voice_connector_arn.split(":", 5)
+            return f"id:{account}:{region}:{self.voice_connector_id}"
         return f"id:{Stack.of(self).account}:{Stack.of(self).region}:{self.voice_connector_id}"

@@ -6,13 +6,13 @@ import hashlib
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-from aws_cdk import Annotations, ArnFormat, Names, RemovalPolicy, Resource, Stack, Token
+from aws_cdk import Annotations, Arn, ArnFormat, Names, RemovalPolicy, Resource, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct, Node
 
-from ._shared import VOICE_PROFILE_DOMAIN, SharedProvider
-from ._validation import check_length, check_pattern
+from ._shared import VOICE_PROFILE_DOMAIN, SharedProvider, deny_grants_except_for_aws_services
+from ._validation import check_length, check_not_alias, check_pattern, warn_if_other_region
 
 _NAME_PATTERN = r"[a-zA-Z0-9 _.-]{1,256}"
 #: Tag on every domain this library creates; the handler may delete only domains carrying it.
@@ -111,15 +111,19 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
                 "removal_policy is DESTROY: deleting the stack or replacing the domain permanently "
                 "deletes every voiceprint in it.",
             )
-        self.encryption_key = encryption_key or kms.Key(
-            self,
-            "Key",
-            description="chime-speaker-search: encrypts the voiceprints of a voice profile domain",
-            enable_key_rotation=True,
-            # Voiceprints encrypted with this key outlive the stack when the domain is retained.
-            removal_policy=removal_policy,
-        )
-        key_arn = _key_arn(self.encryption_key)
+        check_not_alias("encryption_key", encryption_key)
+        if encryption_key is None:
+            encryption_key = kms.Key(
+                self,
+                "Key",
+                description="chime-speaker-search: encrypts the voiceprints of a voice profile domain",
+                enable_key_rotation=True,
+                # Voiceprints encrypted with this key outlive the stack when the domain is retained.
+                removal_policy=removal_policy,
+            )
+            deny_grants_except_for_aws_services(encryption_key)
+        self.encryption_key: kms.IKey = encryption_key
+        key_arn = self.encryption_key.key_arn
         name = voice_profile_domain_name or Names.unique_resource_name(self, max_length=64, separator="-")
         if allow_replacement_on_key_change:
             # A replacement must be told apart from the domain it replaces (both may be kept).
@@ -194,12 +198,41 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
         )
         return _ImportedVoiceProfileDomain(scope, id, voice_profile_domain_id)
 
+    @staticmethod
+    def from_voice_profile_domain_arn(
+        scope: Construct, id: str, voice_profile_domain_arn: str
+    ) -> IVoiceProfileDomain:
+        """Import an existing domain by its ARN.
+
+        The ARN has the form ``arn:<partition>:chime:<region>:<account>:voice-profile-domain/<id>``.
+
+        Speaker search matches only against a domain in the stack's Region (voiceprints are
+        regional), so a domain of another Region adds a warning.
+        """
+        if Token.is_unresolved(voice_profile_domain_arn):
+            parts = Arn.split(voice_profile_domain_arn, ArnFormat.SLASH_RESOURCE_NAME)
+            return _ImportedVoiceProfileDomain(scope, id, parts.resource_name or "", voice_profile_domain_arn)
+        check_pattern(
+            "voice_profile_domain_arn",
+            voice_profile_domain_arn,
+            r"arn:aws[a-z-]*:chime:[a-z0-9-]+:\d{12}:voice-profile-domain/[a-zA-Z0-9-]{1,256}",
+            "arn:<partition>:chime:<region>:<account>:voice-profile-domain/<voice profile domain id>",
+        )
+        domain_id = voice_profile_domain_arn.rsplit("/", 1)[1]
+        imported = _ImportedVoiceProfileDomain(scope, id, domain_id, voice_profile_domain_arn)
+        warn_if_other_region(imported, "voice_profile_domain_arn", voice_profile_domain_arn.split(":")[3])
+        return imported
+
 
 class _ImportedVoiceProfileDomain(_VoiceProfileDomainBase):
-    def __init__(self, scope: Construct, id: str, voice_profile_domain_id: str) -> None:
-        super().__init__(scope, id)
+    """An existing domain: its ID and ARN only (its key is not known here, so no ``encryption_key``)."""
+
+    def __init__(
+        self, scope: Construct, id: str, voice_profile_domain_id: str, arn: str | None = None
+    ) -> None:
+        super().__init__(scope, id, environment_from_arn=arn)
         self.voice_profile_domain_id = voice_profile_domain_id
-        self.voice_profile_domain_arn = Stack.of(self).format_arn(
+        self.voice_profile_domain_arn = arn or Stack.of(self).format_arn(
             service="chime",
             resource="voice-profile-domain",
             resource_name=voice_profile_domain_id,
@@ -213,16 +246,3 @@ def _key_fingerprint(key: kms.IKey) -> str:
     arn = key.key_arn
     identity = arn if not Token.is_unresolved(arn) else key.node.addr
     return hashlib.sha256(identity.encode()).hexdigest()[:8]
-
-
-def _key_arn(key: kms.IKey) -> str:
-    """The key's ARN; the API rejects aliases, so an alias is an error here rather than at deploy."""
-    if hasattr(key, "alias_name"):
-        raise ValueError(
-            "encryption_key: a KMS alias was given; the voice profile domain API needs the key "
-            "itself (a symmetric customer-managed key ARN, not an alias)"
-        )
-    arn = key.key_arn
-    if not Token.is_unresolved(arn) and ":alias/" in arn:
-        raise ValueError(f"encryption_key: {arn!r} is an alias ARN; pass the key ARN (…:key/<id>)")
-    return arn
