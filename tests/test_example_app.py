@@ -34,7 +34,7 @@ def test_example_synthesizes_with_each_leg(
     types = [r["Type"] for r in synth.template["Resources"].values()]
     assert types.count("AWS::Chime::VoiceConnector") == 1
     assert types.count("Custom::ChimeVoiceConnectorStreamingAssociation") == 1
-    assert types.count("AWS::Events::Rule") == 1
+    assert types.count("AWS::Events::Rule") == 2  # the results rule and the pipeline health rule
 
 
 def _run_app(context: dict[str, str], outdir: str) -> subprocess.CompletedProcess[str]:

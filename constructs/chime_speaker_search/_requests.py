@@ -98,15 +98,17 @@ def add_request_rules(
 
 @jsii.implements(events.IRuleTarget)
 class _QueueTarget:
-    """Deliver a rule's events into an encrypted queue, allowed for that rule only.
+    """Deliver a rule's events into an encrypted queue, allowed for that rule only (the request
+    rules here and the pipeline health rule, ``monitoring.py``).
 
     Written out rather than ``aws_events_targets.SqsQueue``: for a KMS-encrypted queue that
     target drops the ``aws:SourceArn`` condition from the queue policy and grants EventBridge
     the key without any condition.
     """
 
-    def __init__(self, queue: sqs.IQueue) -> None:
+    def __init__(self, queue: sqs.IQueue, *, message: events.RuleTargetInput | None = None) -> None:
         self._queue = queue
+        self._message = message  # what to deliver instead of the whole event (the health rule's)
 
     def bind(self, rule: events_refs.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
         self._queue.add_to_resource_policy(
@@ -119,7 +121,7 @@ class _QueueTarget:
         )
         if self._queue.encryption_master_key is not None:
             _allow_event_bridge(self._queue.encryption_master_key)
-        return events.RuleTargetConfig(arn=self._queue.queue_arn)
+        return events.RuleTargetConfig(arn=self._queue.queue_arn, input=self._message)
 
 
 _EVENTS_ALLOWED: weakref.WeakSet[kms.IKey] = weakref.WeakSet()

@@ -38,6 +38,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
 from ._assets import handler_code
+from ._version import __version__
 
 #: Runtime and architecture of every Python function the library deploys.
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -228,7 +229,8 @@ def python_function(
         code=handler_code(function_folder, common_modules),
         timeout=timeout,
         memory_size=memory_size,
-        environment=dict(environment or {}),
+        # The library version goes into the functions' AWS user agent (see aws_calls.py).
+        environment={**(environment or {}), "CHIME_SPEAKER_SEARCH_VERSION": __version__},
         role=role,
         logging_format=lambda_.LoggingFormat.JSON,
         log_group=log_group,

@@ -17,7 +17,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from . import _requests
+from . import _requests, monitoring
 from ._metrics import merge_event_pattern, metric, metric_options
 from ._shared import LOG_RETENTION, acknowledge, data_key, nag_resource_finding, python_function
 from ._state_table import state_table
@@ -31,10 +31,10 @@ from .voice_profile_domain import IVoiceProfileDomain, VoiceProfileDomain
 RESULT_EVENT_SOURCE = "chime-speaker-search"
 #: ``detail-type`` of those events.
 RESULT_EVENT_DETAIL_TYPE = "Speaker Search Result"
-#: CloudWatch namespace of the metrics the library derives from its logs.
-METRIC_NAMESPACE = "ChimeSpeakerSearch"
-#: Log message the handler writes when a speaker search task could not be started.
-_START_FAILED_MESSAGE = "speaker_search_start_failed"
+#: ``detail-type`` of the events the handler publishes for each voice tone analysis status.
+VOICE_TONE_EVENT_DETAIL_TYPE = "Voice Tone Analysis Result"
+#: CloudWatch namespace of the handler's metrics (Embedded Metric Format, dimension ``SearchId``).
+METRIC_NAMESPACE = monitoring.METRIC_NAMESPACE
 
 
 class SpeakerSearch(Construct):
@@ -55,7 +55,9 @@ class SpeakerSearch(Construct):
         exact strings ``"Caller"``/``"Callee"``, or a deploy-time token such as a
         ``CfnParameter`` value (validated again by the handler at run time).
     :param voice_profile_domain: The domain to match against. Default: a new, retained domain.
-    :param voice_tone_analysis: Also run voice tone analysis in the configuration. Default: ``False``.
+    :param voice_tone_analysis: Also start a voice tone analysis task for every call and publish
+        each status as a ``Voice Tone Analysis Result`` event (see :meth:`on_voice_tone_result`).
+        Default: ``False``.
     :param streaming_data_retention: Kinesis Video Streams retention of call audio. Default: 24 hours.
     :param event_bus: Where results are published. Default: the account's default bus.
     :param encryption_key: Key for the queues, the stream and the handler's logs. Default: the
@@ -74,11 +76,13 @@ class SpeakerSearch(Construct):
         case of ``bench/burst.py`` that the quotas can sustain met its target, up to 40 TPS at
         300 ms per request (10 missed there); keep it above about 2 x TPS x API latency in
         seconds (docs/performance.md). Default: 20.
-    :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth and handler
-        errors (no actions; add them with ``alarm.add_alarm_action``). Default: ``False``.
+    :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth, handler errors
+        and media insights pipeline failures. Default: ``False``.
     :param alarm_actions: Actions of every alarm the construct creates (e.g.
         ``aws_cloudwatch_actions.SnsAction(topic)``). Default: none; AWS Control Tower's
         CT.CLOUDWATCH.PR.1 refuses alarms without an action, so give one where it is enforced.
+    :param dashboard: Add this search's widgets to a CloudWatch dashboard (see
+        :meth:`add_to_dashboard`). Default: none.
     :param log_retention: How long the handler's log group keeps events. Default: one year, the
         least AWS Control Tower's CT.CLOUDWATCH.PR.2 allows (the logs hold IDs, never personal data).
     :param require_consent: Start no task for a call until a ``Speaker Search Consent`` event with
@@ -115,6 +119,7 @@ class SpeakerSearch(Construct):
         require_consent: bool = False,
         enable_enrollment: bool = False,
         request_source: str = _requests.DEFAULT_REQUEST_SOURCE,
+        dashboard: cloudwatch.Dashboard | None = None,
     ) -> None:
         super().__init__(scope, id)
         connectors = voice_connector_list("voice_connectors", voice_connectors)
@@ -122,28 +127,12 @@ class SpeakerSearch(Construct):
         if not connectors:
             raise ValueError("voice_connectors: [] is empty; give at least one Voice Connector")
         self.call_leg = resolve_call_leg(call_leg)
-        if not 1 <= max_receive_count <= 1000:
-            raise ValueError(f"max_receive_count: {max_receive_count} is out of range; expected 1 to 1000")
-        timeout = handler_timeout or Duration.seconds(30)
-        if timeout.is_unresolved():
-            raise ValueError(
-                "handler_timeout: a deploy-time token is not supported; the queue's visibility timeout "
-                "is derived from it, so give a concrete Duration (30 seconds to 15 minutes)"
-            )
-        # 30 s is the shortest timeout in which a continuously throttled start gets all of the
-        # handler's 8 attempts: up to 16.2 s of backoff, no attempt started with less than 7 s
-        # (connect + read timeout) left, and a 3 s margin before the deadline.
-        if not 30 <= timeout.to_seconds() <= 900:
-            raise ValueError(
-                f"handler_timeout: {timeout.to_human_string()} is out of range; "
-                "expected 30 seconds to 15 minutes"
-            )
-        if not 2 <= max_concurrency <= 1000:  # the range the event source mapping accepts
-            raise ValueError(f"max_concurrency: {max_concurrency} is out of range; expected 2 to 1000")
-        if not 128 <= handler_memory_size <= 10240:
-            raise ValueError(
-                f"handler_memory_size: {handler_memory_size} is out of range; expected 128 to 10240 MiB"
-            )
+        timeout = _check_handler_props(
+            max_receive_count=max_receive_count,
+            handler_timeout=handler_timeout,
+            max_concurrency=max_concurrency,
+            handler_memory_size=handler_memory_size,
+        )
 
         self.request_source = _requests.validate_request_source(request_source)
         self.require_consent = require_consent
@@ -222,6 +211,7 @@ class SpeakerSearch(Construct):
                 "REQUIRE_CONSENT": "true" if require_consent else "false",
                 "ENABLE_ENROLLMENT": "true" if enable_enrollment else "false",
                 "REQUEST_SOURCE": self.request_source,
+                "VOICE_TONE_ANALYSIS": "true" if voice_tone_analysis else "false",
             },
         )
         self.handler.add_event_source(
@@ -246,49 +236,63 @@ class SpeakerSearch(Construct):
         self._start_statement: iam.PolicyStatement | None = None
         # Statements of grants on this construct's connectors, widened as connectors are added.
         self._connector_grants: list[iam.PolicyStatement] = []
+        self.voice_tone_analysis = voice_tone_analysis
+        self._voice_tone_statement: iam.PolicyStatement | None = None
+        #: Rule on the account's default bus matching the pipeline failures of this search's
+        #: connectors; see :meth:`metric_pipeline_failures`.
+        self.pipeline_health_rule = monitoring.pipeline_health_rule(self, "PipelineHealthRule")
+        self.pipeline_health_rule.add_target(
+            _requests._QueueTarget(self.queue, message=monitoring.pipeline_event_input())
+        )
         self.configuration._when_voice_connector_added(self._serve)
         for voice_connector in connectors:
             self.configuration.add_voice_connector(voice_connector)
 
-        logs.MetricFilter(
-            self,
-            "StartFailuresFilter",
-            log_group=self.handler.log_group,
-            metric_namespace=METRIC_NAMESPACE,
-            metric_name="SpeakerSearchStartFailures",
-            filter_pattern=logs.FilterPattern.string_value("$.message", "=", _START_FAILED_MESSAGE),
-            metric_value="1",
-            dimensions={"SearchId": "$.searchId"},
-        )
-
         self.dead_letter_queue_alarm: cloudwatch.Alarm | None = None
         self.handler_errors_alarm: cloudwatch.Alarm | None = None
+        self.pipeline_failures_alarm: cloudwatch.Alarm | None = None
         if enable_alarms:
-            self.dead_letter_queue_alarm = self.metric_dead_letter_queue_depth().create_alarm(
-                self,
-                "DeadLetterQueueAlarm",
-                alarm_description="Voice analytics notifications could not be handled and wait in the "
-                "dead-letter queue; the handler's logs say why.",
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            self.handler_errors_alarm = self.metric_handler_errors().create_alarm(
-                self,
-                "HandlerErrorsAlarm",
-                alarm_description="The speaker-search handler failed invocations.",
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-
-        for alarm in (self.dead_letter_queue_alarm, self.handler_errors_alarm):
-            if alarm is not None:
-                alarm.add_alarm_action(*alarm_actions)
+            self._add_alarms(alarm_actions)
+        if dashboard is not None:
+            self.add_to_dashboard(dashboard)
 
         acknowledge(self.dead_letter_queue, "This queue is the dead-letter queue.", "AwsSolutions-SQS3")
+
+    def _add_alarms(self, actions: Sequence[cloudwatch.IAlarmAction]) -> None:
+        """The three alarms of ``enable_alarms=True`` (README: Alarms), each with ``actions``."""
+        self.dead_letter_queue_alarm = self._alarm(
+            "DeadLetterQueueAlarm",
+            self.metric_dead_letter_queue_depth(),
+            "Voice analytics notifications could not be handled and wait in the "
+            "dead-letter queue; the handler's logs say why.",
+        )
+        self.handler_errors_alarm = self._alarm(
+            "HandlerErrorsAlarm",
+            self.metric_handler_errors(),
+            "The speaker-search handler failed invocations.",
+        )
+        self.pipeline_failures_alarm = self._alarm(
+            "PipelineFailuresAlarm",
+            self.metric_pipeline_failures(),
+            "The media insights pipeline of a call on this search's Voice Connectors failed or "
+            "could not be created; the handler's 'pipeline_failure' log lines carry the "
+            "failureReason (README: Operations).",
+        )
+        for alarm in (self.dead_letter_queue_alarm, self.handler_errors_alarm, self.pipeline_failures_alarm):
+            alarm.add_alarm_action(*actions)
+
+    def _alarm(self, id: str, metric: cloudwatch.Metric, description: str) -> cloudwatch.Alarm:
+        """An alarm that fires on one data point of at least 1 (missing data is fine); its actions
+        are ``alarm_actions``."""
+        return metric.create_alarm(
+            self,
+            id,
+            alarm_description=description,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
 
     @property
     def voice_connectors(self) -> list[IVoiceConnector]:
@@ -314,6 +318,15 @@ class SpeakerSearch(Construct):
         self._start_statement.add_resources(voice_connector.voice_connector_arn)
         for statement in self._connector_grants:
             statement.add_resources(voice_connector.voice_connector_arn)
+        if self.voice_tone_analysis:
+            if self._voice_tone_statement is None:
+                actions = ["chime:StartVoiceToneAnalysisTask"]
+                if self.require_consent:  # as for speaker search: a late "declined" stops the task
+                    actions.append("chime:StopVoiceToneAnalysisTask")
+                self._voice_tone_statement = iam.PolicyStatement(actions=actions)
+                self.handler.add_to_role_policy(self._voice_tone_statement)
+            self._voice_tone_statement.add_resources(voice_connector.voice_connector_arn)
+        monitoring.watch_voice_connector(self.pipeline_health_rule, voice_connector.voice_connector_id)
         self.handler.add_environment(
             "VOICE_CONNECTOR_IDS", Fn.join(",", [vc.voice_connector_id for vc in self.voice_connectors])
         )
@@ -403,6 +416,34 @@ class SpeakerSearch(Construct):
         ``matches`` (ranked), ``bestMatch``, ``voiceProfileDomainId``, ``notificationId``
         and ``notificationTime``.
         """
+        return self._result_rule(id, RESULT_EVENT_DETAIL_TYPE, target, event_pattern, rule_options)
+
+    def on_voice_tone_result(
+        self,
+        id: str,
+        *,
+        target: events.IRuleTarget | None = None,
+        event_pattern: events.EventPattern | None = None,
+        **rule_options: Any,
+    ) -> events.Rule:
+        """An EventBridge rule matching only this construct's ``Voice Tone Analysis Result`` events.
+
+        Published only with ``voice_tone_analysis=True``. ``event_pattern`` and ``rule_options`` as
+        for :meth:`on_speaker_search_result`. The event's ``detail`` carries
+        ``searchId``, ``voiceConnectorId``, ``transactionId``, ``callLeg``, ``taskId``,
+        ``status``, ``current`` and ``overall`` (each ``{label, scores: {positive, negative,
+        neutral}, startTime, endTime}`` or null), ``notificationId`` and ``notificationTime``.
+        """
+        return self._result_rule(id, VOICE_TONE_EVENT_DETAIL_TYPE, target, event_pattern, rule_options)
+
+    def _result_rule(
+        self,
+        id: str,
+        detail_type: str,
+        target: events.IRuleTarget | None,
+        event_pattern: events.EventPattern | None,
+        rule_options: dict[str, Any],
+    ) -> events.Rule:
         rule = events.Rule(
             self,
             id,
@@ -410,7 +451,7 @@ class SpeakerSearch(Construct):
             event_pattern=merge_event_pattern(
                 events.EventPattern(
                     source=[RESULT_EVENT_SOURCE],
-                    detail_type=[RESULT_EVENT_DETAIL_TYPE],
+                    detail_type=[detail_type],
                     detail={"searchId": [self.search_id]},
                 ),
                 event_pattern,
@@ -421,36 +462,92 @@ class SpeakerSearch(Construct):
             rule.add_target(target)
         return rule
 
-    def metric_failed_starts(self, **options: Any) -> cloudwatch.Metric:
-        """Speaker search tasks the handler could not start (after its own retries).
-
-        ``options`` are those of :class:`aws_cdk.aws_cloudwatch.MetricOptions` (``statistic``,
-        ``period``, ``label``, ``color``, ``unit``...). Default: sum over 5 minutes.
-        """
+    def _handler_metric(
+        self, metric_name: str, options: dict[str, Any], *, status: str | None = None, statistic: str = "Sum"
+    ) -> cloudwatch.Metric:
+        """One of the handler's EMF metrics for this construct (dimension ``SearchId``, plus ``Status``
+        when given). ``options`` are those of :class:`aws_cdk.aws_cloudwatch.MetricOptions`
+        (``statistic``, ``period``, ``label``...); default: ``statistic`` over 5 minutes."""
+        dimensions = {"SearchId": self.search_id}
+        if status is not None:
+            dimensions["Status"] = status
         return metric(
             METRIC_NAMESPACE,
-            "SpeakerSearchStartFailures",
-            {"SearchId": self.search_id},
+            metric_name,
+            dimensions,
             options,
-            statistic="Sum",
+            statistic=statistic,
             period=Duration.minutes(5),
         )
 
-    def metric_dead_letter_queue_depth(self, **options: Any) -> cloudwatch.Metric:
-        """Notifications waiting in the dead-letter queue.
+    def metric_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Speaker search tasks started (new tasks, not duplicates), sum per period."""
+        return self._handler_metric(monitoring.SPEAKER_SEARCH_STARTED, options)
 
-        ``options`` as for :meth:`metric_failed_starts`. Default: maximum over 1 minute.
-        """
+    def metric_duplicate_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Starts that found the call's task already running (redeliveries, retries), sum per period."""
+        return self._handler_metric(monitoring.SPEAKER_SEARCH_DUPLICATE_STARTS, options)
+
+    def metric_failed_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Speaker search tasks the handler could not start (after its own retries), per period."""
+        return self._handler_metric(monitoring.SPEAKER_SEARCH_FAILED_STARTS, options)
+
+    def metric_start_latency(self, **options: Any) -> cloudwatch.Metric:
+        """Milliseconds from the AnalyticsReady notification's ``time`` to the started task (default p50)."""
+        return self._handler_metric(monitoring.SPEAKER_SEARCH_START_LATENCY, options, statistic="p50")
+
+    def metric_results(self, *, status: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """Published Speaker Search Result events, all or those with one ``status``, sum per period."""
+        return self._handler_metric(monitoring.SPEAKER_SEARCH_RESULTS, options, status=status)
+
+    def metric_voice_tone_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Voice tone analysis tasks started (new tasks, not duplicates), sum per period."""
+        return self._handler_metric(monitoring.VOICE_TONE_STARTED, options)
+
+    def metric_voice_tone_duplicate_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Voice tone starts that found the call's task already running, sum per period."""
+        return self._handler_metric(monitoring.VOICE_TONE_DUPLICATE_STARTS, options)
+
+    def metric_voice_tone_failed_starts(self, **options: Any) -> cloudwatch.Metric:
+        """Voice tone analysis tasks the handler could not start, sum per period."""
+        return self._handler_metric(monitoring.VOICE_TONE_FAILED_STARTS, options)
+
+    def metric_voice_tone_start_latency(self, **options: Any) -> cloudwatch.Metric:
+        """Milliseconds from the AnalyticsReady notification's ``time`` to the started voice tone task
+        (default p50)."""
+        return self._handler_metric(monitoring.VOICE_TONE_START_LATENCY, options, statistic="p50")
+
+    def metric_voice_tone_results(self, *, status: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """Published Voice Tone Analysis Result events, all or those with one ``status``."""
+        return self._handler_metric(monitoring.VOICE_TONE_RESULTS, options, status=status)
+
+    def metric_pipeline_failures(self, **options: Any) -> cloudwatch.Metric:
+        """Media insights pipeline failures on this search's connectors (create failed, temporary
+        or permanent failure): the ``TriggeredRules`` metric of :attr:`pipeline_health_rule`."""
+        return monitoring.triggered_rules_metric(self.pipeline_health_rule, **options)
+
+    def add_to_dashboard(self, dashboard: cloudwatch.Dashboard) -> None:
+        """Add this search's widgets to ``dashboard``: starts, duplicates and failures, start
+        latency p50/p99, results by status, dead-letter queue depth, pipeline failures, and
+        handler errors and throttles (voice tone too, with ``voice_tone_analysis=True``)."""
+        for row in monitoring.dashboard_rows(self, voice_tone=self.voice_tone_analysis):
+            dashboard.add_widgets(*row)
+
+    def metric_dead_letter_queue_depth(self, **options: Any) -> cloudwatch.Metric:
+        """Notifications waiting in the dead-letter queue. Default: maximum over 1 minute."""
         return self.dead_letter_queue.metric_approximate_number_of_messages_visible(
             **metric_options(options, statistic="Maximum", period=Duration.minutes(1))
         )
 
     def metric_handler_errors(self, **options: Any) -> cloudwatch.Metric:
-        """Failed invocations of the handler.
-
-        ``options`` as for :meth:`metric_failed_starts`. Default: sum over 5 minutes.
-        """
+        """Failed invocations of the handler. Default: sum over 5 minutes."""
         return self.handler.metric_errors(
+            **metric_options(options, statistic="Sum", period=Duration.minutes(5))
+        )
+
+    def metric_handler_throttles(self, **options: Any) -> cloudwatch.Metric:
+        """Invocations of the handler that Lambda throttled. Default: sum over 5 minutes."""
+        return self.handler.metric_throttles(
             **metric_options(options, statistic="Sum", period=Duration.minutes(5))
         )
 
@@ -472,13 +569,17 @@ class SpeakerSearch(Construct):
         return create.combine(manage).combine(self.grant_read_results(grantee))
 
     def grant_read_results(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to read this construct's speaker search tasks (``GetSpeakerSearchTask``).
+        """Allow ``grantee`` to read this construct's speaker search tasks (``GetSpeakerSearchTask``),
+        and its voice tone analysis tasks (``GetVoiceToneAnalysisTask``) with ``voice_tone_analysis``.
 
         The grant covers connectors added later with :meth:`add_voice_connector` too.
         """
+        actions = ["chime:GetSpeakerSearchTask"]
+        if self.voice_tone_analysis:
+            actions.append("chime:GetVoiceToneAnalysisTask")
         grant = iam.Grant.add_to_principal(
             grantee=grantee,
-            actions=["chime:GetSpeakerSearchTask"],
+            actions=actions,
             resource_arns=[vc.voice_connector_arn for vc in self.voice_connectors],
         )
         self._connector_grants.extend(grant.principal_statements)
@@ -486,32 +587,50 @@ class SpeakerSearch(Construct):
 
     def metric_voice_profiles_enrolled(self, **options: Any) -> cloudwatch.Metric:
         """Voice profiles created by ``Enroll Voice Profile`` requests (sum over the period)."""
-        return self._runtime_metric("VoiceProfilesEnrolled", options)
+        return self._handler_metric("VoiceProfilesEnrolled", options)
 
     def metric_voice_profiles_deleted(self, **options: Any) -> cloudwatch.Metric:
         """Voice profiles deleted by ``Delete Voice Profile`` requests (already gone included)."""
-        return self._runtime_metric("VoiceProfilesDeleted", options)
+        return self._handler_metric("VoiceProfilesDeleted", options)
 
     def metric_voice_profile_requests_failed(self, **options: Any) -> cloudwatch.Metric:
         """Voice profile requests answered with ``Voice Profile Request Failed``."""
-        return self._runtime_metric("VoiceProfileRequestsFailed", options)
+        return self._handler_metric("VoiceProfileRequestsFailed", options)
 
     def metric_calls_not_searched(self, *, reason: str = "declined", **options: Any) -> cloudwatch.Metric:
         """Calls the consent gate kept from being searched: ``reason`` ``"declined"`` or ``"ended"``
         (consent arrived after the call was over). Calls that never got a decision are not counted:
         nothing happens for them."""
-        return self._runtime_metric("CallsNotSearched", options, status=reason)
+        return self._handler_metric("CallsNotSearched", options, status=reason)
 
-    def _runtime_metric(
-        self, name: str, options: dict[str, Any], status: str | None = None
-    ) -> cloudwatch.Metric:
-        """A metric the handler writes in Embedded Metric Format (dimension SearchId[, Status]).
 
-        ``options`` are the :class:`aws_cdk.aws_cloudwatch.MetricOptions`; default: sum over 5 minutes.
-        """
-        dimensions = {"SearchId": self.search_id}
-        if status is not None:
-            dimensions["Status"] = status
-        return metric(
-            METRIC_NAMESPACE, name, dimensions, options, statistic="Sum", period=Duration.minutes(5)
+def _check_handler_props(
+    *,
+    max_receive_count: int,
+    handler_timeout: Duration | None,
+    max_concurrency: int,
+    handler_memory_size: int,
+) -> Duration:
+    """Validate the props of the queue and the handler; return the handler's timeout."""
+    if not 1 <= max_receive_count <= 1000:
+        raise ValueError(f"max_receive_count: {max_receive_count} is out of range; expected 1 to 1000")
+    timeout = handler_timeout or Duration.seconds(30)
+    if timeout.is_unresolved():
+        raise ValueError(
+            "handler_timeout: a deploy-time token is not supported; the queue's visibility timeout "
+            "is derived from it, so give a concrete Duration (30 seconds to 15 minutes)"
         )
+    # 30 s is the shortest timeout in which a continuously throttled start gets all of the
+    # handler's 8 attempts: up to 16.2 s of backoff, no attempt started with less than 7 s
+    # (connect + read timeout) left, and a 3 s margin before the deadline.
+    if not 30 <= timeout.to_seconds() <= 900:
+        raise ValueError(
+            f"handler_timeout: {timeout.to_human_string()} is out of range; expected 30 seconds to 15 minutes"
+        )
+    if not 2 <= max_concurrency <= 1000:  # the range the event source mapping accepts
+        raise ValueError(f"max_concurrency: {max_concurrency} is out of range; expected 2 to 1000")
+    if not 128 <= handler_memory_size <= 10240:
+        raise ValueError(
+            f"handler_memory_size: {handler_memory_size} is out of range; expected 128 to 10240 MiB"
+        )
+    return timeout

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -41,7 +42,9 @@ T = TypeVar("T")
 
 logger = logging.getLogger("chime_speaker_search.aws_calls")
 
-USER_AGENT_EXTRA = "chime-speaker-search/0.2.0"
+#: The construct puts the library's version (defined once, in the package) into every function's
+#: environment; it identifies this library's requests in AWS's logs.
+USER_AGENT_EXTRA = f"chime-speaker-search/{os.environ.get('CHIME_SPEAKER_SEARCH_VERSION') or 'unknown'}"
 
 # Indirection for tests: backoff sleeps, the jitter source and the clock.
 _sleep: Callable[[float], None] = time.sleep

@@ -8,6 +8,11 @@ them into work:
   with the configured call leg and a deterministic ``ClientRequestToken`` (see
   :func:`client_request_token`), so redeliveries and retries never start a second task.
 * ``SpeakerSearchStatus`` -> one normalised ``Speaker Search Result`` event on EventBridge.
+* With ``VOICE_TONE_ANALYSIS=true``, AnalyticsReady also starts ``StartVoiceToneAnalysisTask``
+  (its own token, outcome and metrics), and each ``VoiceToneAnalysisStatus`` becomes one
+  ``Voice Tone Analysis Result`` event (``results.build_voice_tone_result``).
+* ``Media Insights State Change`` failures of the served connectors (delivered by the
+  construct's health rule, without phone numbers) -> one ``pipeline_failure`` WARNING log line.
 
 Environment variables
 ---------------------
@@ -26,6 +31,9 @@ Environment variables
     Name or ARN of the bus that receives the result events.
 ``SEARCH_ID``
     Opaque ID of the construct instance, copied into every result as ``searchId`` (null if unset).
+``VOICE_TONE_ANALYSIS`` (``true`` or anything else)
+    Also start a voice tone analysis task for every call. Voice tone needs neither ``CALL_LEG``
+    nor ``VOICE_PROFILE_DOMAIN_ID``, so a bad value of either fails only the speaker search start.
 ``LOG_LEVEL`` (default ``INFO``)
 ``AWS_ENDPOINT_URL_CHIME_SDK_VOICE`` / ``AWS_ENDPOINT_URL_EVENTBRIDGE``
     Standard boto3 endpoint overrides; used by the tests, never needed in production.
@@ -58,8 +66,10 @@ maxReceiveCount, sits in the DLQ.
   types): logged as ``notification_rejected`` (WARNING). It can never succeed, so it goes
   straight to the DLQ (see below), where someone can look at it.
 * Not ours to handle: other connectors (DEBUG), ``VoiceAnalyticsStatus`` other than AnalyticsReady
-  (DEBUG), ``VoiceToneAnalysisStatus`` (DEBUG), unknown ``detail-type`` or unknown
-  ``SpeakerSearchStatus`` status (WARNING): logged as ``notification_skipped`` and counted as done.
+  (DEBUG), a pipeline state change that is not a failure (DEBUG), unknown ``detail-type`` or
+  unknown ``SpeakerSearchStatus``/``VoiceToneAnalysisStatus`` status (WARNING): logged as
+  ``notification_skipped`` and counted as done. So is ``VoiceToneAnalysisStatus`` without
+  ``VOICE_TONE_ANALYSIS=true`` (DEBUG; e.g. late results after voice tone was turned off).
 * AWS errors: 429, 5xx, connection errors and timeouts are retried in-process (exponential backoff
   with full jitter, same token, bounded by ``clients.MAX_ATTEMPTS`` and by the Lambda deadline;
   the loop and the error classification are ``aws_calls``, shared with every handler); when the
@@ -94,7 +104,11 @@ detailStatus, voiceConnectorId, transactionId, taskId, SQS messageId), error cod
 counts are logged; never callId, phone numbers, SIP headers, names or raw bodies. Messages
 (stable): ``speaker_search_started`` (INFO, ``duplicate`` true on Conflict),
 ``speaker_search_start_failed`` (ERROR), ``speaker_search_result_published`` (INFO),
-``speaker_search_result_publish_failed`` (ERROR), ``notification_rejected`` (WARNING),
+``speaker_search_result_publish_failed`` (ERROR), ``voice_tone_started`` (INFO),
+``voice_tone_start_failed`` (ERROR), ``voice_tone_result_published`` (INFO),
+``voice_tone_result_publish_failed`` (ERROR), ``pipeline_failure`` (WARNING, with ``eventType``,
+``failureReason`` (digit runs masked), ``failureOrigin``, ``httpStatusCode``),
+``notification_rejected`` (WARNING),
 ``notification_skipped`` (DEBUG or WARNING), ``notification_failed`` (ERROR, a handler bug),
 ``matches_dropped`` (WARNING), ``batch_processed`` (INFO), ``aws_call_retrying`` (DEBUG).
 
@@ -103,7 +117,8 @@ Metrics: CloudWatch Embedded Metric Format lines written once per invocation (``
 Modules (imported top-level: the construct ships them beside this file, with ``aws_calls``):
 ``settings`` (environment), ``clients`` (clients, timeouts, retry budget), ``notifications``
 (unwrapping and validation, pure), ``tasks`` (AnalyticsReady -> task starts), ``results``
-(SpeakerSearchStatus -> events), ``outcomes``, ``metrics``.
+(SpeakerSearchStatus / VoiceToneAnalysisStatus -> events), ``health`` (pipeline failures),
+``outcomes``, ``metrics``.
 
 Tests reset the cached settings and clients with :func:`reset_for_tests`, and replace
 ``aws_calls._sleep``, ``_rng`` and ``_clock`` to make backoff instant and deterministic.
@@ -120,9 +135,10 @@ import clients
 import dead_letters
 import metrics
 import settings as settings_module
+from health import PIPELINE_DETAIL_TYPE, on_pipeline_state_change
 from notifications import MalformedError, is_sqs_batch, json_type, loggable_ids, unwrap
 from outcomes import Outcome, apply_log_level, logger, skip
-from results import on_speaker_search_status
+from results import on_speaker_search_status, on_voice_tone_status
 from settings import Settings
 from tasks import ANALYTICS_READY, on_analytics_ready
 from user_requests import REQUEST_DETAIL_TYPES, on_request
@@ -205,11 +221,11 @@ def _dispatch(
         raise MalformedError(f"detail must be an object, got {json_type(detail)}")
     status = detail.get("detailStatus")
 
-    if detail_type == "VoiceToneAnalysisStatus":
-        return skip(fields, "voice tone analysis notifications are not handled", logging.DEBUG)
+    if detail_type == PIPELINE_DETAIL_TYPE:
+        return on_pipeline_state_change(detail, settings, fields)
     if detail_type in REQUEST_DETAIL_TYPES:  # consent and voice profile requests (their own rules)
         return on_request(notification, detail, settings, deadline, fields)
-    if detail_type not in ("VoiceAnalyticsStatus", "SpeakerSearchStatus"):
+    if detail_type not in ("VoiceAnalyticsStatus", "SpeakerSearchStatus", "VoiceToneAnalysisStatus"):
         return skip(fields, "unknown detail-type", logging.WARNING)
     if not isinstance(status, str) or not status:
         raise MalformedError(f"detail.detailStatus must be a non-empty string, got {json_type(status)}")
@@ -220,4 +236,6 @@ def _dispatch(
                 fields, "VoiceAnalyticsStatus other than AnalyticsReady needs no action", logging.DEBUG
             )
         return on_analytics_ready(notification, detail, settings, deadline, fields)
+    if detail_type == "VoiceToneAnalysisStatus":
+        return on_voice_tone_status(notification, detail, settings, deadline, fields)
     return on_speaker_search_status(notification, detail, settings, deadline, fields)

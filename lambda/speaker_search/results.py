@@ -1,4 +1,9 @@
-"""SpeakerSearchStatus -> one normalised ``Speaker Search Result`` event on EventBridge."""
+"""SpeakerSearchStatus -> one normalised ``Speaker Search Result`` event on EventBridge, and
+VoiceToneAnalysisStatus -> one ``Voice Tone Analysis Result`` event.
+
+Every published result is counted twice: once per ``SearchId`` (all results) and once per
+``SearchId, Status`` (the dashboard's results by status).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,13 @@ if TYPE_CHECKING:
 
 RESULT_SOURCE = "chime-speaker-search"
 RESULT_DETAIL_TYPE = "Speaker Search Result"
+VOICE_TONE_DETAIL_TYPE = "Voice Tone Analysis Result"
+#: VoiceToneAnalysisStatus statuses we publish: a result every ~5 s, a failure, and the final one.
+VOICE_TONE_STATUSES = frozenset(
+    {"VoiceToneAnalysisSuccessful", "VoiceToneAnalysisFailure", "VoiceToneAnalysisCompleted"}
+)
+#: The three scores of a voice tone, as published (the notification spells them the same).
+VOICE_TONE_SCORES = ("positive", "negative", "neutral")
 # SpeakerSearchStatus statuses we publish, mapped to the spelling we publish them with.
 RESULT_STATUSES = {
     "IdentificationSuccessful": "IdentificationSuccessful",
@@ -61,8 +73,98 @@ def on_speaker_search_status(
         RESULT_DETAIL_TYPE, result, settings, deadline, fields, log_prefix="speaker_search_result"
     )
     if outcome.kind == "published":
-        metrics.count(metrics.SPEAKER_SEARCH_RESULTS, status=result["status"])
+        _count_result(metrics.SPEAKER_SEARCH_RESULTS, result["status"])
     return outcome
+
+
+def on_voice_tone_status(
+    notification: dict[str, Any],
+    detail: dict[str, Any],
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    fields: dict[str, Any],
+) -> Outcome:
+    if not settings.voice_tone_analysis:  # late notifications after voice tone was turned off
+        return skip(fields, "voice tone analysis is not enabled", logging.DEBUG)
+    if detail["detailStatus"] not in VOICE_TONE_STATUSES:
+        return skip(fields, "unknown VoiceToneAnalysisStatus detailStatus", logging.WARNING)
+    result_connector_id = optional_id(detail, "voiceConnectorId")
+    if result_connector_id is not None and not settings.serves(result_connector_id):
+        return skip(fields, NOT_SERVED, logging.DEBUG)
+    result = build_voice_tone_result(notification, detail, settings)
+    # Evidence that the call's voice tone task exists, as for speaker search (the task has no leg).
+    tasks.note_task_seen(
+        tasks.VOICE_TONE,
+        result["voiceConnectorId"],
+        result["transactionId"],
+        None,
+        result["taskId"],
+        settings=settings,
+        deadline=deadline,
+    )
+    fields = {**fields, "status": result["status"]}
+    outcome = publish(
+        VOICE_TONE_DETAIL_TYPE, result, settings, deadline, fields, log_prefix="voice_tone_result"
+    )
+    if outcome.kind == "published":
+        _count_result(metrics.VOICE_TONE_RESULTS, result["status"])
+    return outcome
+
+
+def _count_result(metric: str, status: str) -> None:
+    metrics.count(metric)
+    metrics.count(metric, status=status)
+
+
+def build_voice_tone_result(
+    notification: dict[str, Any], detail: dict[str, Any], settings: Settings
+) -> dict[str, Any]:
+    """The ``Voice Tone Analysis Result`` detail. Raises MalformedError.
+
+    ``callLeg`` comes only from ``isCaller``: StartVoiceToneAnalysisTask takes no leg, so the
+    configured ``CALL_LEG`` says nothing about which voice a tone belongs to. A tone that is
+    missing or unusable is null; a score that is missing or not a number is null.
+    """
+    task_id = require_id(detail, "taskId")
+    tones = detail.get("voiceToneAnalysisDetails")
+    if tones is not None and not isinstance(tones, dict):
+        raise MalformedError(f"detail.voiceToneAnalysisDetails must be an object, got {json_type(tones)}")
+    tones = tones or {}
+    is_caller = detail.get("isCaller")
+    notification_id, notification_time = notification.get("id"), notification.get("time")
+    return {
+        "searchId": settings.search_id,
+        "voiceConnectorId": optional_id(detail, "voiceConnectorId"),
+        "transactionId": optional_id(detail, "transactionId"),
+        "callLeg": ("Caller" if is_caller else "Callee") if isinstance(is_caller, bool) else None,
+        "taskId": task_id,
+        "status": detail["detailStatus"],
+        "current": _voice_tone(tones.get("currentAverageVoiceTone")),
+        "overall": _voice_tone(tones.get("overallAverageVoiceTone")),
+        "notificationId": notification_id if isinstance(notification_id, str) else None,
+        "notificationTime": notification_time if isinstance(notification_time, str) else None,
+    }
+
+
+def _voice_tone(value: Any) -> dict[str, Any] | None:
+    """``{label, scores: {positive, negative, neutral}, startTime, endTime}``, or None if absent.
+
+    AWS's examples quote the scores (``"0.83"``); the numbers are published as numbers.
+    """
+    if not isinstance(value, dict):
+        return None
+    raw_scores = value.get("voiceToneScore")
+    raw_scores = raw_scores if isinstance(raw_scores, dict) else {}
+    return {
+        "label": _text(value.get("voiceToneLabel")),
+        "scores": {name: parse_score(raw_scores.get(name)) for name in VOICE_TONE_SCORES},
+        "startTime": _text(value.get("startTime")),
+        "endTime": _text(value.get("endTime")),
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def build_result(notification: dict[str, Any], detail: dict[str, Any], settings: Settings) -> dict[str, Any]:

@@ -24,6 +24,7 @@ class Settings:
     require_consent: bool = False
     enable_enrollment: bool = False
     request_source: str = "chime-speaker-search.requests"
+    voice_tone_analysis: bool = False  # VOICE_TONE_ANALYSIS=true: AnalyticsReady also starts voice tone
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,6 +49,7 @@ class Settings:
             require_consent=_flag("REQUIRE_CONSENT"),
             enable_enrollment=_flag("ENABLE_ENROLLMENT"),
             request_source=os.environ.get("REQUEST_SOURCE", "").strip() or "chime-speaker-search.requests",
+            voice_tone_analysis=_flag("VOICE_TONE_ANALYSIS"),
         )
 
     def serves(self, voice_connector_id: str) -> bool:

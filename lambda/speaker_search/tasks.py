@@ -1,7 +1,12 @@
-"""AnalyticsReady -> start the call's analytics tasks (speaker search; more kinds plug in here).
+"""AnalyticsReady -> start the call's analytics tasks: speaker search, and voice tone analysis
+when ``VOICE_TONE_ANALYSIS=true``.
 
 Each task kind is started with a deterministic ``ClientRequestToken`` (see
-:func:`client_request_token`), so redeliveries and retries never start a second task.
+:func:`client_request_token`), so redeliveries and retries never start a second task. The kinds
+are started one after the other, each with its own share of the time left (see
+:func:`start_call`), and each with its own outcome, state record, log lines and metrics: a
+failure of one never stops the other from being started, and on a redelivery the one that did
+start ends as a duplicate (by its state record, or by its own token's answer).
 
 Duplicate and limit rules (issue 9 item 1)
 ------------------------------------------
@@ -51,7 +56,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import aws_calls
 import clients
@@ -95,6 +100,9 @@ class TaskKind:
     #: Stops a running task (connector ID, task ID); used when consent is declined after a start.
     stop: Callable[[ChimeSDKVoiceClient, str, str], None] | None = None
     stop_operation: str = ""
+    #: The start takes the configured ``CallLeg`` and voice profile domain (and cannot run
+    #: without them); voice tone takes neither.
+    uses_call_leg: bool = True
 
 
 def _start_speaker_search(client: ChimeSDKVoiceClient, request: StartRequest) -> str | None:
@@ -143,9 +151,54 @@ class _AlreadyStartedError(Exception):
         self.task_id = task_id
 
 
+#: StartVoiceToneAnalysisTask's required LanguageCode: the API's enum has only this value.
+VOICE_TONE_LANGUAGE_CODE: Literal["en-US"] = "en-US"
+
+
+def _start_voice_tone(client: ChimeSDKVoiceClient, request: StartRequest) -> str | None:
+    response = client.start_voice_tone_analysis_task(
+        VoiceConnectorId=request.voice_connector_id,
+        TransactionId=request.transaction_id,
+        LanguageCode=VOICE_TONE_LANGUAGE_CODE,
+        ClientRequestToken=request.client_request_token,
+    )
+    return response.get("VoiceToneAnalysisTask", {}).get("VoiceToneAnalysisTaskId")
+
+
+def _stop_voice_tone(client: ChimeSDKVoiceClient, voice_connector_id: str, task_id: str) -> None:
+    client.stop_voice_tone_analysis_task(VoiceConnectorId=voice_connector_id, VoiceToneAnalysisTaskId=task_id)
+
+
+VOICE_TONE = TaskKind(
+    name="voice_tone",
+    material_suffix="voice-tone",
+    operation="StartVoiceToneAnalysisTask",
+    start=_start_voice_tone,
+    started_metric=metrics.VOICE_TONE_STARTED,
+    duplicate_metric=metrics.VOICE_TONE_DUPLICATE_STARTS,
+    failed_metric=metrics.VOICE_TONE_FAILED_STARTS,
+    latency_metric=metrics.VOICE_TONE_START_LATENCY,
+    stop=_stop_voice_tone,
+    stop_operation="StopVoiceToneAnalysisTask",
+    uses_call_leg=False,
+)
+#: Token material in place of the call leg for kinds that take none (one task per call).
+NO_CALL_LEG = "-"
+
+
 def task_kinds(settings: Settings) -> tuple[TaskKind, ...]:
     """The kinds of task each call gets with these settings."""
+    if settings.voice_tone_analysis:
+        return (SPEAKER_SEARCH, VOICE_TONE)
     return (SPEAKER_SEARCH,)
+
+
+def kind_token(
+    kind: TaskKind, voice_connector_id: str, transaction_id: str, call_leg: str | None
+) -> str | None:
+    """The token of ``kind``'s task for this call (None if the kind needs a leg and has none)."""
+    leg = call_leg if kind.uses_call_leg else NO_CALL_LEG
+    return None if leg is None else client_request_token(voice_connector_id, transaction_id, leg, kind)
 
 
 def client_request_token(
@@ -212,10 +265,16 @@ def start_call(
 ) -> Outcome:
     """Start every task kind for one call; the record fails if any start must be retried.
 
+    Each kind may use at most an equal share of the time still left when its turn comes (the
+    last one gets all of it), so a start that is throttled until its budget runs out cannot
+    leave the next kind without time. Each start is independent: a failure of one is logged and
+    counted for that kind only, and the others are still attempted.
+
     With the consent gate on, the consent is read again after the starts: a ``declined`` that
     arrived while they were in flight stops what was just started (the decline handler may have
     found nothing to stop yet).
     """
+    kinds = task_kinds(settings)
     outcomes = [
         start_task(
             kind,
@@ -223,11 +282,11 @@ def start_call(
             transaction_id=transaction_id,
             notification_time=notification_time,
             settings=settings,
-            deadline=deadline,
+            deadline=deadline.sooner(deadline.remaining() / (len(kinds) - position)),
             fields=fields,
             after_consent=after_consent,
         )
-        for kind in task_kinds(settings)
+        for position, kind in enumerate(kinds)
     ]
     if settings.require_consent and settings.state_table_name and any(o.kind == "started" for o in outcomes):
         try:
@@ -262,12 +321,13 @@ def stop_call(
     task started without a known ID (the start answered ``ConflictException``) cannot be
     stopped by ID; that is logged (``task_not_stoppable``) and the task runs out with the call.
     """
-    call_leg = settings.call_leg
-    if call_leg is None or settings.state_table_name is None:
+    if settings.state_table_name is None:
         return Outcome("skipped", "nothing to stop")
     failed = []
     for kind in task_kinds(settings):
-        token = client_request_token(voice_connector_id, transaction_id, call_leg, kind)
+        token = kind_token(kind, voice_connector_id, transaction_id, settings.call_leg)
+        if token is None:  # no valid CALL_LEG: this kind was never started
+            continue
         try:
             record = state.get_start(settings.state_table_name, token, deadline)
         except state.StateError as exc:
@@ -320,9 +380,11 @@ def note_task_seen(
     This is the evidence that resolves a ``ResourceLimitExceededException`` after a lost start
     response: the redelivered AnalyticsReady then ends as a duplicate.
     """
-    if not (voice_connector_id and transaction_id and call_leg and task_id and settings.state_table_name):
+    if not (voice_connector_id and transaction_id and task_id and settings.state_table_name):
         return
-    token = client_request_token(voice_connector_id, transaction_id, call_leg, kind)
+    token = kind_token(kind, voice_connector_id, transaction_id, call_leg)
+    if token is None:
+        return
     try:
         state.mark_started(settings.state_table_name, token, task_id, deadline)
     except state.StateError as exc:
@@ -350,20 +412,23 @@ def start_task(
     ``after_consent``: the start follows a consent that may have come after the call ended;
     then NotFound/Gone/BadRequest mean "call over", a documented skip rather than a failure.
     """
-    if settings.start_error is not None or settings.call_leg is None or not settings.voice_profile_domain_id:
+    call_leg: str | None = settings.call_leg
+    domain_id = settings.voice_profile_domain_id
+    if not kind.uses_call_leg:
+        call_leg, domain_id = NO_CALL_LEG, ""  # not sent: a bad CALL_LEG must not stop voice tone
+    elif settings.start_error is not None or call_leg is None or not domain_id:
         reason = f"invalid configuration: {settings.start_error}"
         logger.error(f"{kind.name}_start_failed", extra={**fields, "reason": reason, "attempts": 0})
         metrics.count(kind.failed_metric)
         return Outcome("failed", reason)
-    fields = {**fields, "callLeg": settings.call_leg}
+    else:
+        fields = {**fields, "callLeg": call_leg}
     request = StartRequest(
         voice_connector_id=voice_connector_id,
         transaction_id=transaction_id,
-        call_leg=settings.call_leg,
-        voice_profile_domain_id=settings.voice_profile_domain_id,
-        client_request_token=client_request_token(
-            voice_connector_id, transaction_id, settings.call_leg, kind
-        ),
+        call_leg=call_leg,
+        voice_profile_domain_id=domain_id,
+        client_request_token=client_request_token(voice_connector_id, transaction_id, call_leg, kind),
     )
     table, token = settings.state_table_name, request.client_request_token
     state_usable = table is not None

@@ -105,7 +105,7 @@ def test_an_unknown_metric_option_names_itself_and_the_allowed_ones(stack: cdk.S
 
 def test_on_speaker_search_result_merges_a_users_event_pattern(stack: cdk.Stack) -> None:
     search = _search(stack)
-    search.on_speaker_search_result(
+    rule = search.on_speaker_search_result(
         "Matches",
         event_pattern=events.EventPattern(
             source=["chime-speaker-search"],
@@ -113,13 +113,24 @@ def test_on_speaker_search_result_merges_a_users_event_pattern(stack: cdk.Stack)
             region=["us-east-1"],
         ),
     )
-    (rule,) = assertions.Template.from_stack(stack).find_resources("AWS::Events::Rule").values()
-    pattern = rule["Properties"]["EventPattern"]
+    rules = assertions.Template.from_stack(stack).find_resources("AWS::Events::Rule")
+    pattern = rules[stack.get_logical_id(rule.node.default_child)]["Properties"]["EventPattern"]
     assert pattern["source"] == ["chime-speaker-search"]
     assert pattern["detail-type"] == ["Speaker Search Result"]
     assert pattern["region"] == ["us-east-1"]
     assert pattern["detail"]["status"] == ["IdentificationSuccessful"]
     assert pattern["detail"]["searchId"] == [search.search_id]
+
+
+def test_on_voice_tone_result_merges_a_users_event_pattern(stack: cdk.Stack) -> None:
+    search = _search(stack)
+    rule = search.on_voice_tone_result(
+        "Negative", event_pattern=events.EventPattern(detail={"overall": {"label": ["NEGATIVE"]}})
+    )
+    rules = assertions.Template.from_stack(stack).find_resources("AWS::Events::Rule")
+    pattern = rules[stack.get_logical_id(rule.node.default_child)]["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["Voice Tone Analysis Result"]
+    assert pattern["detail"] == {"overall": {"label": ["NEGATIVE"]}, "searchId": [search.search_id]}
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,10 @@ def test_enrollment_rule_matches_this_constructs_search_id(both: Synthesized) ->
 def test_queue_policy_lets_only_these_rules_deliver(both: Synthesized) -> None:
     [policy] = [v for k, v in both.resources("AWS::SQS::QueuePolicy").items() if "NotificationQueue" in k]
     allows = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
-    rule_ids = sorted(k for k in both.resources("AWS::Events::Rule") if "RequestRule" in k)
+    # The request rules and the pipeline health rule (which delivers failures without personal data).
+    rule_ids = sorted(
+        k for k in both.resources("AWS::Events::Rule") if "RequestRule" in k or "PipelineHealthRule" in k
+    )
     assert sorted(s["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0] for s in allows) == rule_ids
     assert all(s["Principal"] == {"Service": "events.amazonaws.com"} for s in allows)
     assert all(s["Action"] == "sqs:SendMessage" for s in allows)

@@ -100,6 +100,19 @@ def fake_aws(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
         fake.stop()
 
 
+#: A reply slower than :func:`roomy_timeouts`' read timeout, so it always ends in a read timeout.
+SLOWER_THAN_ROOMY_READ_TIMEOUT_S = 2.5
+
+
+@pytest.fixture
+def roomy_timeouts(handler: ModuleType, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timeouts for tests that count attempts exactly: on a loaded machine an ordinary reply of the
+    local fake can take longer than the 0.3 s read timeout above, which would add an attempt."""
+    monkeypatch.setattr(clients, "CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(clients, "READ_TIMEOUT_S", 1.0)
+    handler.reset_for_tests()
+
+
 @dataclass
 class StateAws:
     """moto's in-process DynamoDB and SQS: the state table and the dead-letter queue."""

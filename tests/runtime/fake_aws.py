@@ -5,8 +5,8 @@ The real boto3 clients talk to it through ``AWS_ENDPOINT_URL_CHIME_SDK_VOICE`` a
 connection handling are all exercised. It speaks just enough of each protocol:
 
 * chime-sdk-voice (REST-JSON): ``POST /voice-connectors/{id}/speaker-search-tasks`` -> 201 with a
-  ``SpeakerSearchTask``; errors carry ``x-amzn-ErrorType`` (botocore's RestJSONParser reads the
-  code from that header).
+  ``SpeakerSearchTask`` (``/voice-tone-analysis-tasks``: a ``VoiceToneAnalysisTask``); errors carry
+  ``x-amzn-ErrorType`` (botocore's RestJSONParser reads the code from that header).
 * EventBridge (awsJson1_1): ``POST /`` with ``X-Amz-Target: AWSEvents.PutEvents``; errors carry
   ``__type`` in the body.
 
@@ -264,15 +264,11 @@ class FakeAws:
                 task_id = existing[1]
         if new_task and self.on_task_started is not None:
             self.on_task_started(key, task_id)
-        task = {
-            "SpeakerSearchTaskId": task_id,
-            "SpeakerSearchTaskStatus": "IN_QUEUE",
-            "CallDetails": {
-                "VoiceConnectorId": key[0],
-                "TransactionId": key[1],
-                "IsCaller": key[2] == "Caller",
-            },
-        }
+        call = {"VoiceConnectorId": key[0], "TransactionId": key[1], "IsCaller": key[2] == "Caller"}
+        if kind == "voice-tone-analysis-tasks":
+            tone = {"VoiceToneAnalysisTaskId": task_id, "VoiceToneAnalysisTaskStatus": "IN_QUEUE"}
+            return 201, {"VoiceToneAnalysisTask": {**tone, "CallDetails": call}}, None
+        task = {"SpeakerSearchTaskId": task_id, "SpeakerSearchTaskStatus": "IN_QUEUE", "CallDetails": call}
         return 201, {"SpeakerSearchTask": task}, None
 
     def _stop_task(self, request: Request) -> tuple[int, dict[str, Any], str | None]:

@@ -13,6 +13,7 @@ import tasks
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
+from tests.runtime.conftest import SLOWER_THAN_ROOMY_READ_TIMEOUT_S as SLOW_S
 from tests.runtime.fake_aws import FakeAws
 from tests.runtime.helpers import FakeContext, logged
 
@@ -59,11 +60,17 @@ def test_wire_format_of_put_events(handler: ModuleType, fake_aws: FakeAws) -> No
         [f.throttled(), f.throttled(), f.throttled()],
         [f.service_failure(), f.service_unavailable(), f.bad_gateway()],
         [f.connection_reset()],
-        [f.slow(1.0)],
-        [f.throttled(), f.connection_reset(), f.slow(1.0), f.service_unavailable()],
+        [f.slow(SLOW_S)],
+        [
+            f.throttled(),
+            f.connection_reset(),
+            f.slow(SLOW_S),
+            f.service_unavailable(),
+        ],
     ],
     ids=["429", "429x3", "500-503-502", "reset", "read-timeout", "mixed"],
 )
+@pytest.mark.usefixtures("roomy_timeouts")
 def test_success_after_faults_with_the_same_token(
     handler: ModuleType,
     fake_aws: FakeAws,
