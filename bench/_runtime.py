@@ -9,7 +9,10 @@ so the benchmarks survive refactorings of the runtime. They only rely on:
   which tests patch too, wherever the runtime keeps them (``aws_calls`` or ``index``);
 * boto3's default session: AWS requests are answered by a ``before-send`` hook registered on it,
   so botocore still serialises every request and parses every reply (including error codes and
-  HTTP status), but no socket is opened and no time passes except what the fake says.
+  HTTP status), but no socket is opened and no time passes except what the fake says;
+* ``STATE_TABLE_NAME``: with ``state_table=True`` (the default, as deployed) the runtime's state
+  table is moto's in-process DynamoDB (key schema of ``_state_table.py``), which answers before the
+  hook sees the request; its calls take no virtual time (single-digit milliseconds in AWS).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from unittest import mock
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from moto import mock_aws
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -38,6 +42,9 @@ from tests.support import apply_env, load_handler, offline_aws_env  # noqa: E402
 
 #: Where a request would go if the hook ever missed one: a closed local port, never AWS.
 UNREACHABLE = "http://127.0.0.1:9"
+STATE_TABLE = "bench-state"
+#: The state table's partition key (constructs/chime_speaker_search/_state_table.py PARTITION_KEY).
+PARTITION_KEY = "pk"
 
 
 @dataclass(frozen=True)
@@ -92,17 +99,21 @@ def virtual_runtime(
     clock: Callable[[], float],
     seed: int,
     overrides: dict[str, Any] | None = None,
+    state_table: bool = True,
 ) -> Iterator[ModuleType]:
     """The handler module wired to a fake AWS and a virtual clock; everything restored after.
 
     ``answer`` decides each request halfway through its ``latency`` (slept through ``sleep``), then
     botocore parses the reply. ``overrides`` replaces runtime module constants
-    (e.g. the retry schedule) by name, in whichever runtime module defines them.
+    (e.g. the retry schedule) by name, in whichever runtime module defines them. ``state_table``:
+    run with the state table in moto (as deployed) or without it (``STATE_TABLE_NAME`` unset).
     """
     unexpected: list[str] = []
 
-    def before_send(request: Any, event_name: str, **_: Any) -> AWSResponse:
+    def before_send(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.removeprefix("before-send.")
+        if state_table and operation.startswith("dynamodb."):
+            return None  # botocore calls every before-send handler; moto's answer is the one used
         path = urllib.parse.urlsplit(request.url).path
         body = json.loads(request.body or b"{}")
         api_request = ApiRequest(operation, urllib.parse.unquote(path), body)
@@ -120,18 +131,25 @@ def virtual_runtime(
     mod = load_handler("speaker_search")
     with ExitStack() as stack:
         stack.enter_context(mock.patch.dict(os.environ))
-        apply_env(
-            os.environ,
-            offline_aws_env(
-                {
-                    **env,
-                    "AWS_ENDPOINT_URL_CHIME_SDK_VOICE": UNREACHABLE,
-                    "AWS_ENDPOINT_URL_EVENTBRIDGE": UNREACHABLE,
-                }
-            ),
-        )
+        endpoints = {
+            "AWS_ENDPOINT_URL_CHIME_SDK_VOICE": UNREACHABLE,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": UNREACHABLE,
+        }
+        apply_env(os.environ, offline_aws_env({**env, **endpoints}))
         # A fresh default session, so the clients the runtime creates now carry the hook.
         stack.enter_context(mock.patch.object(boto3, "DEFAULT_SESSION", None))
+        if state_table:
+            # moto's before-send handler is one of botocore's built-ins, so it runs before the
+            # hook below: it answers DynamoDB and passes the 127.0.0.1 requests on.
+            stack.enter_context(mock_aws())
+            apply_env(os.environ, offline_aws_env({**env, **endpoints}))  # mock_aws set its own
+            boto3.client("dynamodb").create_table(
+                TableName=STATE_TABLE,
+                KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            os.environ["STATE_TABLE_NAME"] = STATE_TABLE
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-send", before_send)

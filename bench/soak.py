@@ -10,10 +10,26 @@ which injects 429 / 500 / 502 / 503 / connection resets / read timeouts / failed
 SQS is simulated: batches of ``BATCH_SIZE``; records reported in ``batchItemFailures`` are
 redelivered (at the back of the queue) until ``MAX_RECEIVE_COUNT`` receives, then moved to a DLQ.
 
+The handler runs as deployed: with its state table (``STATE_TABLE_NAME``: moto's in-process
+DynamoDB, same key schema as ``_state_table.py``) and with ``DEAD_LETTER_QUEUE_URL`` (a moto SQS
+queue). Records the handler sends straight to the dead-letter queue (permanent failures, with a
+``failureReason`` attribute) are drained from that queue after every batch into the simulated DLQ.
+
+Status evidence (an assumption, docs/reliability.md): every task AWS starts sends at least one
+``SpeakerSearchStatus`` naming its task ID to the same queue, sooner than the queue's visibility
+timeout lets a failed delivery come back. The fake's ``on_task_started`` hook queues one such
+notification per new task, after the batch during which the task started (so ahead of that
+batch's redeliveries). The runtime relies on it: it is what settles a
+``ResourceLimitExceededException`` after a start whose response was lost (``tasks.py``). The
+workload's other results name calls that this soak never starts (tasks started before the soak),
+since a status for a call that has no task cannot exist. ``--no-status-evidence`` leaves the
+evidence out, to show what the runtime does without it.
+
 At the end every notification must be accounted for by evidence independent of the handler's
 return value: its call has a task in the fake (started/running), its notification ID was
-published, the handler logged a documented skip for it, or it is in the DLQ with a logged reason.
-Anything else is "lost". Exit code 1 if a duplicate start, a lost notification, an outcome that
+published, the handler logged a documented skip for it, or it is in the DLQ with a reason (the
+``failureReason`` attribute of a direct send, else a logged reason). Anything else is "lost".
+Exit code 1 if a duplicate start, a lost notification, a started call in the DLQ, an outcome that
 contradicts the notification's kind, or a message still in flight (time guard hit) is found.
 
 A repeated start of a call that already has a task is answered the way ``--duplicate-answer``
@@ -21,7 +37,7 @@ says (AWS does not document it): ``same_task``, ``conflict`` (409) or ``limit_ex
 ResourceLimitExceeded); by default the soak runs once with each and prints one summary row each.
 
 Usage: .venv/bin/python bench/soak.py [--notifications 2000] [--seed 1] [--fault-rate 0.15]
-       [--duplicate-answer same_task|conflict|limit_exceeded|all]
+       [--duplicate-answer same_task|conflict|limit_exceeded|all] [--no-status-evidence]
   e.g. .venv/bin/python bench/soak.py --notifications 10000 --fault-rate 0.2
 """
 
@@ -33,6 +49,7 @@ import logging
 import os
 import random
 import sys
+import threading
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator
@@ -42,6 +59,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 from unittest import mock
+
+import boto3
+from moto import mock_aws
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -60,6 +80,10 @@ MAX_RECEIVE_COUNT = 5
 BATCH_SIZE = 10
 LAMBDA_TIMEOUT_MS = 30_000
 SHUFFLE_WINDOW = 25
+STATE_TABLE = "soak-state"
+#: The state table's partition key (constructs/chime_speaker_search/_state_table.py PARTITION_KEY).
+PARTITION_KEY = "pk"
+DLQ_NAME = "soak-dlq"
 
 ENV = offline_aws_env(
     {
@@ -81,12 +105,17 @@ class Message:
     key: tuple[str, str, str] | None = None  # (connector, transaction, leg) for "start"
     notification_id: str | None = None  # for "result"
     receives: int = 0
+    #: ``failureReason`` of the handler's own send to the dead-letter queue (None: not sent).
+    dead_letter_reason: str | None = None
 
 
 @dataclass
 class SoakReport:
     sent: int = 0
     duplicate_answer: str = "conflict"
+    #: SpeakerSearchStatus notifications queued for started tasks (the status evidence).
+    status_notifications: int = 0
+    status_evidence: bool = True
     invocations: int = 0
     tasks_started: int = 0
     duplicate_starts: int = 0
@@ -96,21 +125,31 @@ class SoakReport:
     published: int = 0
     skipped: int = 0
     dlq: Counter[str] = field(default_factory=Counter)
+    #: Of the DLQ: sent there by the handler itself (permanent failures), not after max receives.
+    dead_lettered_directly: int = 0
+    #: "start" notifications in the DLQ although their call has a task (issue 9 item 1).
+    started_in_dlq: int = 0
     lost: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     in_flight: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     retries: int = 0
+    #: Deliveries that got ResourceLimitExceeded after a start of their own went unanswered.
+    unconfirmed: int = 0
     requests: int = 0
     elapsed: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not (self.duplicate_starts or self.lost or self.unexpected or self.in_flight)
+        return not (
+            self.duplicate_starts or self.lost or self.unexpected or self.in_flight or self.started_in_dlq
+        )
 
     def render(self) -> str:
         lines = [
             f"notifications sent:     {self.sent} (a repeated start is answered: {self.duplicate_answer})",
+            f"status evidence:        {self.status_notifications} SpeakerSearchStatus for started tasks"
+            + ("" if self.status_evidence else " (off)"),
             f"handler invocations:    {self.invocations} (batches of up to {BATCH_SIZE})",
             f"tasks started:          {self.tasks_started}",
             f"duplicate starts:       {self.duplicate_starts}",
@@ -118,8 +157,10 @@ class SoakReport:
             f" (+{self.duplicate_publishes} re-published after a lost PutEvents response; consumers dedupe)",
             f"accounted: started {self.started}, published {self.published}, skipped {self.skipped},"
             f" in DLQ {sum(self.dlq.values())}",
-            f"in DLQ:                 {sum(self.dlq.values())}",
+            f"in DLQ:                 {sum(self.dlq.values())}"
+            f" ({self.dead_lettered_directly} sent there directly by the handler)",
             *(f"    {count:5d}  {reason}" for reason, count in self.dlq.most_common()),
+            f"started calls in DLQ:   {self.started_in_dlq}",
             f"lost:                   {len(self.lost)}",
             *(f"    {item}" for item in self.lost[:20]),
             f"unexpected outcomes:    {len(self.unexpected)}",
@@ -128,6 +169,7 @@ class SoakReport:
             f"faults injected:        {sum(self.faults.values())} "
             + ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items())),
             f"retries (in-process):   {self.retries}",
+            f"RLE after a lost start: {self.unconfirmed} deliveries (redelivered until the evidence came)",
             f"HTTP requests:          {self.requests}",
             f"elapsed:                {self.elapsed:.1f} s",
             f"result:                 {'OK' if self.ok else 'FAILED'}",
@@ -178,7 +220,7 @@ def _wrap(notification: dict[str, Any], rng: random.Random) -> str:
 
 
 def generate(count: int, rng: random.Random) -> list[Message]:
-    """A seeded mix of notifications, locally shuffled so results can precede AnalyticsReady."""
+    """A seeded mix of notifications, locally shuffled (duplicates can precede their first delivery)."""
     messages: list[Message] = []
     calls: list[tuple[str, str]] = []
     while len(messages) < count:
@@ -195,7 +237,9 @@ def generate(count: int, rng: random.Random) -> list[Message]:
             ready = n.analytics_ready(call[1], call[0], notification_id=nid)
             messages.append(Message(mid, _wrap(ready, rng), "start", key=(*call, CALL_LEG)))
         elif roll < 0.68:
-            call = rng.choice(calls)
+            # A status for a call of this workload would be evidence that its task exists (the
+            # runtime records it as started); statuses of started tasks come from the fake.
+            call = (rng.choice(SERVED), f"tx-earlier-{rng.getrandbits(48):012x}")
             result = n.search_status(
                 rng.choice(n.SEARCH_STATUSES),
                 f"task-{rng.getrandbits(32):08x}",
@@ -236,11 +280,14 @@ class _LogCollector(logging.Handler):
         super().__init__(logging.DEBUG)
         self.by_message: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.retries = 0
+        self.unconfirmed = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         name = record.getMessage()
         if name == "aws_call_retrying":
             self.retries += 1
+        elif name.endswith("_start_unconfirmed"):
+            self.unconfirmed += 1
         message_id = getattr(record, "messageId", None)
         if message_id is not None:
             self.by_message[message_id].append((name, str(getattr(record, "reason", ""))))
@@ -262,6 +309,7 @@ def _fault_policy(rate: float, rng: random.Random) -> Callable[[str], f.Reply | 
         f.service_unavailable,
         f.bad_gateway,
         f.connection_reset,
+        f.lost_response,  # the task starts, the answer is lost: the case the state table settles
     ]
     events_faults = [f.events_internal_error, f.failed_entry, f.failed_entry, f.connection_reset]
 
@@ -275,13 +323,94 @@ def _fault_policy(rate: float, rng: random.Random) -> Callable[[str], f.Reply | 
     return policy
 
 
+@dataclass
+class _StateAws:
+    """moto's in-process DynamoDB and SQS: the handler's state table and dead-letter queue."""
+
+    dead_letter_queue_url: str
+
+    def drain_dead_letters(self) -> list[tuple[str, str]]:
+        """(sourceMessageId, failureReason) of every message the handler sent there; removes them."""
+        sqs = boto3.client("sqs")
+        drained = []
+        while messages := sqs.receive_message(
+            QueueUrl=self.dead_letter_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages"):
+            for message in messages:
+                attributes = message.get("MessageAttributes", {})
+                source = attributes.get("sourceMessageId", {}).get("StringValue", "")
+                drained.append((source, attributes.get("failureReason", {}).get("StringValue", "")))
+                sqs.delete_message(
+                    QueueUrl=self.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return drained
+
+
 @contextmanager
-def _soak_handler(fake: f.FakeAws, seed: int) -> Iterator[tuple[ModuleType, _LogCollector]]:
+def _state_aws() -> Iterator[_StateAws]:
+    """The state table and dead-letter queue, in moto (only AWS endpoints; the fake is not touched)."""
+    with mock.patch.dict(os.environ), mock_aws():
+        apply_env(os.environ, ENV)  # offline credentials and Region for the clients made here
+        boto3.client("dynamodb").create_table(
+            TableName=STATE_TABLE,
+            KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield _StateAws(boto3.client("sqs").create_queue(QueueName=DLQ_NAME)["QueueUrl"])
+
+
+class _StatusEvidence:
+    """Queues the SpeakerSearchStatus AWS would send for each task the fake starts (see docstring)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._lock = threading.Lock()
+        self._pending: list[tuple[tuple[str, ...], str]] = []
+        self.messages: list[Message] = []
+
+    def on_task_started(self, key: tuple[str, ...], task_id: str) -> None:
+        """The fake's hook; runs on one of its server threads."""
+        with self._lock:
+            self._pending.append((key, task_id))
+
+    def take(self) -> list[Message]:
+        """The notifications for the tasks started since the last call."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        taken = []
+        for key, task_id in pending:
+            nid = f"s-{len(self.messages):05d}"
+            status = n.search_status(
+                self._rng.choice(n.SEARCH_STATUSES),
+                task_id,
+                results=_results(self._rng),
+                notification_id=nid,
+                voice_connector_id=key[0],
+                transaction_id=key[1],
+                is_caller=self._rng.choice([key[2] == "Caller", None]),  # None: the configured leg
+            )
+            message = Message(f"msg-{nid}", _wrap(status, self._rng), "result", notification_id=nid)
+            self.messages.append(message)
+            taken.append(message)
+        return taken
+
+
+@contextmanager
+def _soak_handler(
+    fake: f.FakeAws, seed: int, state_aws: _StateAws
+) -> Iterator[tuple[ModuleType, _LogCollector]]:
     """The handler pointed at the fake, with short timeouts and instant backoff; all restored after."""
     mod = load_handler("speaker_search")
     collector = _LogCollector()
     logger = logging.getLogger(sys.modules["outcomes"].LOGGER_NAME)
-    env = {**ENV, "AWS_ENDPOINT_URL_CHIME_SDK_VOICE": fake.url, "AWS_ENDPOINT_URL_EVENTBRIDGE": fake.url}
+    env = {
+        **ENV,
+        "AWS_ENDPOINT_URL_CHIME_SDK_VOICE": fake.url,
+        "AWS_ENDPOINT_URL_EVENTBRIDGE": fake.url,
+        "STATE_TABLE_NAME": STATE_TABLE,
+        "DEAD_LETTER_QUEUE_URL": state_aws.dead_letter_queue_url,
+    }
     with ExitStack() as stack:
         stack.enter_context(mock.patch.dict(os.environ))  # restores the whole environment after
         apply_env(os.environ, env)
@@ -330,32 +459,54 @@ def run(
     fault_rate: float = 0.15,
     max_seconds: float | None = None,
     duplicate_answer: str = "conflict",
+    status_evidence: bool = True,
 ) -> SoakReport:
     """Run the soak and return its report (nothing is printed)."""
     rng = random.Random(seed)
     messages = generate(notifications, rng)
-    report = SoakReport(sent=len(messages), duplicate_answer=duplicate_answer)
+    report = SoakReport(
+        sent=len(messages), duplicate_answer=duplicate_answer, status_evidence=status_evidence
+    )
+    by_id = {m.message_id: m for m in messages}
     queue: deque[Message] = deque(messages)
     dlq: list[Message] = []
+    evidence = _StatusEvidence(random.Random(seed + 3))
     limit = time_guard(notifications) if max_seconds is None else max_seconds
     started_at = time.monotonic()
-    with f.running(**_fake_options(duplicate_answer)) as fake:
+    with f.running(**_fake_options(duplicate_answer)) as fake, _state_aws() as state_aws:
         fake.fault_policy = _fault_policy(fault_rate, random.Random(seed + 1))
-        with _soak_handler(fake, seed) as (mod, logs):
-            while queue and time.monotonic() - started_at < limit:
+        if status_evidence:
+            fake.on_task_started = evidence.on_task_started
+        with _soak_handler(fake, seed, state_aws) as (mod, logs):
+            while time.monotonic() - started_at < limit:
+                if not queue:
+                    # A reply delayed past the client's timeout may still start a task: its status follows.
+                    time.sleep(0.3)
+                    queue.extend(evidence.take())
+                    if not queue:
+                        break
                 batch = [queue.popleft() for _ in range(min(BATCH_SIZE, len(queue)))]
                 for message in batch:
                     message.receives += 1
                 event = {"Records": [n.sqs_record(m.body, m.message_id) for m in batch]}
                 result = mod.handler(event, _Context(LAMBDA_TIMEOUT_MS))
                 report.invocations += 1
+                for message in evidence.take():  # AWS's status arrives before SQS redelivers
+                    by_id[message.message_id] = message
+                    queue.append(message)
+                for source, reason in state_aws.drain_dead_letters():
+                    direct = by_id[source]  # KeyError: the handler dead-lettered a body it never got
+                    direct.dead_letter_reason = reason
+                    dlq.append(direct)
                 failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
                 for message in batch:
                     if message.message_id not in failed:
                         continue
                     (dlq if message.receives >= MAX_RECEIVE_COUNT else queue).append(message)
             report.retries = logs.retries
-            _account(report, messages, queue, dlq, fake, logs)
+            report.unconfirmed = logs.unconfirmed
+            report.status_notifications = len(evidence.messages)
+            _account(report, [*messages, *evidence.messages], queue, dlq, fake, logs)
     report.elapsed = time.monotonic() - started_at
     return report
 
@@ -384,13 +535,20 @@ def _account(
             continue
         logged = logs.by_message.get(m.message_id, [])
         if m.message_id in in_dlq:
-            reasons = [reason for name, reason in logged if reason and name != "notification_skipped"]
-            if not reasons:
-                report.lost.append(f"{m.message_id}: in the DLQ without a logged reason")
-                continue
-            report.dlq[reasons[-1]] += 1
+            if m.dead_letter_reason is not None:
+                report.dead_lettered_directly += 1
+                reason = m.dead_letter_reason
+            else:
+                reasons = [reason for name, reason in logged if reason and name != "notification_skipped"]
+                if not reasons:
+                    report.lost.append(f"{m.message_id}: in the DLQ without a logged reason")
+                    continue
+                reason = reasons[-1]
+            report.dlq[reason] += 1
+            if m.kind == "start" and m.key in fake.tasks:
+                report.started_in_dlq += 1
             if m.kind != "malformed":
-                report.unexpected.append(f"{m.message_id} ({m.kind}) ended in the DLQ: {reasons[-1]}")
+                report.unexpected.append(f"{m.message_id} ({m.kind}) ended in the DLQ: {reason}")
             continue
         if m.kind == "start" and m.key in fake.tasks:
             report.started += 1
@@ -418,21 +576,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-seconds", type=float, default=None, help="time guard (default 60 s + 50 ms per notification)"
     )
+    parser.add_argument(
+        "--no-status-evidence",
+        action="store_true",
+        help="do not queue the SpeakerSearchStatus AWS sends for a started task",
+    )
     args = parser.parse_args(argv)
     answers = DUPLICATE_ANSWERS if args.duplicate_answer == "all" else (args.duplicate_answer,)
     reports = []
     for answer in answers:
-        report = run(args.notifications, args.seed, args.fault_rate, args.max_seconds, answer)
+        report = run(
+            args.notifications,
+            args.seed,
+            args.fault_rate,
+            args.max_seconds,
+            answer,
+            status_evidence=not args.no_status_evidence,
+        )
         print(report.render(), end="\n\n", flush=True)
         reports.append(report)
     rows = [
         [
             r.duplicate_answer,
             r.sent,
+            r.status_notifications,
             sum(r.faults.values()),
             r.duplicate_starts,
             len(r.lost),
             len(r.unexpected),
+            r.started_in_dlq,
             sum(r.dlq.values()),
             r.in_flight,
             f"{r.elapsed:.0f}",
@@ -443,10 +615,12 @@ def main(argv: list[str] | None = None) -> int:
     headers = [
         "repeat answered",
         "sent",
+        "+ statuses",
         "faults",
         "dup. starts",
         "lost",
         "unexpected",
+        "started in DLQ",
         "DLQ",
         "in flight",
         "s",
