@@ -37,7 +37,13 @@ says (AWS does not document it): ``same_task``, ``conflict`` (409) or ``limit_ex
 ResourceLimitExceeded); by default the soak runs once with each and prints one summary row each.
 
 Usage: .venv/bin/python bench/soak.py [--notifications 2000] [--seed 1] [--fault-rate 0.15]
-       [--duplicate-answer same_task|conflict|limit_exceeded|all] [--no-status-evidence]
+       [--duplicate-answer same_task|conflict|limit_exceeded|all] [--no-status-evidence] [--consent]
+
+``--consent`` runs the handler with REQUIRE_CONSENT=true and ENABLE_ENROLLMENT=true and adds a
+``Speaker Search Consent`` request (granted or declined, before or after AnalyticsReady) for three
+quarters of the calls; the soak then also fails if a declined or undecided call got a task or a
+granted call did not. (Enroll / Delete Voice Profile requests are not sent: the fake serves
+only the task and PutEvents APIs, not CreateVoiceProfile.)
   e.g. .venv/bin/python bench/soak.py --notifications 10000 --fault-rate 0.2
 """
 
@@ -84,6 +90,8 @@ STATE_TABLE = "soak-state"
 #: The state table's partition key (constructs/chime_speaker_search/_state_table.py PARTITION_KEY).
 PARTITION_KEY = "pk"
 DLQ_NAME = "soak-dlq"
+#: ``source`` of consent requests (lambda/speaker_search/settings.py default REQUEST_SOURCE).
+REQUEST_SOURCE = "chime-speaker-search.requests"
 
 ENV = offline_aws_env(
     {
@@ -101,12 +109,14 @@ ENV = offline_aws_env(
 class Message:
     message_id: str
     body: str
-    kind: str  # what should happen: "start", "result", "skip" or "malformed"
-    key: tuple[str, str, str] | None = None  # (connector, transaction, leg) for "start"
+    kind: str  # what should happen: "start", "result", "skip", "malformed" or "consent"
+    key: tuple[str, str, str] | None = None  # (connector, transaction, leg) for "start" and "consent"
     notification_id: str | None = None  # for "result"
     receives: int = 0
     #: ``failureReason`` of the handler's own send to the dead-letter queue (None: not sent).
     dead_letter_reason: str | None = None
+    #: ``--consent``: the call's decision ("granted", "declined" or "none") on its AnalyticsReady.
+    consent: str | None = None
 
 
 @dataclass
@@ -138,11 +148,23 @@ class SoakReport:
     unconfirmed: int = 0
     requests: int = 0
     elapsed: float = 0.0
+    #: ``--consent``: calls by the caller's decision ("granted", "declined", "none").
+    consent_calls: Counter[str] = field(default_factory=Counter)
+    #: ``--consent``: calls declined or never consented to that have a task anyway (must be empty).
+    started_without_consent: list[str] = field(default_factory=list)
+    #: ``--consent``: granted calls without a task (must be empty).
+    granted_not_started: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not (
-            self.duplicate_starts or self.lost or self.unexpected or self.in_flight or self.started_in_dlq
+            self.duplicate_starts
+            or self.lost
+            or self.unexpected
+            or self.in_flight
+            or self.started_in_dlq
+            or self.started_without_consent
+            or self.granted_not_started
         )
 
     def render(self) -> str:
@@ -170,6 +192,19 @@ class SoakReport:
             + ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items())),
             f"retries (in-process):   {self.retries}",
             f"RLE after a lost start: {self.unconfirmed} deliveries (redelivered until the evidence came)",
+            *(
+                [
+                    "consent gate:           "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(self.consent_calls.items()))
+                    + " calls",
+                    f"started w/o consent:    {len(self.started_without_consent)}",
+                    *(f"    {item}" for item in self.started_without_consent[:20]),
+                    f"granted, not started:   {len(self.granted_not_started)}",
+                    *(f"    {item}" for item in self.granted_not_started[:20]),
+                ]
+                if self.consent_calls
+                else []
+            ),
             f"HTTP requests:          {self.requests}",
             f"elapsed:                {self.elapsed:.1f} s",
             f"result:                 {'OK' if self.ok else 'FAILED'}",
@@ -219,10 +254,31 @@ def _wrap(notification: dict[str, Any], rng: random.Random) -> str:
     return json.dumps(notification)
 
 
-def generate(count: int, rng: random.Random) -> list[Message]:
-    """A seeded mix of notifications, locally shuffled (duplicates can precede their first delivery)."""
+def _consent_request(call: tuple[str, str], decision: str, rid: str) -> dict[str, Any]:
+    """A ``Speaker Search Consent`` request (lambda/speaker_search/user_requests.py)."""
+    detail = {"voiceConnectorId": call[0], "transactionId": call[1], "consent": decision}
+    request = n.envelope("Speaker Search Consent", {**detail, "consentReference": f"ivr-{rid}"}, rid)
+    request.update(source=REQUEST_SOURCE, time="2029-11-25T10:01:00Z")
+    return request
+
+
+def generate(count: int, rng: random.Random, consent: bool = False) -> list[Message]:
+    """A seeded mix of notifications, locally shuffled (duplicates can precede their first delivery).
+
+    With ``consent`` (the handler runs with REQUIRE_CONSENT=true) each new call is granted (half),
+    declined (a quarter) or never decided; its one ``Speaker Search Consent`` request is queued just
+    before or just after its first AnalyticsReady (the shuffle mixes them further). Only granted
+    calls' AnalyticsReady are "start"; the others must be skipped.
+    """
     messages: list[Message] = []
     calls: list[tuple[str, str]] = []
+    decisions: dict[tuple[str, str], str] = {}
+
+    def ready_message(mid: str, nid: str, call: tuple[str, str]) -> Message:
+        ready = n.analytics_ready(call[1], call[0], notification_id=nid)
+        kind = "start" if not consent or decisions[call] == "granted" else "skip"
+        return Message(mid, _wrap(ready, rng), kind, key=(*call, CALL_LEG), consent=decisions[call] or None)
+
     while len(messages) < count:
         i = len(messages)
         mid, nid = f"msg-{i:05d}", f"n-{i:05d}"
@@ -230,12 +286,15 @@ def generate(count: int, rng: random.Random) -> list[Message]:
         if roll < 0.30 or not calls:
             call = (rng.choice(SERVED), f"tx-{rng.getrandbits(48):012x}")
             calls.append(call)
-            ready = n.analytics_ready(call[1], call[0], notification_id=nid)
-            messages.append(Message(mid, _wrap(ready, rng), "start", key=(*call, CALL_LEG)))
+            decisions[call] = rng.choice(["granted", "granted", "declined", "none"]) if consent else ""
+            messages.append(ready_message(mid, nid, call))
+            if consent and decisions[call] != "none" and len(messages) < count:
+                rid = f"r-{i:05d}"
+                body = json.dumps(_consent_request(call, decisions[call], rid))
+                request = Message(f"msg-{rid}", body, "consent", key=(*call, CALL_LEG))
+                messages.insert(len(messages) - rng.randint(0, 1), request)  # before or after
         elif roll < 0.42:  # the same AnalyticsReady again (at-least-once delivery)
-            call = rng.choice(calls)
-            ready = n.analytics_ready(call[1], call[0], notification_id=nid)
-            messages.append(Message(mid, _wrap(ready, rng), "start", key=(*call, CALL_LEG)))
+            messages.append(ready_message(mid, nid, rng.choice(calls)))
         elif roll < 0.68:
             # A status for a call of this workload would be evidence that its task exists (the
             # runtime records it as started); statuses of started tasks come from the fake.
@@ -398,7 +457,7 @@ class _StatusEvidence:
 
 @contextmanager
 def _soak_handler(
-    fake: f.FakeAws, seed: int, state_aws: _StateAws
+    fake: f.FakeAws, seed: int, state_aws: _StateAws, consent: bool = False
 ) -> Iterator[tuple[ModuleType, _LogCollector]]:
     """The handler pointed at the fake, with short timeouts and instant backoff; all restored after."""
     mod = load_handler("speaker_search")
@@ -410,6 +469,7 @@ def _soak_handler(
         "AWS_ENDPOINT_URL_EVENTBRIDGE": fake.url,
         "STATE_TABLE_NAME": STATE_TABLE,
         "DEAD_LETTER_QUEUE_URL": state_aws.dead_letter_queue_url,
+        **({"REQUIRE_CONSENT": "true", "ENABLE_ENROLLMENT": "true"} if consent else {}),
     }
     with ExitStack() as stack:
         stack.enter_context(mock.patch.dict(os.environ))  # restores the whole environment after
@@ -460,10 +520,11 @@ def run(
     max_seconds: float | None = None,
     duplicate_answer: str = "conflict",
     status_evidence: bool = True,
+    consent: bool = False,
 ) -> SoakReport:
     """Run the soak and return its report (nothing is printed)."""
     rng = random.Random(seed)
-    messages = generate(notifications, rng)
+    messages = generate(notifications, rng, consent)
     report = SoakReport(
         sent=len(messages), duplicate_answer=duplicate_answer, status_evidence=status_evidence
     )
@@ -477,7 +538,7 @@ def run(
         fake.fault_policy = _fault_policy(fault_rate, random.Random(seed + 1))
         if status_evidence:
             fake.on_task_started = evidence.on_task_started
-        with _soak_handler(fake, seed, state_aws) as (mod, logs):
+        with _soak_handler(fake, seed, state_aws, consent) as (mod, logs):
             while time.monotonic() - started_at < limit:
                 if not queue:
                     # A reply delayed past the client's timeout may still start a task: its status follows.
@@ -511,6 +572,21 @@ def run(
     return report
 
 
+_CONSENT_EVIDENCE = frozenset({"consent_recorded", "notification_skipped"})
+
+
+def _check_consent(report: SoakReport, messages: list[Message], fake: f.FakeAws) -> None:
+    """Every granted call has a task; no declined or undecided call has one."""
+    decisions = {m.key: m.consent for m in messages if m.consent is not None and m.kind != "consent"}
+    report.consent_calls = Counter(decisions.values())
+    for key, decision in decisions.items():
+        started = key in fake.tasks
+        if decision == "granted" and not started:
+            report.granted_not_started.append(f"{key[1]}: granted, no task")
+        elif decision != "granted" and started:
+            report.started_without_consent.append(f"{key[1]}: {decision}, has a task")
+
+
 def _account(
     report: SoakReport,
     messages: list[Message],
@@ -530,6 +606,7 @@ def _account(
     report.in_flight = len(queue)
     in_dlq = {m.message_id for m in dlq}
     in_queue = {m.message_id for m in queue}
+    _check_consent(report, messages, fake)
     for m in messages:
         if m.message_id in in_queue:
             continue
@@ -552,6 +629,8 @@ def _account(
             continue
         if m.kind == "start" and m.key in fake.tasks:
             report.started += 1
+        elif m.kind == "consent" and any(name in _CONSENT_EVIDENCE for name, _ in logged):
+            report.skipped += 1  # recorded (and its call started or stopped) or a documented skip
         elif m.kind == "result" and m.notification_id in published:
             report.published += 1
         elif any(name == "notification_skipped" for name, _ in logged):
@@ -581,6 +660,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not queue the SpeakerSearchStatus AWS sends for a started task",
     )
+    parser.add_argument(
+        "--consent", action="store_true", help="REQUIRE_CONSENT=true with consent requests in the workload"
+    )
     args = parser.parse_args(argv)
     answers = DUPLICATE_ANSWERS if args.duplicate_answer == "all" else (args.duplicate_answer,)
     reports = []
@@ -592,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
             args.max_seconds,
             answer,
             status_evidence=not args.no_status_evidence,
+            consent=args.consent,
         )
         print(report.render(), end="\n\n", flush=True)
         reports.append(report)

@@ -85,3 +85,35 @@ def test_soak_report_fails_on_a_started_call_in_the_dlq() -> None:
     report = load_soak().SoakReport(sent=1, started_in_dlq=1)
     assert not report.ok
     assert "started calls in DLQ:   1" in report.render()
+
+
+@pytest.mark.slow
+def test_soak_with_the_consent_gate_starts_only_granted_calls_once() -> None:
+    """REQUIRE_CONSENT=true, consent requests before and after AnalyticsReady, faults injected.
+
+    Voice profile requests are not in the workload: the fake has no CreateVoiceProfile.
+    """
+    report = load_soak().run(
+        notifications=300, seed=7, fault_rate=0.2, duplicate_answer="conflict", consent=True
+    )
+
+    assert report.sent == 300
+    assert report.lost == []
+    assert report.unexpected == []
+    assert report.in_flight == 0
+    assert report.duplicate_starts == 0
+    assert report.started_without_consent == []
+    assert report.granted_not_started == []
+    assert report.ok
+    # all three decisions occurred, and only the granted calls got tasks (each exactly once)
+    assert set(report.consent_calls) == {"granted", "declined", "none"}
+    assert report.tasks_started == report.consent_calls["granted"]
+    assert sum(report.faults.values()) > 0
+    total = report.sent + report.status_notifications
+    assert report.started + report.published + report.skipped + sum(report.dlq.values()) == total
+
+
+def test_soak_report_fails_on_a_call_started_without_consent() -> None:
+    soak = load_soak()
+    assert not soak.SoakReport(sent=1, started_without_consent=["tx: declined, has a task"]).ok
+    assert not soak.SoakReport(sent=1, granted_not_started=["tx: granted, no task"]).ok
