@@ -58,23 +58,15 @@ def on_speaker_search_status(
     if result_connector_id is not None and not settings.serves(result_connector_id):
         return skip(fields, NOT_SERVED, logging.DEBUG)
     result = build_result(notification, detail, settings)
-    # Evidence that the call's task exists (resolves an RLE after a lost start response).
-    tasks.note_task_seen(
+    fields = {**fields, "status": result["status"], "matchCount": len(result["matches"])}
+    return _record_and_publish(
         tasks.SPEAKER_SEARCH,
-        result["voiceConnectorId"],
-        result["transactionId"],
-        result["callLeg"],
-        result["taskId"],
+        result,
+        call_leg=result["callLeg"],
         settings=settings,
         deadline=deadline,
+        fields=fields,
     )
-    fields = {**fields, "status": result["status"], "matchCount": len(result["matches"])}
-    outcome = publish(
-        RESULT_DETAIL_TYPE, result, settings, deadline, fields, log_prefix="speaker_search_result"
-    )
-    if outcome.kind == "published":
-        _count_result(metrics.SPEAKER_SEARCH_RESULTS, result["status"])
-    return outcome
 
 
 def on_voice_tone_status(
@@ -92,28 +84,46 @@ def on_voice_tone_status(
     if result_connector_id is not None and not settings.serves(result_connector_id):
         return skip(fields, NOT_SERVED, logging.DEBUG)
     result = build_voice_tone_result(notification, detail, settings)
-    # Evidence that the call's voice tone task exists, as for speaker search (the task has no leg).
+    fields = {**fields, "status": result["status"]}
+    # The voice tone task has no leg.
+    return _record_and_publish(
+        tasks.VOICE_TONE, result, call_leg=None, settings=settings, deadline=deadline, fields=fields
+    )
+
+
+#: Per task kind: the published detail-type, the results metric and the log message prefix.
+_RESULT_KINDS = {
+    tasks.SPEAKER_SEARCH.name: (RESULT_DETAIL_TYPE, metrics.SPEAKER_SEARCH_RESULTS, "speaker_search_result"),
+    tasks.VOICE_TONE.name: (VOICE_TONE_DETAIL_TYPE, metrics.VOICE_TONE_RESULTS, "voice_tone_result"),
+}
+
+
+def _record_and_publish(
+    kind: tasks.TaskKind,
+    result: dict[str, Any],
+    *,
+    call_leg: str | None,
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    fields: dict[str, Any],
+) -> Outcome:
+    """Record the status as evidence that the call's task exists (it settles a limit error after a
+    lost start response), publish the result event and count it, in total and by status."""
+    detail_type, metric, log_prefix = _RESULT_KINDS[kind.name]
     tasks.note_task_seen(
-        tasks.VOICE_TONE,
+        kind,
         result["voiceConnectorId"],
         result["transactionId"],
-        None,
+        call_leg,
         result["taskId"],
         settings=settings,
         deadline=deadline,
     )
-    fields = {**fields, "status": result["status"]}
-    outcome = publish(
-        VOICE_TONE_DETAIL_TYPE, result, settings, deadline, fields, log_prefix="voice_tone_result"
-    )
+    outcome = publish(detail_type, result, settings, deadline, fields, log_prefix=log_prefix)
     if outcome.kind == "published":
-        _count_result(metrics.VOICE_TONE_RESULTS, result["status"])
+        metrics.count(metric)
+        metrics.count(metric, status=result["status"])
     return outcome
-
-
-def _count_result(metric: str, status: str) -> None:
-    metrics.count(metric)
-    metrics.count(metric, status=status)
 
 
 def build_voice_tone_result(
