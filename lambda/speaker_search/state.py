@@ -84,7 +84,6 @@ class CallRecord:
 @dataclass(frozen=True)
 class EnrollRecord:
     status: str  # CREATING or ENROLLED
-    request_id: str | None
     attempted_at: float
     profile: dict[str, str | None]  # voiceProfileId, voiceProfileArn, expirationTimestamp (when enrolled)
 
@@ -321,7 +320,6 @@ def _enroll_record(item: dict[str, Any] | None) -> EnrollRecord | None:
         return None
     return EnrollRecord(
         status=item["s"]["S"],
-        request_id=_str(item, "requestId"),
         attempted_at=float(item.get("attemptedAt", {}).get("N", "0")),
         profile={
             name: _str(item, name) for name in ("voiceProfileId", "voiceProfileArn", "expirationTimestamp")

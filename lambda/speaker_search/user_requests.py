@@ -243,7 +243,7 @@ class _VoiceProfileRequest:
             window_end = prior.attempted_at + clients.CONNECT_TIMEOUT_S + clients.READ_TIMEOUT_S
             if state._now() < window_end + CLOCK_SKEW_S:
                 return Outcome("failed", "another delivery is creating this profile; retried later")
-            adopted = self.find_lost_profile(prior.attempted_at, window_end)
+            adopted = self.find_lost_profile(task_id, prior.attempted_at, window_end)
             if adopted is not None:
                 return adopted
             if not state.retake_enroll(
@@ -271,7 +271,7 @@ class _VoiceProfileRequest:
         state.finish_enroll(self.table, task_id, profile, self.deadline)
         return self.succeed(ENROLLED, profile, count=metrics.VOICE_PROFILES_ENROLLED)
 
-    def find_lost_profile(self, attempted_at: float, window_end: float) -> Outcome | None:
+    def find_lost_profile(self, task_id: str, attempted_at: float, window_end: float) -> Outcome | None:
         """Adopt the profile a lost CreateVoiceProfile made, if exactly one fits; see the module doc."""
         domain = self.settings.voice_profile_domain_id or ""
         try:
@@ -292,7 +292,6 @@ class _VoiceProfileRequest:
             logger.error("voice_profile_lost_response_ambiguous", extra={**self.fields, "candidates": ids})
             return self.fail("AmbiguousLostResponse")
         profile = _profile(candidates[0])
-        task_id = self.ids["speakerSearchTaskId"] or ""
         if not state.claim_profile(self.table, profile["voiceProfileId"] or "", task_id, self.deadline):
             return Outcome("failed", "the candidate profile was claimed meanwhile; retried later")
         state.finish_enroll(self.table, task_id, profile, self.deadline)
@@ -301,11 +300,8 @@ class _VoiceProfileRequest:
 
     def list_profiles(self, domain: str) -> list[dict[str, Any]]:
         summaries: list[dict[str, Any]] = []
-        token: str | None = None
+        kwargs: dict[str, Any] = {"VoiceProfileDomainId": domain, "MaxResults": 100}
         while True:
-            kwargs: dict[str, Any] = {"VoiceProfileDomainId": domain, "MaxResults": 100}
-            if token:
-                kwargs["NextToken"] = token
 
             def list_page(kwargs: dict[str, Any] = kwargs) -> dict[str, Any]:
                 return dict(clients.chime().list_voice_profiles(**kwargs))
@@ -317,9 +313,9 @@ class _VoiceProfileRequest:
                 operation="ListVoiceProfiles",
             )
             summaries += page.get("VoiceProfiles", [])
-            token = page.get("NextToken")
-            if not token:
+            if not page.get("NextToken"):
                 return summaries
+            kwargs = {**kwargs, "NextToken": page["NextToken"]}
 
     # Update and delete (both idempotent: retried like any call)
 

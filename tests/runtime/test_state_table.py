@@ -1,0 +1,158 @@
+"""The state table's records (``state.py``) as other deliveries and operators see them.
+
+A redelivery, a second poller or an operator reads what one delivery wrote, so the item each
+function leaves behind (attribute names, status, TTL) is behaviour, as is what a refused
+conditional write returns. The table is moto's; a botocore Stubber stands in where DynamoDB must
+answer something moto cannot be made to (throttling, an item vanishing between two calls).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import aws_calls
+import boto3
+import clients
+import pytest
+import state
+from botocore.stub import Stubber
+
+from tests.runtime.conftest import StateAws
+from tests.runtime.helpers import logged
+
+NOW = 1_900_000_000.0
+TASK = "ssk-task-1"
+
+
+@pytest.fixture
+def table(handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(state, "_now", lambda: NOW)
+    return state_aws.table_name
+
+
+@pytest.fixture
+def stubbed_dynamodb(handler: ModuleType) -> Iterator[Stubber]:
+    with Stubber(clients.dynamodb()) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+def deadline() -> aws_calls.Deadline:
+    return aws_calls.Deadline.after(30)
+
+
+def item(table: str, key: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = (
+        boto3.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": key}}).get("Item")
+    )
+    return found
+
+
+# -- enrollment claims -----------------------------------------------------------------------------
+
+
+def test_a_retaken_claim_records_the_new_request_and_attempt(
+    table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state.begin_enroll(table, TASK, "req-0", deadline())
+    monkeypatch.setattr(state, "_now", lambda: NOW + 600)
+    assert state.retake_enroll(table, TASK, "req-1", NOW, deadline()) is True
+    assert item(table, f"enroll#{TASK}") == {
+        "pk": {"S": f"enroll#{TASK}"},
+        "s": {"S": "creating"},
+        "requestId": {"S": "req-1"},
+        "attemptedAt": {"N": str(int(NOW + 600))},
+        "expiresAt": {"N": str(int(NOW + 25 * 3600))},
+    }
+
+
+def test_a_claim_someone_else_retook_is_not_retaken(table: str) -> None:
+    state.begin_enroll(table, TASK, "req-0", deadline())
+    assert state.retake_enroll(table, TASK, "req-1", NOW - 600, deadline()) is False  # attempt changed
+    assert item(table, f"enroll#{TASK}")["requestId"] == {"S": "req-0"}  # type: ignore[index]
+
+
+def test_releasing_a_claim_another_request_holds_keeps_it(table: str) -> None:
+    state.begin_enroll(table, TASK, "req-0", deadline())
+    state.release_enroll(table, TASK, "req-1", deadline())  # no error: the claim is theirs now
+    assert item(table, f"enroll#{TASK}")["requestId"] == {"S": "req-0"}  # type: ignore[index]
+    state.release_enroll(table, TASK, "req-0", deadline())
+    assert item(table, f"enroll#{TASK}") is None
+
+
+def test_a_throttled_release_is_retried_and_logged_as_a_delete(
+    stubbed_dynamodb: Stubber, caplog: pytest.LogCaptureFixture
+) -> None:
+    stubbed_dynamodb.add_client_error(
+        "delete_item", service_error_code="ThrottlingException", http_status_code=400
+    )
+    stubbed_dynamodb.add_response("delete_item", {})
+    with caplog.at_level(logging.DEBUG):
+        state.release_enroll("t", TASK, "req-0", deadline())
+    [retry] = logged(caplog, "aws_call_retrying", errorCode="ThrottlingException")
+    assert retry.operation == "DeleteItem"
+
+
+def test_an_enrolled_task_records_its_profile_and_claims_the_profile_for_it(table: str) -> None:
+    state.begin_enroll(table, TASK, "req-0", deadline())
+    profile = {"voiceProfileId": "vp-1", "voiceProfileArn": "arn:vp-1", "expirationTimestamp": None}
+    state.finish_enroll(table, TASK, profile, deadline())
+    assert item(table, f"enroll#{TASK}") == {
+        "pk": {"S": f"enroll#{TASK}"},
+        "s": {"S": "enrolled"},
+        "requestId": {"S": "req-0"},
+        "attemptedAt": {"N": str(int(NOW))},
+        "expiresAt": {"N": str(int(NOW + 25 * 3600))},
+        "voiceProfileId": {"S": "vp-1"},
+        "voiceProfileArn": {"S": "arn:vp-1"},
+    }
+    assert item(table, "profile#vp-1") == {
+        "pk": {"S": "profile#vp-1"},
+        "taskId": {"S": TASK},
+        "expiresAt": {"N": str(int(NOW + 25 * 3600))},
+    }
+    assert state.profile_claimed(table, "vp-1", deadline())
+
+
+def test_a_profile_belongs_to_the_first_task_that_claims_it(table: str) -> None:
+    assert state.claim_profile(table, "vp-1", "task-a", deadline()) is True
+    assert state.claim_profile(table, "vp-1", "task-b", deadline()) is False
+    assert state.claim_profile(table, "vp-1", "task-a", deadline()) is True  # a retry of the owner
+    assert item(table, "profile#vp-1")["taskId"] == {"S": "task-a"}  # type: ignore[index]
+
+
+def test_an_enrollment_written_after_its_claim_expired_still_reads_as_enrolled(table: str) -> None:
+    # finish_enroll writes without a condition: if TTL removed the claim meanwhile, the item it
+    # leaves has a status and the profile but no attempt time, and later requests must read it.
+    profile = {
+        "voiceProfileId": "vp-1",
+        "voiceProfileArn": "arn:vp-1",
+        "expirationTimestamp": "2032-11-25T10:00:00Z",
+    }
+    state.finish_enroll(table, TASK, profile, deadline())
+    prior, claimed = state.begin_enroll(table, TASK, "req-1", deadline())
+    assert claimed is False
+    assert prior == state.EnrollRecord(status="enrolled", attempted_at=0.0, profile=profile)
+
+
+def test_a_claim_that_vanishes_between_the_write_and_the_read_reads_as_nothing(
+    stubbed_dynamodb: Stubber,
+) -> None:
+    stubbed_dynamodb.add_client_error(
+        "update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400
+    )
+    stubbed_dynamodb.add_response("get_item", {})
+    assert state.begin_enroll("t", TASK, "req-1", deadline()) == (None, False)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def test_an_unreachable_table_raises_a_state_error_with_code_and_reason(table: str) -> None:
+    with pytest.raises(state.StateError) as raised:
+        state.get_call("no-such-table", "vc-one", "tx-1", deadline())
+    assert raised.value.code == "ResourceNotFoundException"
+    assert str(raised.value) == "ResourceNotFoundException: not retryable"

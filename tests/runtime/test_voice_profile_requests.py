@@ -1,0 +1,542 @@
+"""Voice profile requests (issue 10) in detail: the published events and log lines field by field,
+update and delete errors, the lost-CreateVoiceProfile search (its time window, paging, profiles
+other tasks own, a race for the candidate) and a state table that cannot be reached.
+
+chime-sdk-voice is a botocore Stubber (requests and responses validated against the service
+model); the state table is moto's. A raw (non-SQS) invocation returns or raises the outcome's
+reason, which is how a redelivered failure's reason is checked here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+
+import aws_calls
+import boto3
+import clients
+import metrics
+import pytest
+import state
+from botocore.stub import Stubber
+
+from tests.runtime import notifications as n
+from tests.runtime.conftest import StateAws
+from tests.runtime.helpers import FakeContext, Stubs, logged, reconfigure
+
+TASK = "ssk-task-1"
+DOMAIN = "vpd-0123456789"
+#: When the lost CreateVoiceProfile attempt was made.
+ATTEMPTED = datetime(2029, 11, 25, 10, 0, tzinfo=UTC).timestamp()
+#: Its window: attempt - 60 s .. attempt + connect + read timeout (2 + 5 s) + 60 s.
+WINDOW = (ATTEMPTED - 60, ATTEMPTED + 2 + 5 + 60)
+
+
+def profile(profile_id: str = "vp-1", created: float = ATTEMPTED + 1) -> dict[str, Any]:
+    return {
+        "VoiceProfileId": profile_id,
+        "VoiceProfileArn": f"arn:aws:chime:us-east-1:111122223333:voice-profile/{profile_id}",
+        "VoiceProfileDomainId": DOMAIN,
+        "CreatedTimestamp": datetime.fromtimestamp(created, UTC),
+        "UpdatedTimestamp": datetime.fromtimestamp(created, UTC),
+        "ExpirationTimestamp": datetime(2032, 11, 25, 10, 0, tzinfo=UTC),
+    }
+
+
+def published_profile(profile_id: str = "vp-1", **extra: Any) -> dict[str, Any]:
+    """The Enrolled / Updated detail for ``profile(profile_id)`` requested by ``request()``."""
+    return {
+        "searchId": "search-abc",
+        "requestId": "req-1",
+        "voiceProfileId": profile_id,
+        "voiceProfileArn": f"arn:aws:chime:us-east-1:111122223333:voice-profile/{profile_id}",
+        "expirationTimestamp": "2032-11-25T10:00:00Z",
+        "speakerSearchTaskId": TASK,
+        "consentReference": "ivr-42",
+        "externalId": None,
+        **extra,
+    }
+
+
+def request(detail_type: str = "Enroll Voice Profile", **detail: Any) -> dict[str, Any]:
+    body = {"searchId": "search-abc", "speakerSearchTaskId": TASK, "consentReference": "ivr-42", **detail}
+    event = n.envelope(detail_type, {k: v for k, v in body.items() if v is not None}, "req-1")
+    event.update(source="chime-speaker-search.requests", time="2029-11-25T10:01:00Z")
+    return event
+
+
+@pytest.fixture
+def emf(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    buffer = io.StringIO()
+    monkeypatch.setattr(metrics, "_out", buffer)
+    return buffer
+
+
+def total(out: io.StringIO, name: str) -> float:
+    values = [json.loads(line).get(name) for line in out.getvalue().splitlines()]
+    return sum(sum(v) if isinstance(v, list) else v for v in values if v is not None)
+
+
+@pytest.fixture
+def chime(handler: ModuleType, stubs: Stubs, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch) -> Stubs:
+    reconfigure(handler, monkeypatch, ENABLE_ENROLLMENT="true")
+    return stubs
+
+
+def put_ok(stubs: Stubs, count: int = 1) -> None:
+    for _ in range(count):
+        stubs.events.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]})
+
+
+def events_of(stubs: Stubs) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (e["DetailType"], json.loads(e["Detail"])) for call in stubs.put_events_calls for e in call["Entries"]
+    ]
+
+
+def item(aws: StateAws, key: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = (
+        boto3.client("dynamodb").get_item(TableName=aws.table_name, Key={"pk": {"S": key}}).get("Item")
+    )
+    return found
+
+
+@pytest.fixture
+def lost_create(chime: Stubs, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch) -> Stubs:
+    """An earlier delivery claimed the task and lost CreateVoiceProfile's answer; its window has passed."""
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
+    state.begin_enroll(state_aws.table_name, TASK, "req-0", deadline())
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
+    return chime
+
+
+def deadline() -> aws_calls.Deadline:
+    return aws_calls.Deadline.after(30)
+
+
+def listing(stubs: Stubs, *summaries: dict[str, Any]) -> None:
+    stubs.chime.add_response(
+        "list_voice_profiles",
+        {"VoiceProfiles": list(summaries)},
+        {"VoiceProfileDomainId": DOMAIN, "MaxResults": 100},
+    )
+
+
+# -- enroll ----------------------------------------------------------------------------------------
+
+
+def test_a_repeated_enroll_publishes_the_stored_profile_in_full(
+    chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    chime.chime.add_response(
+        "create_voice_profile", {"VoiceProfile": profile()}, {"SpeakerSearchTaskId": TASK}
+    )
+    put_ok(chime, 2)
+    handler.handler(n.sqs_event(request()), None)
+    handler.handler(n.sqs_event(request()), None)  # answered from the state table
+    assert events_of(chime) == [("Voice Profile Enrolled", published_profile())] * 2
+    [line] = logged(caplog, "voice_profile_already_enrolled")
+    assert (line.levelno, line.speakerSearchTaskId) == (logging.INFO, TASK)
+
+
+@pytest.fixture
+def india_time() -> Iterator[None]:
+    """A host clock that is not UTC (Lambda's is, a developer machine's may not be)."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Kolkata"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+def test_the_expiration_is_published_in_utc_whatever_the_hosts_zone(
+    chime: Stubs, handler: ModuleType, india_time: None
+) -> None:
+    chime.chime.add_response("create_voice_profile", {"VoiceProfile": profile()})
+    put_ok(chime)
+    handler.handler(n.sqs_event(request()), None)
+    [(_, detail)] = events_of(chime)
+    assert detail["expirationTimestamp"] == "2032-11-25T10:00:00Z"
+
+
+# -- a lost CreateVoiceProfile response ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("created", WINDOW, ids=["window-start", "window-end"])
+def test_a_profile_created_at_either_edge_of_the_window_is_adopted(
+    lost_create: Stubs,
+    handler: ModuleType,
+    state_aws: StateAws,
+    emf: io.StringIO,
+    caplog: pytest.LogCaptureFixture,
+    created: float,
+) -> None:
+    listing(
+        lost_create,
+        profile("vp-early", WINDOW[0] - 1),
+        profile("vp-1", created),
+        profile("vp-late", WINDOW[1] + 1),
+    )
+    put_ok(lost_create)
+    assert handler.handler(n.sqs_event(request()), None) == {"batchItemFailures": []}
+    assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
+    assert total(emf, "VoiceProfilesEnrolled") == 1
+    [recovered] = logged(caplog, "voice_profile_lost_response_recovered", messageId="m-0")
+    assert recovered.speakerSearchTaskId == TASK
+    assert item(state_aws, f"enroll#{TASK}")["voiceProfileId"] == {"S": "vp-1"}  # type: ignore[index]
+    assert item(state_aws, "profile#vp-1")["taskId"] == {"S": TASK}  # type: ignore[index]
+
+
+def test_a_profile_another_task_owns_is_not_adopted(
+    lost_create: Stubs, handler: ModuleType, state_aws: StateAws
+) -> None:
+    state.claim_profile(state_aws.table_name, "vp-other", "ssk-task-other", deadline())
+    listing(lost_create, profile("vp-other"), profile("vp-1"))
+    put_ok(lost_create)
+    handler.handler(n.sqs_event(request()), None)
+    assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
+
+
+def test_a_profile_without_a_creation_time_is_not_taken_for_the_lost_one(
+    lost_create: Stubs, handler: ModuleType
+) -> None:
+    undated = {k: v for k, v in profile("vp-undated").items() if k != "CreatedTimestamp"}
+    lost_create.chime.add_response("list_voice_profiles", {"VoiceProfiles": [undated]})
+    lost_create.chime.add_response(
+        "create_voice_profile", {"VoiceProfile": profile()}, {"SpeakerSearchTaskId": TASK}
+    )
+    put_ok(lost_create)
+    handler.handler(n.sqs_event(request()), None)
+    assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
+
+
+def test_two_candidates_fail_the_request_and_log_both_for_an_operator(
+    lost_create: Stubs, handler: ModuleType, emf: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    listing(lost_create, profile("vp-1"), profile("vp-2", ATTEMPTED + 2))
+    put_ok(lost_create)
+    assert handler.handler(n.sqs_event(request()), None) == {"batchItemFailures": []}
+    assert events_of(lost_create) == [
+        (
+            "Voice Profile Request Failed",
+            {
+                "searchId": "search-abc",
+                "requestId": "req-1",
+                "request": "Enroll Voice Profile",
+                "reason": "AmbiguousLostResponse",
+                "speakerSearchTaskId": TASK,
+                "voiceProfileId": None,
+                "consentReference": "ivr-42",
+                "externalId": None,
+            },
+        )
+    ]
+    [ambiguous] = logged(caplog, "voice_profile_lost_response_ambiguous", messageId="m-0")
+    assert (ambiguous.levelno, ambiguous.candidates, ambiguous.speakerSearchTaskId) == (
+        logging.ERROR,
+        ["vp-1", "vp-2"],
+        TASK,
+    )
+    [failed] = logged(caplog, "voice_profile_request_failed", messageId="m-0")
+    assert (failed.levelno, failed.reason, failed.speakerSearchTaskId) == (
+        logging.WARNING,
+        "AmbiguousLostResponse",
+        TASK,
+    )
+    assert total(emf, "VoiceProfileRequestsFailed") == 1
+
+
+def test_a_listing_that_fails_for_good_fails_the_request_with_the_code(
+    lost_create: Stubs, handler: ModuleType
+) -> None:
+    lost_create.chime.add_client_error(
+        "list_voice_profiles", service_error_code="ForbiddenException", http_status_code=403
+    )
+    put_ok(lost_create)
+    handler.handler(n.sqs_event(request()), None)
+    [(detail_type, detail)] = events_of(lost_create)
+    assert (detail_type, detail["reason"]) == (
+        "Voice Profile Request Failed",
+        "cannot check a lost CreateVoiceProfile response: ForbiddenException",
+    )
+
+
+def test_every_page_of_the_listing_is_searched_and_throttling_is_retried(
+    lost_create: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = {"VoiceProfileDomainId": DOMAIN, "MaxResults": 100}
+    lost_create.chime.add_client_error(
+        "list_voice_profiles", service_error_code="ThrottlingException", http_status_code=429
+    )
+    lost_create.chime.add_response(
+        "list_voice_profiles", {"VoiceProfiles": [profile()], "NextToken": "page-2"}, first
+    )
+    lost_create.chime.add_response(
+        "list_voice_profiles",
+        {"VoiceProfiles": [profile("vp-2", 0)], "NextToken": "page-3"},
+        {**first, "NextToken": "page-2"},
+    )
+    lost_create.chime.add_response("list_voice_profiles", {}, {**first, "NextToken": "page-3"})
+    put_ok(lost_create)
+    handler.handler(n.sqs_event(request()), None)
+    assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
+    [retry] = logged(caplog, "aws_call_retrying", errorCode="ThrottlingException")
+    assert retry.operation == "ListVoiceProfiles"
+
+
+def test_a_candidate_claimed_by_another_task_meanwhile_is_retried_later(
+    lost_create: Stubs, handler: ModuleType, state_aws: StateAws
+) -> None:
+    listing(lost_create, profile())
+
+    keys: list[str] = []
+
+    def note_key(params: dict[str, Any], **_: Any) -> None:
+        keys.append(params["Key"]["pk"]["S"])
+
+    def claim_after_the_check(**_: Any) -> None:
+        if keys[-1] == "profile#vp-1":  # read as unclaimed; another task claims it now
+            boto3.client("dynamodb").put_item(
+                TableName=state_aws.table_name,
+                Item={"pk": {"S": "profile#vp-1"}, "taskId": {"S": "ssk-task-other"}},
+            )
+
+    events = clients.dynamodb().meta.events
+    events.register("before-parameter-build.dynamodb.GetItem", note_key)
+    events.register("after-call.dynamodb.GetItem", claim_after_the_check)
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(request(), None)
+    assert str(raised.value) == "the candidate profile was claimed meanwhile; retried later"
+    assert events_of(lost_create) == []
+    assert item(state_aws, "profile#vp-1")["taskId"] == {"S": "ssk-task-other"}  # type: ignore[index]
+
+
+# -- update and delete -----------------------------------------------------------------------------
+
+
+def test_update_publishes_the_profile_it_was_answered_with(chime: Stubs, handler: ModuleType) -> None:
+    chime.chime.add_response(
+        "update_voice_profile",
+        {"VoiceProfile": profile()},
+        {"VoiceProfileId": "vp-1", "SpeakerSearchTaskId": TASK},
+    )
+    put_ok(chime)
+    handler.handler(
+        n.sqs_event(request("Update Voice Profile", voiceProfileId="vp-1", externalId="crm-7")), None
+    )
+    assert events_of(chime) == [("Voice Profile Updated", published_profile(externalId="crm-7"))]
+
+
+def test_update_answered_without_a_profile_publishes_the_requested_id(
+    chime: Stubs, handler: ModuleType
+) -> None:
+    chime.chime.add_response("update_voice_profile", {})
+    put_ok(chime)
+    handler.handler(n.sqs_event(request("Update Voice Profile", voiceProfileId="vp-1")), None)
+    assert events_of(chime) == [
+        (
+            "Voice Profile Updated",
+            published_profile(voiceProfileArn=None, expirationTimestamp=None),
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "operation"),
+    [("Update Voice Profile", "update_voice_profile"), ("Delete Voice Profile", "delete_voice_profile")],
+)
+def test_an_update_or_delete_refused_for_good_publishes_a_failure(
+    chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, kind: str, operation: str
+) -> None:
+    chime.chime.add_client_error(operation, service_error_code="BadRequestException", http_status_code=400)
+    put_ok(chime)
+    assert handler.handler(request(kind, voiceProfileId="vp-1"), None)["outcome"] == "published"
+    assert events_of(chime) == [
+        (
+            "Voice Profile Request Failed",
+            {
+                "searchId": "search-abc",
+                "requestId": "req-1",
+                "request": kind,
+                "reason": "BadRequestException",
+                "speakerSearchTaskId": TASK,
+                "voiceProfileId": "vp-1",
+                "consentReference": "ivr-42",
+                "externalId": None,
+            },
+        )
+    ]
+    [failed] = logged(caplog, "voice_profile_request_failed", reason="BadRequestException")
+    assert failed.voiceProfileId == "vp-1"
+
+
+@pytest.mark.parametrize(
+    ("kind", "operation"),
+    [("Update Voice Profile", "UpdateVoiceProfile"), ("Delete Voice Profile", "DeleteVoiceProfile")],
+)
+def test_an_update_or_delete_that_cannot_be_tried_now_is_redelivered(
+    chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, kind: str, operation: str
+) -> None:
+    # Less time left than one attempt takes: nothing is called, the record comes back later.
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(request(kind, voiceProfileId="vp-1"), FakeContext(5000))
+    assert str(raised.value) == f"{operation}: DeadlineExceeded: not enough time left"
+    [retrying] = logged(caplog, "voice_profile_request_retrying")
+    assert (retrying.levelno, retrying.errorCode, retrying.voiceProfileId) == (
+        logging.WARNING,
+        "DeadlineExceeded",
+        "vp-1",
+    )
+    assert events_of(chime) == []
+
+
+def test_delete_without_a_voice_profile_id_publishes_a_failure(chime: Stubs, handler: ModuleType) -> None:
+    put_ok(chime)
+    handler.handler(n.sqs_event(request("Delete Voice Profile")), None)
+    [(detail_type, detail)] = events_of(chime)
+    assert (detail_type, detail["reason"]) == (
+        "Voice Profile Request Failed",
+        "detail.voiceProfileId is required",
+    )
+
+
+# -- the state table cannot be reached -------------------------------------------------------------
+
+
+def test_an_unreachable_state_table_redelivers_a_consent_with_the_code(
+    handler: ModuleType,
+    stubs: Stubs,
+    state_aws: StateAws,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reconfigure(handler, monkeypatch, REQUIRE_CONSENT="true", STATE_TABLE_NAME="no-such-table")
+    detail = {"voiceConnectorId": n.SERVED_CONNECTOR, "transactionId": "tx-1", "consent": "granted"}
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(request("Speaker Search Consent", **detail), None)
+    assert str(raised.value) == "state table: ResourceNotFoundException"
+    [line] = logged(caplog, "consent_state_failed")
+    assert line.errorCode == "ResourceNotFoundException"
+
+
+def test_an_unreachable_state_table_redelivers_an_enroll_with_the_code(
+    chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reconfigure(handler, monkeypatch, STATE_TABLE_NAME="no-such-table")
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(request(), None)
+    assert str(raised.value) == "state table: ResourceNotFoundException"
+    [line] = logged(caplog, "voice_profile_state_failed")
+    assert (line.errorCode, line.speakerSearchTaskId) == ("ResourceNotFoundException", TASK)
+
+
+# -- enroll: claims held by other deliveries and CreateVoiceProfile errors -------------------------
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "searched"),
+    [(2 + 5 + 60 - 0.5, False), (2 + 5 + 60, True)],
+    ids=["in-flight", "window-passed"],
+)
+def test_a_claim_is_treated_as_in_flight_until_its_window_and_the_clock_skew_have_passed(
+    chime: Stubs,
+    handler: ModuleType,
+    state_aws: StateAws,
+    monkeypatch: pytest.MonkeyPatch,
+    elapsed: float,
+    searched: bool,
+) -> None:
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
+    state.begin_enroll(state_aws.table_name, TASK, "req-0", deadline())
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + elapsed)
+    if searched:
+        listing(chime)  # nothing was made: created again
+        chime.chime.add_response(
+            "create_voice_profile", {"VoiceProfile": profile()}, {"SpeakerSearchTaskId": TASK}
+        )
+        put_ok(chime)
+        assert handler.handler(request(), None)["outcome"] == "published"
+    else:
+        with pytest.raises(handler.NotificationFailedError) as raised:
+            handler.handler(request(), None)
+        assert str(raised.value) == "another delivery is creating this profile; retried later"
+
+
+def test_a_claim_retaken_by_another_delivery_meanwhile_is_left_to_it(
+    lost_create: Stubs, handler: ModuleType, state_aws: StateAws
+) -> None:
+    listing(lost_create)
+
+    def retake_meanwhile(**_: Any) -> None:  # the other delivery retakes while we list
+        state.retake_enroll(state_aws.table_name, TASK, "req-other", ATTEMPTED, deadline())
+
+    lost_create.chime.client.meta.events.register(
+        "after-call.chime-sdk-voice.ListVoiceProfiles", retake_meanwhile
+    )
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(request(), None)
+    assert str(raised.value) == "another delivery took over this enrollment; retried later"
+    assert item(state_aws, f"enroll#{TASK}")["requestId"] == {"S": "req-other"}  # type: ignore[index]
+
+
+def test_a_claim_that_vanished_meanwhile_is_retried_later(chime: Stubs, handler: ModuleType) -> None:
+    with Stubber(clients.dynamodb()) as dynamodb:
+        dynamodb.add_client_error(
+            "update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400
+        )
+        dynamodb.add_response("get_item", {})
+        with pytest.raises(handler.NotificationFailedError) as raised:
+            handler.handler(request(), None)
+    assert str(raised.value) == "enrollment claim changed meanwhile; retried later"
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("ServiceFailureException", 500), ("ConflictException", 409)],
+    ids=["5xx", "conflict"],
+)
+def test_an_unanswered_create_keeps_the_claim_for_the_check_on_redelivery(
+    chime: Stubs,
+    handler: ModuleType,
+    state_aws: StateAws,
+    caplog: pytest.LogCaptureFixture,
+    code: str,
+    status: int,
+) -> None:
+    chime.chime.add_client_error("create_voice_profile", service_error_code=code, http_status_code=status)
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(request(), None)
+    assert str(raised.value) == f"CreateVoiceProfile: {code}; outcome checked on redelivery"
+    [line] = logged(caplog, "voice_profile_create_unanswered")
+    assert (line.levelno, line.errorCode, line.speakerSearchTaskId) == (logging.WARNING, code, TASK)
+    assert item(state_aws, f"enroll#{TASK}")["s"] == {"S": "creating"}  # type: ignore[index]
+
+
+def test_a_create_throttled_to_the_end_releases_the_claim_and_is_redelivered(
+    chime: Stubs, handler: ModuleType, state_aws: StateAws, sleeps: Any
+) -> None:
+    for _ in range(clients.MAX_ATTEMPTS):
+        chime.chime.add_client_error(
+            "create_voice_profile", service_error_code="ThrottlingException", http_status_code=400
+        )
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(request(), None)
+    assert str(raised.value) == (
+        f"CreateVoiceProfile: ThrottlingException: still failing after {clients.MAX_ATTEMPTS} attempts"
+    )
+    assert len(sleeps.delays) == clients.MAX_ATTEMPTS - 1  # throttling is retried in process
+    assert item(state_aws, f"enroll#{TASK}") is None
+    assert events_of(chime) == []
