@@ -405,13 +405,15 @@ def _retryable(exc: aws_calls.AwsCallError) -> bool:
 
 
 def _profile(raw: Mapping[str, Any]) -> dict[str, str | None]:
-    expiration = raw.get("ExpirationTimestamp")
-    if isinstance(expiration, datetime):
-        expiration = expiration.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expiration = raw.get("ExpirationTimestamp")  # botocore parses the timestamp: a datetime or absent
     return {
         "voiceProfileId": raw.get("VoiceProfileId"),
         "voiceProfileArn": raw.get("VoiceProfileArn"),
-        "expirationTimestamp": expiration if isinstance(expiration, str) else None,
+        "expirationTimestamp": (
+            expiration.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if isinstance(expiration, datetime)
+            else None
+        ),
     }
 
 
