@@ -540,3 +540,15 @@ def test_a_create_throttled_to_the_end_releases_the_claim_and_is_redelivered(
     assert len(sleeps.delays) == clients.MAX_ATTEMPTS - 1  # throttling is retried in process
     assert item(state_aws, f"enroll#{TASK}") is None
     assert events_of(chime) == []
+
+
+def test_a_profile_whose_event_was_not_published_is_not_counted(
+    chime: Stubs, handler: ModuleType, emf: io.StringIO
+) -> None:
+    chime.chime.add_response("create_voice_profile", {"VoiceProfile": profile()})
+    chime.events.add_client_error(
+        "put_events", service_error_code="AccessDeniedException", http_status_code=400
+    )
+    with pytest.raises(handler.NotificationFailedError):
+        handler.handler(request(), None)
+    assert total(emf, "VoiceProfilesEnrolled") == 0
