@@ -552,3 +552,14 @@ def test_a_profile_whose_event_was_not_published_is_not_counted(
     with pytest.raises(handler.NotificationFailedError):
         handler.handler(request(), None)
     assert total(emf, "VoiceProfilesEnrolled") == 0
+
+
+def test_the_external_id_is_published_but_never_logged_even_when_it_looks_like_an_id(
+    chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    chime.chime.add_response("create_voice_profile", {"VoiceProfile": profile()})
+    put_ok(chime)
+    handler.handler(n.sqs_event(request(externalId="crm-7")), None)
+    assert events_of(chime) == [("Voice Profile Enrolled", published_profile(externalId="crm-7"))]
+    assert caplog.records
+    assert all("crm-7" not in str(r.__dict__) for r in caplog.records)
