@@ -936,6 +936,7 @@ def _check_profiles(report: SoakReport, messages: list[Message], fake: f.FakeAws
                     f"{rid}: enroll {case.task_id} -> {detail_type} {value} (of task {made_from})"
                 )
             continue
+        expected: tuple[str, str | None]
         if case.expect.startswith("failed:"):
             reason = case.expect.removeprefix("failed:")
             expected = (REQUEST_FAILED, expired_code if reason == "expired" else reason)
