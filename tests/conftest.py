@@ -193,6 +193,10 @@ def two_regions() -> dict[str, dict[str, Any]]:
 #: terminating fails in seconds here instead of at the suite-wide ceiling (`timeout` in pyproject.toml).
 #: It times the test function only: some handler tests use a synthesized stack, built in a fixture.
 HANDLER_TEST_TIMEOUT_S = 20
+#: The handler tests marked ``slow`` run a whole soak (hundreds of notifications through the real
+#: handler and moto): 5 to 10 s on an idle machine, close to 20 s on a loaded one. The soak has its own
+#: time guard that fails a stuck run; this limit only keeps it from reaching the suite-wide ceiling.
+SLOW_HANDLER_TEST_TIMEOUT_S = 120
 HANDLER_TEST_DIRS = frozenset({"runtime", "custom_resources"})
 
 
@@ -203,4 +207,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.path.relative_to(tests_root).parts[0] in HANDLER_TEST_DIRS
         )
         if in_handler_dir and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(HANDLER_TEST_TIMEOUT_S, func_only=True))
+            limit = SLOW_HANDLER_TEST_TIMEOUT_S if item.get_closest_marker("slow") else HANDLER_TEST_TIMEOUT_S
+            item.add_marker(pytest.mark.timeout(limit, func_only=True))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HANDLER_TEST_TIMEOUT_S
+from tests.conftest import HANDLER_TEST_TIMEOUT_S, SLOW_HANDLER_TEST_TIMEOUT_S
 
 # Marked as tests/conftest.py marks every handler test (with a shorter limit).
 SPINNING_TEST = """
@@ -60,7 +60,20 @@ def test_handler_tests_carry_the_short_timeout(request: pytest.FixtureRequest, f
     for item in session_items:
         marker = item.get_closest_marker("timeout")
         assert marker is not None, item.nodeid
-        assert (marker.args, marker.kwargs) == ((HANDLER_TEST_TIMEOUT_S,), {"func_only": True}), item.nodeid
+        limit = SLOW_HANDLER_TEST_TIMEOUT_S if item.get_closest_marker("slow") else HANDLER_TEST_TIMEOUT_S
+        assert (marker.args, marker.kwargs) == ((limit,), {"func_only": True}), item.nodeid
+
+
+def test_only_the_soak_runs_get_the_longer_handler_limit(request: pytest.FixtureRequest) -> None:
+    slow = {
+        item.path.name
+        for item in request.session.items
+        if item.get_closest_marker("slow") and "tests/runtime/" in item.path.as_posix()
+    }
+    if not any("tests/runtime/" in item.path.as_posix() for item in request.session.items):
+        pytest.skip("tests/runtime is not part of this run")
+    assert slow == {"test_soak.py"}
+    assert HANDLER_TEST_TIMEOUT_S < SLOW_HANDLER_TEST_TIMEOUT_S < int(request.config.getini("timeout"))
 
 
 def test_other_tests_keep_the_suite_wide_ceiling(request: pytest.FixtureRequest) -> None:
