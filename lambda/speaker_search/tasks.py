@@ -144,11 +144,15 @@ START_RETRY_ON = frozenset(
 
 
 class _AlreadyStartedError(Exception):
-    """Raised inside a start attempt when the state table shows the task was started meanwhile."""
+    """Raised inside a start attempt when the state table shows the task was started meanwhile.
 
-    def __init__(self, task_id: str | None) -> None:
-        super().__init__("already started")
-        self.task_id = task_id
+    Never logged or shown: ``_start_failed`` turns it into a duplicate, so it carries only the ID.
+    """
+
+    @property
+    def task_id(self) -> str | None:
+        task_id: str | None = self.args[0]
+        return task_id
 
 
 #: StartVoiceToneAnalysisTask's required LanguageCode: the API's enum has only this value.
@@ -211,7 +215,7 @@ def client_request_token(
     cannot start a second task.
     """
     material = f"{voice_connector_id}|{transaction_id}|{call_leg}|{kind.material_suffix}"
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:64]
+    return hashlib.sha256(material.encode()).hexdigest()  # UTF-8; a SHA-256 is 64 hex digits
 
 
 def on_analytics_ready(
@@ -563,7 +567,7 @@ def _milliseconds_since(timestamp: Any) -> float | None:
     if not isinstance(timestamp, str):
         return None
     try:
-        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        then = datetime.fromisoformat(timestamp)  # takes a "Z" suffix since Python 3.11
     except ValueError:
         return None
     if then.tzinfo is None:
