@@ -409,7 +409,7 @@ def start_task(
     settings: Settings,
     deadline: aws_calls.Deadline,
     fields: dict[str, Any],
-    after_consent: bool = False,
+    after_consent: bool,
 ) -> Outcome:
     """Start one task under the duplicate and limit rules of the module docstring.
 
@@ -420,7 +420,7 @@ def start_task(
     domain_id = settings.voice_profile_domain_id
     if not kind.uses_call_leg:
         call_leg, domain_id = NO_CALL_LEG, ""  # not sent: a bad CALL_LEG must not stop voice tone
-    elif settings.start_error is not None or call_leg is None or not domain_id:
+    elif call_leg is None or not domain_id:  # exactly when settings.start_error says why
         reason = f"invalid configuration: {settings.start_error}"
         logger.error(f"{kind.name}_start_failed", extra={**fields, "reason": reason, "attempts": 0})
         metrics.count(kind.failed_metric)

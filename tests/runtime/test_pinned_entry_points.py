@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -116,6 +117,9 @@ def test_a_handler_bug_fails_only_its_record_and_is_logged_with_frames_only(
     fields = extras(record)
     stack = fields.pop("stack")
     assert "in broken" in stack
+    # One traceback entry per frame, each starting on its own line, as traceback prints them.
+    assert stack.startswith('  File "')
+    assert len(re.findall(r'^  File "', stack, re.MULTILINE)) == stack.count('File "') >= 2
     assert phone not in stack
     assert fields["reason"] == "unexpected error: KeyError"
     assert (fields["messageId"], fields["searchId"], record.levelno) == ("m-0", "search-abc", logging.ERROR)
@@ -229,26 +233,32 @@ def test_without_a_usable_message_id_no_source_attribute_is_sent(sqs: Stubber, m
 
 
 @pytest.mark.parametrize("body", [None, "", 42], ids=["missing", "empty", "not-a-string"])
-def test_a_record_without_a_body_to_send_is_not_dead_lettered(sqs: Stubber, body: Any) -> None:
+def test_a_record_without_a_body_to_send_is_not_dead_lettered(
+    sqs: Stubber, body: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     record: dict[str, Any] = {"messageId": "m-9"}
     if body is not None:
         record["body"] = body
-    assert send(record) is False  # no send_message queued: the Stubber fails any call
+    assert send(record) is False
+    # Not even attempted (an attempt would fail on the Stubber and log dead_letter_send_failed).
+    assert not logged(caplog, "dead_letter_send_failed")
 
 
 def test_without_a_dead_letter_queue_nothing_is_sent(
-    handler: ModuleType, monkeypatch: pytest.MonkeyPatch
+    handler: ModuleType, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("DEAD_LETTER_QUEUE_URL", raising=False)
     settings.reset()
     with Stubber(clients.sqs()):
         assert send({"messageId": "m-9", "body": "b"}) is False
+    assert not logged(caplog, "dead_letter_send_failed")
 
 
-def test_a_throttled_send_is_retried(sqs: Stubber) -> None:
+def test_a_throttled_send_is_retried(sqs: Stubber, caplog: pytest.LogCaptureFixture) -> None:
     sqs.add_client_error("send_message", service_error_code="ThrottlingException", http_status_code=400)
     sqs.add_response("send_message", {"MessageId": "dlq-1"})
     assert send({"messageId": "m-9", "body": "b"}) is True
+    assert only(caplog, "aws_call_retrying").operation == "SendMessage"
 
 
 def test_a_send_that_fails_leaves_the_record_to_sqs_and_is_logged(

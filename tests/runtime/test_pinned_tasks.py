@@ -84,6 +84,7 @@ class FakeState:
         self.calls: dict[tuple[str, str], state.CallRecord] = {}
         self.failing: set[str] = set()
         self.marked: list[tuple[str, str | None]] = []
+        self.reads: list[str] = []  # get_start calls, by token
 
     def _check(self, name: str) -> None:
         if name in self.failing:
@@ -97,6 +98,7 @@ class FakeState:
         return prior
 
     def get_start(self, table: str | None, token: str, deadline: Any) -> state.StartRecord | None:
+        self.reads.append(token)
         self._check("get_start")
         return self.starts.get(token)
 
@@ -873,3 +875,175 @@ def test_kind_tokens_use_the_call_leg_only_where_the_kind_takes_one() -> None:
     assert tasks.kind_token(tasks.SPEAKER_SEARCH, "vc-one", "tx-1", None) is None
     assert tasks.kind_token(tasks.VOICE_TONE, "vc-one", "tx-1", None) == TONE_TOKEN
     assert tasks.kind_token(tasks.VOICE_TONE, "vc-one", "tx-1", "Callee") == TONE_TOKEN
+
+
+def test_with_the_gate_off_a_recorded_decline_stops_nothing(
+    handler: ModuleType, stubs: Stubs, table: FakeState
+) -> None:
+    # REQUIRE_CONSENT is off: consent records (say from before it was turned off) are not read.
+    table.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    stubs.chime.add_response(
+        "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-5"}}
+    )
+    # No stop is queued: the Stubber fails the test if one is made.
+    assert handler.handler(n.analytics_ready(), None)["outcome"] == "started"
+
+
+def test_a_decline_after_starts_that_were_all_duplicates_stops_nothing(
+    handler: ModuleType, stubs: Stubs, gate: FakeState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The decline handler stops what the table knows; this delivery started nothing new.
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+    gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-old")
+    monkeypatch.setattr(
+        state, "get_call", lambda *_: state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    )
+    assert handler.handler(n.analytics_ready(), None)["outcome"] == "duplicate"
+
+
+def test_a_decline_after_one_of_two_starts_stops_the_started_one(
+    handler: ModuleType, stubs: Stubs, gate: FakeState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+    gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-old")  # a duplicate this time
+    stubs.chime.add_response(
+        "start_voice_tone_analysis_task", {"VoiceToneAnalysisTask": {"VoiceToneAnalysisTaskId": "tone-1"}}
+    )
+    monkeypatch.setattr(
+        state, "get_call", lambda *_: state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    )
+    stubs.chime.add_response(
+        "stop_speaker_search_task",
+        {},
+        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "SpeakerSearchTaskId": "t-old"},
+    )
+    stubs.chime.add_response(
+        "stop_voice_tone_analysis_task",
+        {},
+        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "VoiceToneAnalysisTaskId": "tone-1"},
+    )
+    assert handler.handler(n.analytics_ready(), None)["outcome"] == "started"
+
+
+def test_a_kind_never_started_does_not_keep_the_next_from_being_stopped(
+    handler: ModuleType, stubs: Stubs, table: FakeState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
+    table.starts[TONE_TOKEN] = state.StartRecord(state.STARTED, "tone-1")  # no search record
+    stubs.chime.add_response(
+        "stop_voice_tone_analysis_task",
+        {},
+        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "VoiceToneAnalysisTaskId": "tone-1"},
+    )
+    assert stop() == tasks.Outcome("skipped", "tasks stopped")
+
+
+def test_a_task_that_already_ended_does_not_keep_the_next_from_being_stopped(
+    handler: ModuleType, stubs: Stubs, table: FakeState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-1")
+    table.starts[TONE_TOKEN] = state.StartRecord(state.STARTED, "tone-1")
+    error(stubs, "stop_speaker_search_task", "NotFoundException", 404)
+    stubs.chime.add_response(
+        "stop_voice_tone_analysis_task",
+        {},
+        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "VoiceToneAnalysisTaskId": "tone-1"},
+    )
+    assert stop() == tasks.Outcome("skipped", "tasks stopped")
+
+
+def test_every_failed_stop_is_named_in_the_reason(
+    handler: ModuleType, stubs: Stubs, table: FakeState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-1")
+    table.starts[TONE_TOKEN] = state.StartRecord(state.STARTED, "tone-1")
+    error(stubs, "stop_speaker_search_task", "AccessDeniedException", 403)
+    error(stubs, "stop_voice_tone_analysis_task", "ForbiddenException", 403)
+    assert stop() == tasks.Outcome(
+        "failed",
+        "speaker_search: AccessDeniedException: not retryable; voice_tone: ForbiddenException: not retryable",
+    )
+
+
+def test_a_throttled_stop_is_retried_under_its_operation_name(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture
+) -> None:
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-1")
+    error(stubs, "stop_speaker_search_task", "ThrottledClientException", 429)
+    stubs.chime.add_response("stop_speaker_search_task", {})
+    assert stop() == tasks.Outcome("skipped", "tasks stopped")
+    [retry] = logged(caplog, "aws_call_retrying")
+    assert retry.operation == "StopSpeakerSearchTask"
+
+
+def test_a_conflict_that_cannot_be_recorded_is_logged_and_still_a_duplicate(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture
+) -> None:
+    table.failing.add("mark_started")
+    error(stubs, "start_speaker_search_task", "ConflictException", 409)
+    assert handler.handler(n.analytics_ready(), None)["outcome"] == "duplicate"
+    assert extras(only(caplog, "start_state_unavailable")) == {
+        **READY_IDS,
+        "callLeg": "Caller",
+        "errorCode": "ProvisionedThroughputExceededException",
+    }
+
+
+def test_the_start_record_is_read_again_only_before_a_retry(
+    handler: ModuleType, stubs: Stubs, table: FakeState
+) -> None:
+    stubs.chime.add_response(
+        "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-1"}}
+    )
+    assert handler.handler(n.analytics_ready(), None)["outcome"] == "started"
+    assert table.reads == []
+
+    error(stubs, "start_speaker_search_task", "ThrottledClientException", 429)
+    stubs.chime.add_response(
+        "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-2"}}
+    )
+    assert handler.handler(n.analytics_ready("tx-2"), None)["outcome"] == "started"
+    assert table.reads == [tasks.client_request_token(n.SERVED_CONNECTOR, "tx-2", "Caller")]
+
+
+def test_a_state_table_that_failed_before_the_start_is_not_read_between_retries(
+    handler: ModuleType, stubs: Stubs, table: FakeState
+) -> None:
+    table.failing.add("begin_start")
+    error(stubs, "start_speaker_search_task", "ThrottledClientException", 429)
+    stubs.chime.add_response(
+        "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-1"}}
+    )
+    assert handler.handler(n.analytics_ready(), None)["outcome"] == "started"
+    assert table.reads == []
+
+
+@pytest.mark.parametrize("code", sorted(tasks.CALL_ENDED_CODES))
+def test_a_start_after_a_late_consent_that_finds_the_call_over_is_a_counted_skip(
+    handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture, emf: io.StringIO, code: str
+) -> None:
+    status = {"NotFoundException": 404, "GoneException": 410, "BadRequestException": 400}[code]
+    error(stubs, "start_speaker_search_task", code, status)
+
+    outcome = tasks.start_call(
+        n.SERVED_CONNECTOR,
+        "tx-1",
+        notification_time=None,
+        settings=settings.get(),
+        deadline=deadline(),
+        fields={"messageId": "m-1"},
+        after_consent=True,
+    )
+
+    reason = "consent arrived after the call ended"
+    assert outcome == tasks.Outcome("skipped", reason)
+    record = only(caplog, "notification_skipped")
+    assert (record.levelno, extras(record)) == (
+        logging.INFO,
+        {"messageId": "m-1", "callLeg": "Caller", "errorCode": code, "reason": reason},
+    )
+    metrics.flush("search-abc")
+    assert emf_values(emf) == {("CallsNotSearched", "ended"): ("Count", [1.0])}
