@@ -129,6 +129,11 @@ def deadline() -> aws_calls.Deadline:
     return aws_calls.Deadline.after(30.0)
 
 
+def assert_nothing_stopped(caplog: pytest.LogCaptureFixture) -> None:
+    """No stop was attempted (a stop logs ..._stopped, or ..._stop_failed on the Stubber's refusal)."""
+    assert not [r for r in caplog.records if r.getMessage().endswith(("_stopped", "_stop_failed"))]
+
+
 # -- a start and its answers -------------------------------------------------------------------
 
 
@@ -585,7 +590,7 @@ def test_a_decline_read_after_the_start_stops_the_new_task(
 
 @pytest.mark.parametrize("later", ["granted", "unreadable"])
 def test_after_the_start_only_a_readable_decline_stops_the_task(
-    handler: ModuleType, stubs: Stubs, gate: FakeState, later: str
+    handler: ModuleType, stubs: Stubs, gate: FakeState, later: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
     if later == "unreadable":
@@ -593,8 +598,8 @@ def test_after_the_start_only_a_readable_decline_stops_the_task(
     stubs.chime.add_response(
         "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-5"}}
     )
-    # No stop is queued: the Stubber fails the test if one is made.
     assert handler.handler(n.analytics_ready(), None)["outcome"] == "started"
+    assert_nothing_stopped(caplog)
 
 
 # -- stopping a call's tasks (consent declined) ----------------------------------------------------
@@ -878,19 +883,23 @@ def test_kind_tokens_use_the_call_leg_only_where_the_kind_takes_one() -> None:
 
 
 def test_with_the_gate_off_a_recorded_decline_stops_nothing(
-    handler: ModuleType, stubs: Stubs, table: FakeState
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture
 ) -> None:
     # REQUIRE_CONSENT is off: consent records (say from before it was turned off) are not read.
     table.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
     stubs.chime.add_response(
         "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-5"}}
     )
-    # No stop is queued: the Stubber fails the test if one is made.
     assert handler.handler(n.analytics_ready(), None)["outcome"] == "started"
+    assert_nothing_stopped(caplog)
 
 
 def test_a_decline_after_starts_that_were_all_duplicates_stops_nothing(
-    handler: ModuleType, stubs: Stubs, gate: FakeState, monkeypatch: pytest.MonkeyPatch
+    handler: ModuleType,
+    stubs: Stubs,
+    gate: FakeState,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The decline handler stops what the table knows; this delivery started nothing new.
     gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
@@ -899,6 +908,7 @@ def test_a_decline_after_starts_that_were_all_duplicates_stops_nothing(
         state, "get_call", lambda *_: state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
     )
     assert handler.handler(n.analytics_ready(), None)["outcome"] == "duplicate"
+    assert_nothing_stopped(caplog)
 
 
 def test_a_decline_after_one_of_two_starts_stops_the_started_one(
