@@ -1057,3 +1057,28 @@ def test_a_start_after_a_late_consent_that_finds_the_call_over_is_a_counted_skip
     )
     metrics.flush("search-abc")
     assert emf_values(emf) == {("CallsNotSearched", "ended"): ("Count", [1.0])}
+
+
+@pytest.mark.parametrize("tone", [False, True], ids=["speaker-search", "voice-tone"])
+def test_a_throttled_start_is_retried_under_its_operation_name(
+    handler: ModuleType,
+    stubs: Stubs,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tone: bool,
+) -> None:
+    if tone:
+        reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
+    error(stubs, "start_speaker_search_task", "ThrottledClientException", 429)
+    stubs.chime.add_response(
+        "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-1"}}
+    )
+    if tone:
+        error(stubs, "start_voice_tone_analysis_task", "ThrottledClientException", 429)
+        stubs.chime.add_response("start_voice_tone_analysis_task", {})
+    assert handler.handler(n.analytics_ready(), None)["outcome"] == "started"
+    operations = [r.operation for r in logged(caplog, "aws_call_retrying")]
+    expected = (
+        ["StartSpeakerSearchTask", "StartVoiceToneAnalysisTask"] if tone else ["StartSpeakerSearchTask"]
+    )
+    assert operations == expected
