@@ -27,7 +27,7 @@ from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 from unittest import mock
 
 import boto3
@@ -82,7 +82,8 @@ def _response(url: str, operation: str, reply: ApiReply) -> AWSResponse:
         headers["Content-Type"] = "application/json"
         if reply.error_code:
             headers["x-amzn-ErrorType"] = reply.error_code
-    return AWSResponse(url, reply.status, headers, _Body(json.dumps(payload).encode()))
+    # AWSResponse wraps any mapping in a HeadersDict; the stubs ask for HTTPHeaders.
+    return AWSResponse(url, reply.status, headers, _Body(json.dumps(payload).encode()))  # type: ignore[arg-type]
 
 
 class UnexpectedRequestError(AssertionError):
@@ -152,7 +153,9 @@ def virtual_runtime(
             os.environ["STATE_TABLE_NAME"] = STATE_TABLE
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
-        boto3.DEFAULT_SESSION.events.register("before-send", before_send)
+        # botocore uses the first non-None answer of a before-send hook as the response; its stubs
+        # type hooks as returning None.
+        boto3.DEFAULT_SESSION.events.register("before-send", cast("Callable[..., None]", before_send))
         patches = {"_sleep": sleep, "_clock": clock, "_rng": random.Random(seed), **(overrides or {})}
         for name, value in patches.items():
             owners = [m for m in _runtime_modules(mod) if hasattr(m, name)]

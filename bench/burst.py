@@ -35,6 +35,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -310,9 +311,8 @@ class Simulation:
             for message in batch:
                 message.receives += 1
                 receive = message.receives
-                self.clock.after(
-                    self.case.visibility_timeout_s, lambda m=message, r=receive: self._expire(m, r)
-                )
+                expire = functools.partial(self._expire, message, receive)
+                self.clock.after(self.case.visibility_timeout_s, expire)
             worker = next((w for w in self.workers if not w.busy), None)
             if worker is None:
                 worker = Worker(self.clock, f"lambda-{len(self.workers) + 1}")
@@ -320,7 +320,7 @@ class Simulation:
             self.running += 1
             self.invocations += 1
             self.peak = max(self.peak, self.running)
-            worker.start(lambda w=worker, b=batch: self._invoke(w, b))
+            worker.start(functools.partial(self._invoke, worker, batch))
         if (
             self.visible
             and self.running >= self.scaled
@@ -393,7 +393,7 @@ class Simulation:
         began = time.monotonic()
         arrivals = sorted(self.rng.uniform(0, case.window_s) for _ in range(case.calls))
         for i, at in enumerate(arrivals):
-            self.clock.at(at, lambda t=f"tx-{i:06d}": self._call_arrives(t))
+            self.clock.at(at, functools.partial(self._call_arrives, f"tx-{i:06d}"))
         env = {
             "VOICE_PROFILE_DOMAIN_ID": "vpd-burst",
             "CALL_LEG": CALL_LEG,

@@ -324,12 +324,12 @@ def main() -> None:
         if case.timed:
             seconds = median(times[case.name])
             spread = f"{min(times[case.name]):.2f}-{max(times[case.name]):.2f}"
-            cpu = f"{median(cpu_times[case.name]):.2f}"
+            cpu_text = f"{median(cpu_times[case.name]):.2f}"
             timing = [
                 f"{seconds:.2f}",
                 spread,
                 f"{ratio(case.name):.2f}",
-                cpu,
+                cpu_text,
                 f"{ratio(case.name, cpu_times):.2f}",
             ]
         else:

@@ -83,7 +83,7 @@ def _label(node: dict[str, object]) -> str:
 
 
 def node_areas(profile_path: Path) -> tuple[float, collections.Counter[str]]:
-    """Total sampled milliseconds and milliseconds per area of one ``.cpuprofile``."""
+    """Total sampled milliseconds, and microseconds per area, of one ``.cpuprofile``."""
     profile = json.loads(profile_path.read_text(encoding="utf-8"))
     nodes = {n["id"]: n for n in profile["nodes"]}
     parent = {child: n["id"] for n in profile["nodes"] for child in n.get("children", [])}
@@ -92,7 +92,8 @@ def node_areas(profile_path: Path) -> tuple[float, collections.Counter[str]]:
         per_node[sample] += delta
     areas: collections.Counter[str] = collections.Counter()
     for node_id, micros in per_node.items():
-        stack, current = [], node_id
+        stack: list[str] = []
+        current: int | None = node_id
         while current is not None:
             stack.append(_label(nodes[current]))
             current = parent.get(current)
@@ -100,7 +101,7 @@ def node_areas(profile_path: Path) -> tuple[float, collections.Counter[str]]:
             (name for name, keys in AREAS if any(k in label for label in stack for k in keys)),
             "other (constructing, synthesis, kernel)",
         )
-        areas[area] += micros / 1000
+        areas[area] += micros
     return sum(per_node.values()) / 1000, areas
 
 
@@ -153,7 +154,7 @@ def main() -> int:
     print(
         table(
             ["area", "seconds", "share"],
-            [[name, f"{ms / 1000:.2f}", f"{ms / total:.0%}"] for name, ms in areas.most_common()],
+            [[name, f"{us / 1e6:.2f}", f"{us / 1000 / total:.0%}"] for name, us in areas.most_common()],
         )
     )
     return 0

@@ -133,7 +133,7 @@ def call_api(
 def client_request_token(event: Mapping[str, Any]) -> str:
     """64 hex chars: the same CloudFormation request always gets the same token (fits [-_a-zA-Z0-9]{2,64})."""
     seed = f"{event['StackId']}|{event['LogicalResourceId']}|{event['RequestId']}"
-    return hashlib.sha256(seed.encode()).hexdigest()[:64]
+    return hashlib.sha256(seed.encode()).hexdigest()
 
 
 #: Properties CloudFormation itself defines on every custom resource; handlers ignore them. The

@@ -37,8 +37,8 @@ Physical ID: ``<VoiceConnectorId>|streaming=<none|off|on>|eventbridge=<present|a
 
 Delete:
     A physical ID that does not parse (a failed Create's placeholder) succeeds without any call. A connector
-    or streaming configuration that is gone succeeds. If the attached configuration is not this resource's
-    ConfigurationArn, nothing is changed. Otherwise the MediaInsightsConfiguration is removed and:
+    or streaming configuration that is gone succeeds. If no configuration is attached, or one that is not this
+    resource's ConfigurationArn, nothing is changed. Otherwise the MediaInsightsConfiguration is removed and:
     - streaming was ``none`` and no other notification target was added since (only our EventBridge target
       remains): DeleteVoiceConnectorStreamingConfiguration, i.e. back to unconfigured;
     - streaming was ``none`` (with other targets now present) or ``off``: Disabled=True;
@@ -204,8 +204,8 @@ def _has_eventbridge(configuration: Mapping[str, Any]) -> bool:
 
 def _attached_arn(configuration: Mapping[str, Any] | None) -> str | None:
     attached = (configuration or {}).get("MediaInsightsConfiguration") or {}
-    arn = attached.get("ConfigurationArn")
-    return arn if isinstance(arn, str) and arn else None
+    arn: str | None = attached.get("ConfigurationArn")  # the API's Arn shape: a string of 1-1024 chars
+    return arn
 
 
 def _resource(voice_connector_id: str) -> str:
@@ -343,7 +343,9 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient, deadline: Dea
     if current is None:
         logger.info("streaming_already_gone", extra={"voice_connector_id": vc_id})
         return done
-    if _attached_arn(current) != props.get("ConfigurationArn"):
+    attached = _attached_arn(current)
+    if attached is None or attached != props.get("ConfigurationArn"):
+        # Only a connector that still has this resource's configuration attached is ours to restore.
         logger.info("delete_left_unchanged_not_ours", extra={"voice_connector_id": vc_id})
         return done
 
@@ -363,7 +365,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient, deadline: Dea
         return done
 
     restored = dict(current)
-    restored.pop("MediaInsightsConfiguration", None)
+    del restored["MediaInsightsConfiguration"]  # present: ours is attached (checked above)
     if targets:
         restored["StreamingNotificationTargets"] = targets
     else:

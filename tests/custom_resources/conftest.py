@@ -108,6 +108,21 @@ def quiet_handlers(monkeypatch: pytest.MonkeyPatch, sleeps: list[float], clock: 
         load(name)._client.cache_clear()
 
 
+class SmallJitter:
+    """Jitter that always picks 1 % of the allowed backoff: many short sleeps fill a budget closely."""
+
+    def uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * 0.01
+
+
+@pytest.fixture
+def small_jitter(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Backoff sleeps of 1 % of their maximum; returns the longest such sleep (1 % of the cap)."""
+    calls = load("aws_calls")
+    monkeypatch.setattr(calls, "_rng", SmallJitter())
+    return float(shared_module().BACKOFF_CAP_S) * 0.01
+
+
 @pytest.fixture
 def domain_handler() -> ModuleType:
     return load("voice_profile_domain")

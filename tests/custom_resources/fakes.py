@@ -1,6 +1,8 @@
 """Stateful in-memory fakes of exactly the Chime SDK calls the custom resource handlers make.
 
-They raise botocore ``ClientError`` with the service's error codes, honour ``ClientRequestToken``
+They check every request against botocore's model of the service first (as a real client does before
+it sends anything: unknown or missing parameters and wrong types raise ``ParamValidationError``), raise
+botocore ``ClientError`` with the service's error codes, honour ``ClientRequestToken``
 idempotency (same token and parameters -> the same resource, never a second one), record every call and
 count the mutating ones, and can be told to fail a given operation (``fail`` / ``fail_always``) to test
 error handling and rollbacks.
@@ -9,12 +11,15 @@ error handling and rollbacks.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.session
 from botocore.exceptions import ClientError
+from botocore.validate import validate_parameters
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -43,9 +48,15 @@ def client_error(code: str, operation: str, message: str | None = None) -> Clien
     )
 
 
+@functools.cache
+def _service_model(service: str) -> Any:
+    return botocore.session.get_session().get_service_model(service)
+
+
 class FakeService:
     """Call log, mutating-call counter and fault injection shared by the fakes."""
 
+    SERVICE = ""  # the botocore service name whose model requests are validated against
     MUTATING: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
@@ -66,6 +77,8 @@ class FakeService:
         self._always.clear()
 
     def _enter(self, operation: str, kwargs: dict[str, Any]) -> None:
+        # What boto3 does before sending: a request the service model rejects never reaches AWS.
+        validate_parameters(kwargs, _service_model(self.SERVICE).operation_model(operation).input_shape)
         self.calls.append((operation, copy.deepcopy(kwargs)))
         if self._faults.get(operation):
             raise client_error(self._faults[operation].pop(0), operation)
@@ -115,6 +128,7 @@ def _tag_map(tags: list[dict[str, str]] | None) -> dict[str, str]:
 class FakeChimeSdkVoice(FakeService):
     """chime-sdk-voice: voice profile domains, tags and Voice Connector streaming configurations."""
 
+    SERVICE = "chime-sdk-voice"
     MUTATING = frozenset(
         {
             "CreateVoiceProfileDomain",
@@ -260,6 +274,7 @@ class FakeChimeSdkVoice(FakeService):
 class FakeChimeSdkMediaPipelines(FakeService):
     """chime-sdk-media-pipelines: media insights pipeline configurations and their tags."""
 
+    SERVICE = "chime-sdk-media-pipelines"
     MUTATING = frozenset(
         {
             "CreateMediaInsightsPipelineConfiguration",

@@ -301,6 +301,42 @@ def test_a_lasting_conflict_is_retried_until_the_budget_is_spent(
     assert fn.calls > shared.THROTTLE_ATTEMPTS  # the conflict budget, not the throttle limit, decides
 
 
+def test_any_positive_conflict_budget_waits_out_conflicts_and_ends_within_it(
+    shared: ModuleType, sleeps: list[float], small_jitter: float
+) -> None:
+    fn = Flaky(*["ConflictException"] * 7)
+
+    assert call(shared, "DeleteThing", "thing 'a'", fn, conflict_budget_s=1.0) == {"ok": True}
+    assert len(fn.calls) == 8  # more than THROTTLE_ATTEMPTS: the budget, not the count, decides
+
+    sleeps.clear()
+    lasting = AlwaysFailing("ConflictException")
+    with pytest.raises(shared.ApiError, match="ConflictException"):
+        call(shared, "DeleteThing", "thing 'a'", lasting, conflict_budget_s=1.0)
+    # The call's own deadline is the budget (plus one attempt), far inside the 900 s one it was given.
+    assert 1.0 - small_jitter < sum(sleeps) <= 1.0
+
+
+def test_the_message_counts_attempts_from_the_second_one_on(shared: ModuleType) -> None:
+    fn = Flaky("ThrottledClientException", "AccessDeniedException")
+
+    with pytest.raises(shared.ApiError) as excinfo:
+        call(shared, "CreateThing", "thing 'a'", fn)
+
+    assert (
+        str(excinfo.value)
+        == "CreateThing failed for thing 'a': AccessDeniedException: details (after 2 attempts)"
+    )
+
+
+def test_an_error_that_is_no_aws_answer_is_named_by_its_type_without_a_message(shared: ModuleType) -> None:
+    def fn() -> None:
+        raise KeyError("local bug")
+
+    with pytest.raises(shared.ApiError, match=r"^GetThing failed for thing 'a': KeyError: $"):
+        call(shared, "GetThing", "thing 'a'", fn)
+
+
 # -- tags --------------------------------------------------------------------------------------------------
 
 

@@ -617,3 +617,30 @@ def test_a_configuration_read_without_disabled_compares_equal_and_is_not_written
 
     assert voice.count("GetVoiceConnectorStreamingConfiguration") == 1
     assert voice.mutating_calls == []
+
+
+def test_delete_restores_the_rest_after_the_notification_targets_were_removed_out_of_band(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    voice.streaming[VC] = {"DataRetentionInHours": 0, "Disabled": True}
+    physical_id = create(voice, association_handler, invoke)
+    del voice.streaming[VC]["StreamingNotificationTargets"]
+
+    invoke(association_handler, voice, delete(physical_id))
+
+    assert voice.streaming[VC] == {"DataRetentionInHours": 0, "Disabled": True}
+
+
+@pytest.mark.parametrize("props", [{}, {"VoiceConnectorId": VC}])
+def test_delete_whose_properties_name_no_configuration_changes_nothing(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, props: dict[str, Any]
+) -> None:
+    voice.streaming[VC] = {"DataRetentionInHours": 0, "Disabled": True}
+    physical_id = create(voice, association_handler, invoke)
+    voice.streaming[VC].pop("MediaInsightsConfiguration")  # detached out of band
+    before = copy.deepcopy(voice.streaming[VC])
+
+    invoke(association_handler, voice, delete(physical_id, props))
+
+    assert voice.streaming[VC] == before
+    assert voice.mutating_calls == []

@@ -464,3 +464,21 @@ def test_valid_names_pass_through_unchanged(
 def test_govcloud_key_arns_are_accepted(domain_handler: ModuleType) -> None:
     key = "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     assert domain_handler.parse_properties({**PROPS, "KmsKeyArn": key}).kms_key_arn == key
+
+
+def test_a_lasting_conflict_on_delete_is_waited_out_for_at_most_20_seconds(
+    domain_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    invoke: Invoke,
+    created: dict[str, Any],
+    sleeps: list[float],
+    small_jitter: float,
+) -> None:
+    voice.fail_always("DeleteVoiceProfileDomain", "ConflictException")
+
+    with pytest.raises(RuntimeError, match=r"DeleteVoiceProfileDomain failed .*ConflictException"):
+        invoke(domain_handler, voice, cfn_event("Delete", PROPS, physical_id=created["PhysicalResourceId"]))
+
+    # The domain allows one API call at a time: another call may hold it briefly, never for long.
+    assert 20.0 - small_jitter < sum(sleeps) <= 20.0
+    assert created["PhysicalResourceId"] in voice.domains

@@ -151,20 +151,29 @@ def test_short_deadline_means_fewer_attempts_and_no_overrun(
     handler: ModuleType, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     slept: list[float] = []
+    backed_off = 0.0
 
-    def real_sleep(seconds: float) -> None:  # real backoff: the deadline is real time
+    # The requests take real time; a backoff moves the deadline's clock by exactly its delay. A real
+    # sleep on a loaded machine overshoots, which would let the loop stop at its next attempt's
+    # time check instead of before the backoff, and make this test depend on the machine's load.
+    def backoff(seconds: float) -> None:
+        nonlocal backed_off
         slept.append(seconds)
-        time.sleep(seconds)
+        backed_off += seconds
 
-    monkeypatch.setattr(aws_calls, "_sleep", real_sleep)
+    def clock() -> float:
+        return time.monotonic() + backed_off
+
+    monkeypatch.setattr(aws_calls, "_sleep", backoff)
+    monkeypatch.setattr(aws_calls, "_clock", clock)
     monkeypatch.setattr(clients, "BACKOFF_BASE_S", 0.1)
     monkeypatch.setattr(clients, "BACKOFF_CAP_S", 0.3)
     fake_aws.fault_policy = lambda service: f.service_unavailable()
     remaining_ms = 1_500
 
-    started = time.monotonic()
+    started = clock()
     result = handler.handler(READY, FakeContext(remaining_ms))
-    elapsed = time.monotonic() - started
+    elapsed = clock() - started
 
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
     attempts = len(fake_aws.requests_for(f.CHIME))
