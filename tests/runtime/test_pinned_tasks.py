@@ -1082,3 +1082,13 @@ def test_a_throttled_start_is_retried_under_its_operation_name(
         ["StartSpeakerSearchTask", "StartVoiceToneAnalysisTask"] if tone else ["StartSpeakerSearchTask"]
     )
     assert operations == expected
+
+
+def test_analytics_ready_of_a_connector_not_served_is_skipped_at_debug(
+    handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture
+) -> None:
+    reason = "voice connector not served by this deployment"
+    note = n.analytics_ready(voice_connector_id=n.FOREIGN_CONNECTOR)
+    assert handler.handler(note, None) == {"outcome": "skipped", "reason": reason}
+    record = only(caplog, "notification_skipped")
+    assert (record.levelno, record.reason) == (logging.DEBUG, reason)
