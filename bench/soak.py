@@ -38,13 +38,39 @@ ResourceLimitExceeded); by default the soak runs once with each and prints one s
 
 Usage: .venv/bin/python bench/soak.py [--notifications 2000] [--seed 1] [--fault-rate 0.15]
        [--duplicate-answer same_task|conflict|limit_exceeded|all] [--no-status-evidence] [--consent]
+       [--expired-answer gone|not_found|bad_request] [--list-lag 0.0]
+       [--repeat-create-answer new_profile|conflict|same_profile]
 
-``--consent`` runs the handler with REQUIRE_CONSENT=true and ENABLE_ENROLLMENT=true and adds a
-``Speaker Search Consent`` request (granted or declined, before or after AnalyticsReady) for three
-quarters of the calls; the soak then also fails if a declined or undecided call got a task or a
-granted call did not. (Enroll / Delete Voice Profile requests are not sent: the fake serves
-only the task and PutEvents APIs, not CreateVoiceProfile.)
-  e.g. .venv/bin/python bench/soak.py --notifications 10000 --fault-rate 0.2
+``--consent`` runs the handler with REQUIRE_CONSENT=true and ENABLE_ENROLLMENT=true and adds:
+
+* ``Speaker Search Consent`` requests for four calls in five: granted, declined, or two decisions
+  (``OVERRIDES``: declined after the start, granted after a decline, out-of-order ``time`` both
+  ways, equal ``time``), the second 20 to 60 messages after the first;
+* ``Enroll`` / ``Update`` / ``Delete Voice Profile`` requests (one message in five): enrolls, some
+  with a second request for the same task, some without ``consentReference``, for an expired
+  (25 h) or unknown task; updates, also of unknown profiles and with expired tasks; deletes, each
+  followed by a delete of the already deleted profile, and deletes of never existing profiles.
+  A fifth of them are delivered twice. The tasks and profiles they name are seeded into the fake.
+
+With ``--consent`` redelivered records wait ``VISIBILITY_TIMEOUT_S`` first, as SQS makes them
+(longer than a lost CreateVoiceProfile's window plus ``CLOCK_SKEW_S``, so a redelivery can settle
+it); without it they go to the back of the queue at once.
+
+Checked from the fake's own records, not the handler's answers (exit 1 on any violation): the
+latest decision wins (a granted call has a task running, a declined call none left running, an
+undecided call never had one); at most one profile per enroll task (the fake records each
+profile's task); every request ends in exactly one outcome event, the right one (``Enrolled``
+with the profile made from its own task, ``Updated`` / ``Deleted`` with its profile, ``Request
+Failed`` with the reason: the validation message, ``NotFoundException``, the expired task's code),
+or in the DLQ with a reason. ``AmbiguousLostResponse`` (an enroll whose lost create cannot be told
+apart from another's) is a documented outcome, counted. Where AWS does not settle an answer the
+fake takes an option: ``--expired-answer gone|not_found|bad_request``, ``--repeat-create-answer
+new_profile|conflict|same_profile`` (a second CreateVoiceProfile for a task) and ``--list-lag S``
+(ListVoiceProfiles shows a profile S seconds after it was made; keep it under ``CLOCK_SKEW_S``).
+
+Examples:
+       .venv/bin/python bench/soak.py --notifications 10000 --fault-rate 0.2
+       .venv/bin/python bench/soak.py --notifications 2000 --fault-rate 0.2 --consent
 """
 
 from __future__ import annotations
@@ -92,14 +118,27 @@ PARTITION_KEY = "pk"
 DLQ_NAME = "soak-dlq"
 #: ``source`` of consent requests (lambda/speaker_search/settings.py default REQUEST_SOURCE).
 REQUEST_SOURCE = "chime-speaker-search.requests"
+SEARCH_ID = "soak"
+VOICE_PROFILE_DOMAIN = "vpd-soak"
+#: SQS hides a failed record this long before redelivering it. Scaled down like the client
+#: timeouts below (the construct's queue: 6 x the function timeout, 180 s by default), and, as
+#: there, longer than a lost CreateVoiceProfile's attempt window plus the clock skew
+#: (user_requests.py), so a redelivery can settle the attempt.
+VISIBILITY_TIMEOUT_S = 0.9
+#: user_requests.CLOCK_SKEW_S in the soak (60 s deployed), scaled like the timeouts.
+CLOCK_SKEW_S = 0.5
+#: Age of the speaker search tasks enroll and update requests name: within the 24-hour window,
+#: and past it (the fake answers per ``expired_task_answer``).
+FRESH_TASK_AGE_S = 3600.0
+EXPIRED_TASK_AGE_S = 25 * 3600.0
 
 ENV = offline_aws_env(
     {
-        "VOICE_PROFILE_DOMAIN_ID": "vpd-soak",
+        "VOICE_PROFILE_DOMAIN_ID": VOICE_PROFILE_DOMAIN,
         "CALL_LEG": CALL_LEG,
         "VOICE_CONNECTOR_IDS": ",".join(SERVED),
         "EVENT_BUS_NAME": "soak-bus",
-        "SEARCH_ID": "soak",
+        "SEARCH_ID": SEARCH_ID,
         "LOG_LEVEL": "DEBUG",
     }
 )
@@ -109,14 +148,38 @@ ENV = offline_aws_env(
 class Message:
     message_id: str
     body: str
-    kind: str  # what should happen: "start", "result", "skip", "malformed" or "consent"
-    key: tuple[str, str, str] | None = None  # (connector, transaction, leg) for "start" and "consent"
+    #: What should happen: "start", "result", "skip", "malformed", "consent", "gated" (an
+    #: AnalyticsReady whose call had several decisions: started or skipped, by the order they
+    #: arrive in) or "profile" (a voice profile request: its outcome event).
+    kind: str
+    key: tuple[str, str, str] | None = None  # (connector, transaction, leg): start, gated, consent
     notification_id: str | None = None  # for "result"
     receives: int = 0
     #: ``failureReason`` of the handler's own send to the dead-letter queue (None: not sent).
     dead_letter_reason: str | None = None
-    #: ``--consent``: the call's decision ("granted", "declined" or "none") on its AnalyticsReady.
+    #: ``--consent``: the call's final decision ("granted", "declined" or "none") on its AnalyticsReady.
     consent: str | None = None
+    #: ``--consent``: the call had several decisions (on its AnalyticsReady).
+    overridden: bool = False
+    #: Voice profile requests: the request event's ``id`` and what must come of it.
+    request: VoiceProfileCase | None = None
+
+
+@dataclass(frozen=True)
+class VoiceProfileCase:
+    """One Enroll / Update / Delete Voice Profile request and the outcome it must end in."""
+
+    request_id: str
+    detail_type: str
+    #: "enrolled", "updated", "deleted", "failed:<reason>" or "failed:expired" (the reason is the
+    #: error code the fake gives an expired task, an option of the fake).
+    expect: str
+    task_id: str | None = None
+    #: Seconds since the named task ran (seeded into the fake); None: no such task.
+    task_age_s: float | None = None
+    profile_id: str | None = None
+    #: The named profile exists (seeded into the fake, made a year ago).
+    profile_exists: bool = False
 
 
 @dataclass
@@ -154,6 +217,28 @@ class SoakReport:
     started_without_consent: list[str] = field(default_factory=list)
     #: ``--consent``: granted calls without a task (must be empty).
     granted_not_started: list[str] = field(default_factory=list)
+    #: ``--consent``: calls with several decisions (a later or earlier one overriding), and the
+    #: tasks StopSpeakerSearchTask stopped (declined after the start).
+    decisions_overridden: int = 0
+    tasks_stopped: int = 0
+    #: ``--consent``: voice profile requests by expected outcome, and what the fake answered
+    #: where AWS does not say (an expired task; a repeated CreateVoiceProfile).
+    profile_requests: Counter[str] = field(default_factory=Counter)
+    expired_task_answer: str = ""
+    repeat_create_answer: str = ""
+    #: Most profiles the fake made from one speaker search task (every enroll request names one
+    #: task; must be at most 1), and CreateVoiceProfile answers lost after the profile was made.
+    max_profiles_per_task: int = 0
+    profiles_created: int = 0
+    lost_creates: int = 0
+    #: Lost creates the handler settled by adopting the profile (ListVoiceProfiles).
+    adopted: int = 0
+    #: Enroll requests that ended as ``AmbiguousLostResponse`` (several candidates; documented).
+    ambiguous: int = 0
+    #: Voice profile requests that ended in the DLQ (with a reason) instead of an outcome event.
+    profile_requests_in_dlq: int = 0
+    #: Wrong, missing or conflicting outcome events, or a profile made where none may be.
+    profile_violations: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -165,6 +250,8 @@ class SoakReport:
             or self.started_in_dlq
             or self.started_without_consent
             or self.granted_not_started
+            or self.max_profiles_per_task > 1
+            or self.profile_violations
         )
 
     def render(self) -> str:
@@ -201,8 +288,27 @@ class SoakReport:
                     *(f"    {item}" for item in self.started_without_consent[:20]),
                     f"granted, not started:   {len(self.granted_not_started)}",
                     *(f"    {item}" for item in self.granted_not_started[:20]),
+                    f"decisions overridden:   {self.decisions_overridden} calls"
+                    f" ({self.tasks_stopped} tasks stopped after a decline)",
                 ]
                 if self.consent_calls
+                else []
+            ),
+            *(
+                [
+                    "voice profile requests: "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(self.profile_requests.items())),
+                    f"fake answers:           expired task -> {self.expired_task_answer},"
+                    f" repeated create -> {self.repeat_create_answer}",
+                    f"profiles created:       {self.profiles_created}"
+                    f" (max per enroll task: {self.max_profiles_per_task})",
+                    f"lost create answers:    {self.lost_creates} ({self.adopted} adopted on redelivery,"
+                    f" {self.ambiguous} AmbiguousLostResponse)",
+                    f"requests in DLQ:        {self.profile_requests_in_dlq}",
+                    f"profile violations:     {len(self.profile_violations)}",
+                    *(f"    {item}" for item in self.profile_violations[:20]),
+                ]
+                if self.profile_requests
                 else []
             ),
             f"HTTP requests:          {self.requests}",
@@ -254,45 +360,166 @@ def _wrap(notification: dict[str, Any], rng: random.Random) -> str:
     return json.dumps(notification)
 
 
-def _consent_request(call: tuple[str, str], decision: str, rid: str) -> dict[str, Any]:
+def _consent_request(
+    call: tuple[str, str], decision: str, rid: str, time: str = "2029-11-25T10:01:00Z"
+) -> dict[str, Any]:
     """A ``Speaker Search Consent`` request (lambda/speaker_search/user_requests.py)."""
     detail = {"voiceConnectorId": call[0], "transactionId": call[1], "consent": decision}
     request = n.envelope("Speaker Search Consent", {**detail, "consentReference": f"ivr-{rid}"}, rid)
-    request.update(source=REQUEST_SOURCE, time="2029-11-25T10:01:00Z")
+    request.update(source=REQUEST_SOURCE, time=time)
     return request
+
+
+#: Decision histories of calls with several decisions: (decision, minute of its ``time``) in the
+#: order they are sent; the second is sent 20 to 60 messages after the first, so a granted call
+#: has usually started by then. The latest ``time`` wins; on a tie ``declined`` does.
+OVERRIDES = (
+    (("granted", 1), ("declined", 2)),  # declined after the start: the task is stopped
+    (("declined", 1), ("granted", 2)),  # granted later: the call starts then
+    (("granted", 2), ("declined", 1)),  # out of order: the older decline is ignored
+    (("declined", 2), ("granted", 1)),  # out of order: the older grant is ignored
+    (("granted", 1), ("declined", 1)),  # equal time: declined wins (stops the task)
+    (("declined", 1), ("granted", 1)),  # equal time: declined wins (the grant is ignored)
+)
+
+
+def final_decision(history: list[tuple[str, int]]) -> str:
+    """The decision that must win: the latest ``time``; ``declined`` on a tie; "none" if none."""
+    if not history:
+        return "none"
+    return max(history, key=lambda d: (d[1], d[0] == "declined"))[0]
+
+
+def _voice_profile_request(case: VoiceProfileCase, with_reference: bool = True) -> dict[str, Any]:
+    detail: dict[str, Any] = {"searchId": SEARCH_ID}
+    if case.task_id is not None:
+        detail["speakerSearchTaskId"] = case.task_id
+    if case.profile_id is not None:
+        detail["voiceProfileId"] = case.profile_id
+    if with_reference:
+        detail["consentReference"] = f"ivr-{case.request_id}"
+    if case.detail_type != "Delete Voice Profile":
+        detail["externalId"] = f"ext-{case.request_id}"
+    request = n.envelope(case.detail_type, detail, case.request_id)
+    request.update(source=REQUEST_SOURCE, time="2029-11-25T10:05:00Z")
+    return request
+
+
+def _voice_profile_cases(i: int, rng: random.Random) -> list[tuple[int, VoiceProfileCase, bool]]:
+    """A voice profile scenario: (delay in messages, request, has a consentReference) each."""
+    rid = f"vpr-{i:05d}"
+    enroll, update, delete = "Enroll Voice Profile", "Update Voice Profile", "Delete Voice Profile"
+    roll = rng.random()
+    if roll < 0.40:  # enroll; sometimes a second request for the same task follows
+        task = f"sst-{i:05d}"
+        cases = [(0, VoiceProfileCase(rid, enroll, "enrolled", task, FRESH_TASK_AGE_S), True)]
+        if rng.random() < 0.3:
+            again = VoiceProfileCase(f"{rid}-b", enroll, "enrolled", task, FRESH_TASK_AGE_S)
+            cases.append((rng.randint(1, 40), again, True))
+        return cases
+    if roll < 0.48:  # no consentReference: nothing is called, no profile may exist
+        failed = "failed:detail.consentReference is required"
+        return [(0, VoiceProfileCase(rid, enroll, failed, f"sst-{i:05d}", FRESH_TASK_AGE_S), False)]
+    if roll < 0.56:
+        return [
+            (0, VoiceProfileCase(rid, enroll, "failed:expired", f"sst-{i:05d}", EXPIRED_TASK_AGE_S), True)
+        ]
+    if roll < 0.60:
+        unknown = "failed:NotFoundException"
+        return [(0, VoiceProfileCase(rid, enroll, unknown, f"sst-unknown-{i:05d}"), True)]
+    if roll < 0.74:
+        case = VoiceProfileCase(
+            rid, update, "updated", f"sst-{i:05d}", FRESH_TASK_AGE_S, f"vp-past-{i:05d}", True
+        )
+        return [(0, case, True)]
+    if roll < 0.78:
+        unknown = "failed:NotFoundException"
+        return [
+            (
+                0,
+                VoiceProfileCase(rid, update, unknown, f"sst-{i:05d}", FRESH_TASK_AGE_S, f"vp-gone-{i:05d}"),
+                True,
+            )
+        ]
+    if roll < 0.82:
+        expired = VoiceProfileCase(
+            rid, update, "failed:expired", f"sst-{i:05d}", EXPIRED_TASK_AGE_S, f"vp-past-{i:05d}", True
+        )
+        return [(0, expired, True)]
+    if roll < 0.94:  # delete, then delete the already deleted profile again
+        first = VoiceProfileCase(rid, delete, "deleted", profile_id=f"vp-past-{i:05d}", profile_exists=True)
+        again = VoiceProfileCase(
+            f"{rid}-b", delete, "deleted", profile_id=f"vp-past-{i:05d}", profile_exists=True
+        )
+        return [(0, first, True), (rng.randint(1, 40), again, True)]
+    return [(0, VoiceProfileCase(rid, delete, "deleted", profile_id=f"vp-never-{i:05d}"), rng.random() < 0.5)]
 
 
 def generate(count: int, rng: random.Random, consent: bool = False) -> list[Message]:
     """A seeded mix of notifications, locally shuffled (duplicates can precede their first delivery).
 
-    With ``consent`` (the handler runs with REQUIRE_CONSENT=true) each new call is granted (half),
-    declined (a quarter) or never decided; its one ``Speaker Search Consent`` request is queued just
-    before or just after its first AnalyticsReady (the shuffle mixes them further). Only granted
-    calls' AnalyticsReady are "start"; the others must be skipped.
+    With ``consent`` (the handler runs with REQUIRE_CONSENT=true and ENABLE_ENROLLMENT=true) each new
+    call is granted (two in five), declined (one in five), never decided (one in five) or decided
+    twice (one in five, one of ``OVERRIDES``). A call's first ``Speaker Search Consent`` request is
+    queued just before or just after its first AnalyticsReady (the shuffle mixes them further); a
+    second decision follows 20 to 60 messages later. Simply granted calls' AnalyticsReady are
+    "start", never granted calls' "skip", overridden calls' "gated". One message in five is a voice
+    profile scenario (``_voice_profile_cases``), some delivered twice (at-least-once delivery).
+    The count may be exceeded by the second messages of the last scenarios.
     """
     messages: list[Message] = []
     calls: list[tuple[str, str]] = []
-    decisions: dict[tuple[str, str], str] = {}
+    history: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    later: list[tuple[int, Message]] = []  # (when len(messages) reaches this, the message)
 
     def ready_message(mid: str, nid: str, call: tuple[str, str]) -> Message:
         ready = n.analytics_ready(call[1], call[0], notification_id=nid)
-        kind = "start" if not consent or decisions[call] == "granted" else "skip"
-        return Message(mid, _wrap(ready, rng), kind, key=(*call, CALL_LEG), consent=decisions[call] or None)
+        decisions = {d for d, _ in history[call]}
+        kind = "start"
+        if consent and decisions != {"granted"}:
+            kind = "gated" if "granted" in decisions else "skip"
+        final = final_decision(history[call]) if consent else None
+        return Message(
+            mid, _wrap(ready, rng), kind, key=(*call, CALL_LEG), consent=final,
+            overridden=len(history[call]) > 1,
+        )  # fmt: skip
+
+    def consent_message(call: tuple[str, str], decision: str, minute: int, rid: str) -> Message:
+        body = json.dumps(_consent_request(call, decision, rid, f"2029-11-25T10:{minute:02d}:00Z"))
+        return Message(f"msg-{rid}", body, "consent", key=(*call, CALL_LEG))
 
     while len(messages) < count:
+        due = [m for at, m in later if at <= len(messages)]
+        later = [(at, m) for at, m in later if at > len(messages)]
+        messages.extend(due)
         i = len(messages)
         mid, nid = f"msg-{i:05d}", f"n-{i:05d}"
+        if consent and rng.random() < 0.2:
+            for delay, case, with_reference in _voice_profile_cases(i, rng):
+                body = json.dumps(_voice_profile_request(case, with_reference))
+                copies = 2 if rng.random() < 0.2 else 1  # the same request delivered twice
+                for copy in range(copies):
+                    message = Message(f"msg-{case.request_id}-{copy}", body, "profile", request=case)
+                    later.append((len(messages) + delay + copy * rng.randint(1, 30), message))
+            continue
         roll = rng.random()
         if roll < 0.30 or not calls:
             call = (rng.choice(SERVED), f"tx-{rng.getrandbits(48):012x}")
             calls.append(call)
-            decisions[call] = rng.choice(["granted", "granted", "declined", "none"]) if consent else ""
+            history[call] = []
+            if consent:
+                plan = rng.choice(["granted", "granted", "declined", "none", "override"])
+                if plan == "override":
+                    history[call] = list(rng.choice(OVERRIDES))
+                elif plan != "none":
+                    history[call] = [(plan, 1)]
             messages.append(ready_message(mid, nid, call))
-            if consent and decisions[call] != "none" and len(messages) < count:
-                rid = f"r-{i:05d}"
-                body = json.dumps(_consent_request(call, decisions[call], rid))
-                request = Message(f"msg-{rid}", body, "consent", key=(*call, CALL_LEG))
-                messages.insert(len(messages) - rng.randint(0, 1), request)  # before or after
+            for position, (decision, minute) in enumerate(history[call]):
+                request = consent_message(call, decision, minute, f"r-{i:05d}-{position}")
+                if position == 0:
+                    messages.insert(len(messages) - rng.randint(0, 1), request)  # before or after
+                else:
+                    later.append((len(messages) + rng.randint(20, 60), request))
         elif roll < 0.42:  # the same AnalyticsReady again (at-least-once delivery)
             messages.append(ready_message(mid, nid, rng.choice(calls)))
         elif roll < 0.68:
@@ -323,6 +550,7 @@ def generate(count: int, rng: random.Random, consent: bool = False) -> list[Mess
             messages.append(Message(mid, _wrap(other, rng), "skip"))
         else:
             messages.append(Message(mid, _malformed(rng), "malformed"))
+    messages.extend(m for _, m in sorted(later, key=lambda item: item[0]))
     for i in range(len(messages)):  # out of order, but only locally, as a real queue would be
         j = min(len(messages) - 1, i + rng.randrange(SHUFFLE_WINDOW))
         messages[i], messages[j] = messages[j], messages[i]
@@ -340,6 +568,7 @@ class _LogCollector(logging.Handler):
         self.by_message: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.retries = 0
         self.unconfirmed = 0
+        self.adopted = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         name = record.getMessage()
@@ -347,6 +576,8 @@ class _LogCollector(logging.Handler):
             self.retries += 1
         elif name.endswith("_start_unconfirmed"):
             self.unconfirmed += 1
+        elif name == "voice_profile_lost_response_recovered":
+            self.adopted += 1
         message_id = getattr(record, "messageId", None)
         if message_id is not None:
             self.by_message[message_id].append((name, str(getattr(record, "reason", ""))))
@@ -479,6 +710,7 @@ def _soak_handler(
             (clients, "READ_TIMEOUT_S", 0.1),
             (clients, "CONNECT_TIMEOUT_S", 0.2),
             (clients, "SAFETY_MARGIN_S", 0.5),
+            (sys.modules["user_requests"], "CLOCK_SKEW_S", CLOCK_SKEW_S),
             (aws_calls, "_sleep", lambda _seconds: None),  # backoff is exercised, not waited for
             (aws_calls, "_rng", random.Random(seed + 2)),
         ):
@@ -513,6 +745,15 @@ def _fake_options(duplicate_answer: str) -> dict[str, Any]:
     return {"conflict_on_repeat": duplicate_answer == "conflict"}
 
 
+def _seed_fake(fake: f.FakeAws, messages: list[Message]) -> None:
+    """The tasks and profiles the voice profile requests name, made before the soak."""
+    for case in {m.request for m in messages if m.request is not None}:
+        if case.task_id is not None and case.task_age_s is not None:
+            fake.add_past_task(case.task_id, VOICE_PROFILE_DOMAIN, case.task_age_s)
+        if case.profile_id is not None and case.profile_exists and case.profile_id not in fake.profiles:
+            fake.add_past_profile(case.profile_id, VOICE_PROFILE_DOMAIN, 365 * 24 * 3600.0)
+
+
 def run(
     notifications: int = 2000,
     seed: int = 1,
@@ -521,25 +762,56 @@ def run(
     duplicate_answer: str = "conflict",
     status_evidence: bool = True,
     consent: bool = False,
+    expired_task_answer: str = "gone",
+    repeat_create_answer: str = "new_profile",
+    list_lag_s: float = 0.0,
+    visibility_timeout_s: float | None = None,
 ) -> SoakReport:
-    """Run the soak and return its report (nothing is printed)."""
+    """Run the soak and return its report (nothing is printed).
+
+    ``expired_task_answer``, ``repeat_create_answer`` and ``list_lag_s`` are the fake's answers
+    where AWS does not settle them (tests/runtime/fake_aws.py); they matter with ``consent``.
+    ``visibility_timeout_s``: how long a failed record stays hidden (default: ``VISIBILITY_TIMEOUT_S``
+    with ``consent``, where a lost create's window must pass; else 0, redelivered at the back of
+    the queue at once, as the figures in docs/reliability.md were measured).
+    """
+    if visibility_timeout_s is None:
+        visibility_timeout_s = VISIBILITY_TIMEOUT_S if consent else 0.0
     rng = random.Random(seed)
     messages = generate(notifications, rng, consent)
     report = SoakReport(
-        sent=len(messages), duplicate_answer=duplicate_answer, status_evidence=status_evidence
+        sent=len(messages),
+        duplicate_answer=duplicate_answer,
+        status_evidence=status_evidence,
+        expired_task_answer=expired_task_answer,
+        repeat_create_answer=repeat_create_answer,
     )
     by_id = {m.message_id: m for m in messages}
     queue: deque[Message] = deque(messages)
+    invisible: list[tuple[float, Message]] = []  # failed records until their visibility timeout ends
     dlq: list[Message] = []
     evidence = _StatusEvidence(random.Random(seed + 3))
     limit = time_guard(notifications) if max_seconds is None else max_seconds
     started_at = time.monotonic()
-    with f.running(**_fake_options(duplicate_answer)) as fake, _state_aws() as state_aws:
+    options = {
+        **_fake_options(duplicate_answer),
+        "expired_task_answer": expired_task_answer,
+        "repeat_create_answer": repeat_create_answer,
+        "list_lag_s": list_lag_s,
+    }
+    with f.running(**options) as fake, _state_aws() as state_aws:
+        _seed_fake(fake, messages)
         fake.fault_policy = _fault_policy(fault_rate, random.Random(seed + 1))
         if status_evidence:
             fake.on_task_started = evidence.on_task_started
         with _soak_handler(fake, seed, state_aws, consent) as (mod, logs):
             while time.monotonic() - started_at < limit:
+                now = time.monotonic()
+                queue.extend(m for at, m in invisible if at <= now)
+                invisible = [(at, m) for at, m in invisible if at > now]
+                if not queue and invisible:
+                    time.sleep(max(0.0, min(at for at, _ in invisible) - now))
+                    continue
                 if not queue:
                     # A reply delayed past the client's timeout may still start a task: its status follows.
                     time.sleep(0.3)
@@ -563,9 +835,14 @@ def run(
                 for message in batch:
                     if message.message_id not in failed:
                         continue
-                    (dlq if message.receives >= MAX_RECEIVE_COUNT else queue).append(message)
+                    if message.receives >= MAX_RECEIVE_COUNT:
+                        dlq.append(message)
+                    else:
+                        invisible.append((time.monotonic() + visibility_timeout_s, message))
+            queue.extend(m for _, m in invisible)  # still in flight when the time guard hit
             report.retries = logs.retries
             report.unconfirmed = logs.unconfirmed
+            report.adopted = logs.adopted
             report.status_notifications = len(evidence.messages)
             _account(report, [*messages, *evidence.messages], queue, dlq, fake, logs)
     report.elapsed = time.monotonic() - started_at
@@ -576,15 +853,97 @@ _CONSENT_EVIDENCE = frozenset({"consent_recorded", "notification_skipped"})
 
 
 def _check_consent(report: SoakReport, messages: list[Message], fake: f.FakeAws) -> None:
-    """Every granted call has a task; no declined or undecided call has one."""
-    decisions = {m.key: m.consent for m in messages if m.consent is not None and m.kind != "consent"}
-    report.consent_calls = Counter(decisions.values())
-    for key, decision in decisions.items():
-        started = key in fake.tasks
-        if decision == "granted" and not started:
-            report.granted_not_started.append(f"{key[1]}: granted, no task")
-        elif decision != "granted" and started:
-            report.started_without_consent.append(f"{key[1]}: {decision}, has a task")
+    """The latest decision wins: a granted call has a task running, a declined one none running,
+    an undecided one never had one."""
+    finals = {m.key: m.consent for m in messages if m.consent is not None and m.key is not None}
+    report.consent_calls = Counter(finals.values())
+    report.decisions_overridden = len({m.key for m in messages if m.overridden})
+    report.tasks_stopped = len(fake.stopped_tasks)
+    tasks_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for task_key, (_, task_id) in fake.tasks.items():
+        tasks_of[(task_key[0], task_key[1])].append(task_id)
+    for key, decision in finals.items():
+        tasks = tasks_of.get((key[0], key[1]), [])
+        running = [task_id for task_id in tasks if task_id in fake.active_tasks]
+        if decision == "granted" and not running:
+            report.granted_not_started.append(f"{key[1]}: granted, no task running ({len(tasks)} stopped)")
+        elif decision == "declined" and running:
+            report.started_without_consent.append(f"{key[1]}: declined, task {running[0]} still running")
+        elif decision == "none" and tasks:
+            report.started_without_consent.append(f"{key[1]}: never decided, has a task")
+
+
+ENROLLED, UPDATED, DELETED = "Voice Profile Enrolled", "Voice Profile Updated", "Voice Profile Deleted"
+REQUEST_FAILED = "Voice Profile Request Failed"
+_PROFILE_OUTCOMES = frozenset({ENROLLED, UPDATED, DELETED, REQUEST_FAILED})
+
+
+def _profile_outcomes(fake: f.FakeAws) -> dict[str, set[tuple[str, str | None]]]:
+    """requestId -> the distinct outcomes published for it: (detail-type, reason or voiceProfileId)."""
+    outcomes: dict[str, set[tuple[str, str | None]]] = defaultdict(set)
+    for event in fake.published:
+        detail_type, detail = event.get("DetailType"), event["Detail"]
+        if detail_type in _PROFILE_OUTCOMES:
+            value = detail.get("reason") if detail_type == REQUEST_FAILED else detail.get("voiceProfileId")
+            outcomes[str(detail.get("requestId"))].add((detail_type, value))
+    return outcomes
+
+
+def _check_profiles(report: SoakReport, messages: list[Message], fake: f.FakeAws) -> None:
+    """One profile per enroll task at most; each request's one outcome event is the right one.
+
+    Evidence: the profiles the fake made (each knows its task) and the events it received; a
+    request without any outcome event is accounted (DLQ or lost) by :func:`_account`.
+    """
+    cases = {m.request.request_id: m.request for m in messages if m.request is not None}
+    if not cases:
+        return
+    outcomes = _profile_outcomes(fake)
+    per_task = fake.profiles_per_task()
+    expired_code = f._ERRORS[fake.expired_task_answer][1]
+    report.profile_requests = Counter(
+        f"{c.detail_type.split()[0].lower()} {c.expect}" for c in cases.values()
+    )
+    enroll_tasks = {
+        c.task_id for c in cases.values() if c.detail_type == "Enroll Voice Profile" and c.task_id
+    }
+    report.max_profiles_per_task = max((per_task[task] for task in enroll_tasks), default=0)
+    report.profiles_created = sum(per_task.values())
+    report.lost_creates = sum(
+        count
+        for (operation, label), count in fake.operation_faults.items()
+        if operation == "CreateVoiceProfile" and label in ("lost-response", "slow")
+    )
+    violations = report.profile_violations
+    for rid, case in sorted(cases.items()):
+        got = outcomes.get(rid, set())
+        if case.expect != "enrolled" and case.task_id in enroll_tasks and per_task[case.task_id]:
+            violations.append(f"{rid}: {case.expect}, yet task {case.task_id} has a profile")
+        if not got:
+            continue  # _account: in the DLQ with a reason, or lost
+        if len(got) > 1:
+            violations.append(f"{rid}: {len(got)} different outcomes {sorted(got, key=str)}")
+            continue
+        detail_type, value = next(iter(got))
+        creates = case.detail_type == "Enroll Voice Profile" and "consentReference" not in case.expect
+        if creates and (detail_type, value) == (REQUEST_FAILED, "AmbiguousLostResponse"):
+            report.ambiguous += 1  # documented: a lost create that cannot be told apart safely
+            continue
+        if case.expect == "enrolled":
+            made_from = fake.profiles[value].task_id if value in fake.profiles else None
+            if detail_type != ENROLLED or made_from != case.task_id:
+                violations.append(
+                    f"{rid}: enroll {case.task_id} -> {detail_type} {value} (of task {made_from})"
+                )
+            continue
+        expected: tuple[str, str | None]
+        if case.expect.startswith("failed:"):
+            reason = case.expect.removeprefix("failed:")
+            expected = (REQUEST_FAILED, expired_code if reason == "expired" else reason)
+        else:
+            expected = ({"updated": UPDATED, "deleted": DELETED}[case.expect], case.profile_id)
+        if (detail_type, value) != expected:
+            violations.append(f"{rid}: expected {expected}, got {(detail_type, value)}")
 
 
 def _account(
@@ -596,7 +955,9 @@ def _account(
     logs: _LogCollector,
 ) -> None:
     """Classify every message by independent evidence; anything unexplained is lost."""
-    published = Counter(p["Detail"].get("notificationId") for p in fake.published)
+    published = Counter(
+        p["Detail"]["notificationId"] for p in fake.published if p["Detail"].get("notificationId") is not None
+    )
     report.tasks_started = len(fake.tasks)
     report.duplicate_starts = fake.duplicate_starts
     report.results_published = len(published)
@@ -607,6 +968,8 @@ def _account(
     in_dlq = {m.message_id for m in dlq}
     in_queue = {m.message_id for m in queue}
     _check_consent(report, messages, fake)
+    _check_profiles(report, messages, fake)
+    answered = set(_profile_outcomes(fake))
     for m in messages:
         if m.message_id in in_queue:
             continue
@@ -622,13 +985,19 @@ def _account(
                     continue
                 reason = reasons[-1]
             report.dlq[reason] += 1
-            if m.kind == "start" and m.key in fake.tasks:
+            if m.kind in ("start", "gated") and m.key in fake.tasks:
                 report.started_in_dlq += 1
-            if m.kind != "malformed":
+            if m.kind == "profile":  # a documented end for a request, counted and shown
+                report.profile_requests_in_dlq += 1
+            elif m.kind != "malformed":
                 report.unexpected.append(f"{m.message_id} ({m.kind}) ended in the DLQ: {reason}")
             continue
-        if m.kind == "start" and m.key in fake.tasks:
+        if m.kind in ("start", "gated") and m.key in fake.tasks:
             report.started += 1
+        elif m.kind == "profile" and m.request is not None and m.request.request_id in answered:
+            report.published += 1  # its outcome event (checked by _check_profiles)
+        elif m.kind == "gated" and any(name == "notification_skipped" for name, _ in logged):
+            report.skipped += 1  # a decline or no decision yet, when it arrived
         elif m.kind == "consent" and any(name in _CONSENT_EVIDENCE for name, _ in logged):
             report.skipped += 1  # recorded (and its call started or stopped) or a documented skip
         elif m.kind == "result" and m.notification_id in published:
@@ -661,7 +1030,24 @@ def main(argv: list[str] | None = None) -> int:
         help="do not queue the SpeakerSearchStatus AWS sends for a started task",
     )
     parser.add_argument(
-        "--consent", action="store_true", help="REQUIRE_CONSENT=true with consent requests in the workload"
+        "--consent",
+        action="store_true",
+        help="REQUIRE_CONSENT=true and ENABLE_ENROLLMENT=true, with consent and voice profile requests",
+    )
+    parser.add_argument(
+        "--expired-answer",
+        choices=f.EXPIRED_TASK_ANSWERS,
+        default="gone",
+        help="what the fake answers a voice profile request for a task older than 24 h",
+    )
+    parser.add_argument(
+        "--repeat-create-answer",
+        choices=f.REPEAT_CREATE_ANSWERS,
+        default="new_profile",
+        help="what the fake answers a second CreateVoiceProfile for one task",
+    )
+    parser.add_argument(
+        "--list-lag", type=float, default=0.0, help="seconds before ListVoiceProfiles shows a new profile"
     )
     args = parser.parse_args(argv)
     answers = DUPLICATE_ANSWERS if args.duplicate_answer == "all" else (args.duplicate_answer,)
@@ -675,6 +1061,9 @@ def main(argv: list[str] | None = None) -> int:
             answer,
             status_evidence=not args.no_status_evidence,
             consent=args.consent,
+            expired_task_answer=args.expired_answer,
+            repeat_create_answer=args.repeat_create_answer,
+            list_lag_s=args.list_lag,
         )
         print(report.render(), end="\n\n", flush=True)
         reports.append(report)
@@ -709,6 +1098,40 @@ def main(argv: list[str] | None = None) -> int:
         "s",
     ]
     print(table([*headers, "result"], rows))
+    if args.consent:
+        consent_rows = [
+            [
+                r.duplicate_answer,
+                r.decisions_overridden,
+                r.tasks_stopped,
+                len(r.started_without_consent) + len(r.granted_not_started),
+                sum(r.profile_requests.values()),
+                r.profiles_created,
+                r.max_profiles_per_task,
+                r.lost_creates,
+                r.adopted,
+                r.ambiguous,
+                r.profile_requests_in_dlq,
+                len(r.profile_violations),
+            ]
+            for r in reports
+        ]
+        consent_headers = [
+            "repeat answered",
+            "decisions overridden",
+            "tasks stopped",
+            "wrong task state",
+            "profile requests",
+            "profiles made",
+            "max profiles/task",
+            "lost creates",
+            "adopted",
+            "ambiguous",
+            "requests in DLQ",
+            "violations",
+        ]
+        print()
+        print(table(consent_headers, consent_rows))
     return 0 if all(r.ok for r in reports) else 1
 
 

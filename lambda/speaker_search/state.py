@@ -10,7 +10,10 @@ answer span all of those:
 * has the caller consented, and has ``AnalyticsReady`` arrived? (``call#<sha256(connector|transaction)>``)
   -> either order of consent and notification works;
 * has this speaker search task already been enrolled? (``enroll#<taskId>`` and the reverse
-  ``profile#<voiceProfileId>``) -> ``CreateVoiceProfile`` has no idempotency token.
+  ``profile#<voiceProfileId>``) -> ``CreateVoiceProfile`` has no idempotency token;
+* which creates in a voice profile domain may have made a profile nobody has claimed yet?
+  (``creates#<domainId>``, a string set of ``<taskId>|<attempt time>``) -> a lost create's
+  redelivery adopts a profile only when no other create could have made it.
 
 Items hold IDs, statuses and timestamps only (no phone numbers, names or SIP headers) and carry
 ``expiresAt`` (TTL): a day for call items, 25 hours for enrollment items (a task can be enrolled
@@ -52,6 +55,8 @@ ATTEMPTED = "attempted"
 STARTED = "started"
 CREATING = "creating"
 ENROLLED = "enrolled"
+#: A lost create whose profile could not be told apart from another create's: final, for an operator.
+AMBIGUOUS = "ambiguous"
 GRANTED = "granted"
 DECLINED = "declined"
 
@@ -83,7 +88,7 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class EnrollRecord:
-    status: str  # CREATING or ENROLLED
+    status: str  # CREATING, ENROLLED or AMBIGUOUS
     request_id: str | None
     attempted_at: float
     profile: dict[str, str | None]  # voiceProfileId, voiceProfileArn, expirationTimestamp (when enrolled)
@@ -119,16 +124,20 @@ def get_start(table: str | None, token: str, deadline: aws_calls.Deadline) -> St
     return _start_record(_get(table, f"start#{token}", deadline))
 
 
-def mark_started(table: str | None, token: str, task_id: str | None, deadline: aws_calls.Deadline) -> None:
-    """The task exists (a start answered, or a status notification named it)."""
+def mark_started(table: str | None, token: str, task_id: str | None, deadline: aws_calls.Deadline) -> bool:
+    """The task exists (a start answered, or a status notification named it).
+
+    Returns True when this write made ``task_id`` known (no task ID was recorded before).
+    """
     if table is None:
-        return
+        return False
     values: dict[str, AttributeValueTypeDef] = {":started": _s(STARTED), ":exp": _n(_now() + CALL_TTL_S)}
     expression = "SET #s = :started, expiresAt = if_not_exists(expiresAt, :exp)"
     if task_id is not None:
         expression += ", taskId = :task"
         values[":task"] = _s(task_id)
-    _update(table, f"start#{token}", expression, values, deadline)
+    response = _update(table, f"start#{token}", expression, values, deadline, return_values="UPDATED_OLD")
+    return task_id is not None and "taskId" not in response.get("Attributes", {})
 
 
 def _start_record(item: dict[str, Any] | None) -> StartRecord | None:
@@ -308,11 +317,67 @@ def profile_claimed(table: str, profile_id: str, deadline: aws_calls.Deadline) -
     return _get(table, f"profile#{profile_id}", deadline) is not None
 
 
+def abandon_enroll(table: str, task_id: str, deadline: aws_calls.Deadline) -> None:
+    """Settle a ``creating`` claim as AMBIGUOUS: every later request for the task fails the same way."""
+    with contextlib.suppress(_ConditionFailedError):  # enrolled meanwhile: that outcome stands
+        _update(
+            table,
+            f"enroll#{task_id}",
+            "SET #s = :ambiguous",
+            {":ambiguous": _s(AMBIGUOUS), ":creating": _s(CREATING)},
+            deadline,
+            condition="#s = :creating",
+        )
+
+
 def release_enroll(table: str, task_id: str, request_id: str, deadline: aws_calls.Deadline) -> None:
     """Forget a claim whose CreateVoiceProfile definitely failed, so a later request may try again."""
     with contextlib.suppress(_ConditionFailedError):  # another request took it over: theirs now
         _delete(
             table, f"enroll#{task_id}", deadline, condition="requestId = :r", values={":r": _s(request_id)}
+        )
+
+
+def note_create_attempt(table: str, domain_id: str, task_id: str, deadline: aws_calls.Deadline) -> str:
+    """Record, before a CreateVoiceProfile, that a create for ``task_id`` is in flight; return the entry.
+
+    The entry stays until the create's outcome is known (answered, adopted or definitely
+    failed): while it stays, a profile made in its window may be this create's.
+    """
+    entry = f"{task_id}|{_now():.3f}"
+    _update(
+        table,
+        f"creates#{domain_id}",
+        "ADD attempts :e SET expiresAt = :exp",
+        {":e": {"SS": [entry]}, ":exp": _n(_now() + ENROLL_TTL_S)},
+        deadline,
+        names=False,
+    )
+    return entry
+
+
+def create_attempts(table: str, domain_id: str, deadline: aws_calls.Deadline) -> list[tuple[str, str, float]]:
+    """The domain's unsettled creates: (entry, task ID, attempt time)."""
+    item = _get(table, f"creates#{domain_id}", deadline) or {}
+    attempts = []
+    for entry in item.get("attempts", {}).get("SS", []):
+        task_id, _, at = entry.rpartition("|")
+        attempts.append((entry, task_id, float(at)))
+    return attempts
+
+
+def clear_create_attempts(
+    table: str, domain_id: str, entries: list[str], deadline: aws_calls.Deadline
+) -> None:
+    """Forget creates whose outcome is known now."""
+    if entries:
+        _update(
+            table,
+            f"creates#{domain_id}",
+            "DELETE attempts :e",
+            {":e": {"SS": entries}},
+            deadline,
+            names=False,
         )
 
 

@@ -382,7 +382,10 @@ def note_task_seen(
     """A status notification named this call's task: record it as started (best effort).
 
     This is the evidence that resolves a ``ResourceLimitExceededException`` after a lost start
-    response: the redelivered AnalyticsReady then ends as a duplicate.
+    response: the redelivered AnalyticsReady then ends as a duplicate. With the consent gate on,
+    a task whose ID only becomes known now (its start was answered ``ConflictException`` or
+    lost) is stopped if the call was declined meanwhile: the decline could not stop it by ID
+    (found by bench/soak.py).
     """
     if not (voice_connector_id and transaction_id and task_id and settings.state_table_name):
         return
@@ -390,9 +393,15 @@ def note_task_seen(
     if token is None:
         return
     try:
-        state.mark_started(settings.state_table_name, token, task_id, deadline)
+        first_seen = state.mark_started(settings.state_table_name, token, task_id, deadline)
+        if not (first_seen and settings.require_consent):
+            return
+        call = state.get_call(settings.state_table_name, voice_connector_id, transaction_id, deadline)
     except state.StateError as exc:
         logger.warning("start_state_unavailable", extra={"errorCode": exc.code, "operation": "mark_started"})
+        return
+    if call.consent == state.DECLINED:
+        stop_call(voice_connector_id, transaction_id, settings=settings, deadline=deadline, fields={})
 
 
 def configuration_failure(fields: dict[str, Any], reason: str) -> Outcome:

@@ -26,6 +26,12 @@ takes no idempotency token, so one task gives at most one profile through the st
   that window that no other task has claimed. One -> adopted (``Enrolled``); none -> the create
   never happened and is tried again; several -> ``Voice Profile Request Failed`` with reason
   ``AmbiguousLostResponse`` (their IDs are logged for an operator; nothing is deleted blindly).
+  That verdict is stored (``ambiguous``), so every later delivery or request for the task gets
+  the same answer rather than a different one once the other create has settled.
+  A profile's summary does not name its task, so one candidate is adopted only when no other
+  task's create was unsettled in that window (``state.note_create_attempt``, recorded before
+  every create and cleared once its outcome is known); otherwise it could be another person's
+  voiceprint, and the request fails with ``AmbiguousLostResponse`` too (found by bench/soak.py).
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ CONSENT_VALUES = (state.GRANTED, state.DECLINED)
 EVENT_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 #: Seconds around a lost CreateVoiceProfile attempt in which a profile is taken as its result.
 CLOCK_SKEW_S = 60.0
+AMBIGUOUS_LOST_RESPONSE = "AmbiguousLostResponse"
 
 
 def on_request(
@@ -240,6 +247,8 @@ class _VoiceProfileRequest:
             if prior.status == state.ENROLLED:
                 logger.info("voice_profile_already_enrolled", extra=self.fields)
                 return self.succeed(ENROLLED, prior.profile, count=None)
+            if prior.status == state.AMBIGUOUS:  # settled: the same answer for every delivery
+                return self.fail(AMBIGUOUS_LOST_RESPONSE)
             window_end = prior.attempted_at + clients.CONNECT_TIMEOUT_S + clients.READ_TIMEOUT_S
             if state._now() < window_end + CLOCK_SKEW_S:
                 return Outcome("failed", "another delivery is creating this profile; retried later")
@@ -250,6 +259,8 @@ class _VoiceProfileRequest:
                 self.table, task_id, self.request_id, prior.attempted_at, self.deadline
             ):
                 return Outcome("failed", "another delivery took over this enrollment; retried later")
+        domain = self.settings.voice_profile_domain_id or ""
+        attempt = state.note_create_attempt(self.table, domain, task_id, self.deadline)
         try:
             response, _ = aws_calls.call(
                 lambda: clients.chime().create_voice_profile(SpeakerSearchTaskId=task_id),
@@ -266,9 +277,11 @@ class _VoiceProfileRequest:
                 )
                 return Outcome("failed", f"CreateVoiceProfile: {exc.code}; outcome checked on redelivery")
             state.release_enroll(self.table, task_id, self.request_id, self.deadline)
+            state.clear_create_attempts(self.table, domain, [attempt], self.deadline)
             return self.fail(exc.code) if exc.kind is not aws_calls.ErrorKind.THROTTLED else self.retry(exc)
         profile = _profile(response.get("VoiceProfile", {}))
         state.finish_enroll(self.table, task_id, profile, self.deadline)
+        state.clear_create_attempts(self.table, domain, [attempt], self.deadline)
         return self.succeed(ENROLLED, profile, count=metrics.VOICE_PROFILES_ENROLLED)
 
     def find_lost_profile(self, attempted_at: float, window_end: float) -> Outcome | None:
@@ -277,6 +290,8 @@ class _VoiceProfileRequest:
         try:
             summaries = self.list_profiles(domain)
         except aws_calls.AwsCallError as exc:
+            if _retryable(exc):  # the claim stays: a redelivery looks again
+                return self.retry(exc)
             return self.fail(f"cannot check a lost CreateVoiceProfile response: {exc.code}")
         low, high = attempted_at - CLOCK_SKEW_S, window_end + CLOCK_SKEW_S
         candidates = [
@@ -285,17 +300,31 @@ class _VoiceProfileRequest:
             if low <= _epoch(s.get("CreatedTimestamp")) <= high
             and not state.profile_claimed(self.table, str(s.get("VoiceProfileId")), self.deadline)
         ]
-        if not candidates:
-            return None  # the create never happened: try it again
-        if len(candidates) > 1:
-            ids = [str(s.get("VoiceProfileId")) for s in candidates]
-            logger.error("voice_profile_lost_response_ambiguous", extra={**self.fields, "candidates": ids})
-            return self.fail("AmbiguousLostResponse")
-        profile = _profile(candidates[0])
         task_id = self.ids["speakerSearchTaskId"] or ""
+        attempts = state.create_attempts(self.table, domain, self.deadline)
+        mine = [entry for entry, task, _ in attempts if task == task_id]
+        attempt_s = window_end - attempted_at
+        others = [
+            task
+            for _, task, at in attempts
+            if task != task_id and at - CLOCK_SKEW_S <= high and at + attempt_s + CLOCK_SKEW_S >= low
+        ]
+        if not candidates:
+            state.clear_create_attempts(self.table, domain, mine, self.deadline)
+            return None  # the create never happened: try it again
+        if len(candidates) > 1 or others:
+            # Several profiles, or one that another unsettled create may have made: adopting it
+            # could give this request someone else's voiceprint.
+            ids = [str(s.get("VoiceProfileId")) for s in candidates]
+            extra = {**self.fields, "candidates": ids, "otherCreates": len(others)}
+            logger.error("voice_profile_lost_response_ambiguous", extra=extra)
+            state.abandon_enroll(self.table, task_id, self.deadline)
+            return self.fail(AMBIGUOUS_LOST_RESPONSE)
+        profile = _profile(candidates[0])
         if not state.claim_profile(self.table, profile["voiceProfileId"] or "", task_id, self.deadline):
             return Outcome("failed", "the candidate profile was claimed meanwhile; retried later")
         state.finish_enroll(self.table, task_id, profile, self.deadline)
+        state.clear_create_attempts(self.table, domain, mine, self.deadline)
         logger.info("voice_profile_lost_response_recovered", extra=self.fields)
         return self.succeed(ENROLLED, profile, count=metrics.VOICE_PROFILES_ENROLLED)
 

@@ -7,6 +7,12 @@ connection handling are all exercised. It speaks just enough of each protocol:
 * chime-sdk-voice (REST-JSON): ``POST /voice-connectors/{id}/speaker-search-tasks`` -> 201 with a
   ``SpeakerSearchTask`` (``/voice-tone-analysis-tasks``: a ``VoiceToneAnalysisTask``); errors carry
   ``x-amzn-ErrorType`` (botocore's RestJSONParser reads the code from that header).
+* chime-sdk-voice voice profiles: ``POST /voice-profiles`` (CreateVoiceProfile -> 201),
+  ``PUT|GET|DELETE /voice-profiles/{id}`` (Update -> 200, Get -> 200, Delete -> 204) and
+  ``GET /voice-profiles?voice-profile-domain-id=...`` (ListVoiceProfiles, paged by ``max-results``).
+  A profile is made from a speaker search task this fake started (its domain is the task's) or
+  one added with :meth:`FakeAws.add_past_task`; every profile remembers its source task
+  (``profiles``), the evidence for "one enroll request, at most one profile".
 * EventBridge (awsJson1_1): ``POST /`` with ``X-Amz-Target: AWSEvents.PutEvents``; errors carry
   ``__type`` in the body.
 
@@ -20,6 +26,20 @@ DIFFERENT token for an already-started call is counted in ``duplicate_starts`` (
 side) and refused with RLE. ``region_task_limit`` models the Region's active-task quota (25 by
 default in AWS; None: unlimited here): a new task beyond it gets RLE too, until
 :meth:`FakeAws.finish_tasks` ends some.
+
+Voice profile answers AWS leaves open (docs/aws-voice-analytics-facts-3.md), each an option:
+
+* ``expired_task_answer``: CreateVoiceProfile / UpdateVoiceProfile for a task older than 24 hours
+  (its embeddings are gone). The docs say "likely 410 Gone": ``"gone"`` (410 ``GoneException``),
+  ``"not_found"`` (404 ``NotFoundException``) or ``"bad_request"`` (400 ``BadRequestException``).
+* ``repeat_create_answer``: CreateVoiceProfile for a task that already has a profile. The API
+  takes no idempotency token, so ``"new_profile"`` (201, a second voiceprint) is the default;
+  ``"conflict"`` (409) and ``"same_profile"`` (201 with the first profile) are the alternatives.
+* ``list_lag_s``: ListVoiceProfiles is eventually consistent: a profile is listed only this many
+  seconds after it was made (0: at once).
+
+Deleting a profile that is gone answers 404 ``NotFoundException`` (documented), as do Get and
+Update of an unknown profile and a create from an unknown task.
 
 Used by tests/runtime and by bench/soak.py.
 """
@@ -36,6 +56,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -128,13 +149,69 @@ class Request:
     def json(self) -> Any:
         return json.loads(self.body or b"{}")
 
+    @property
+    def operation(self) -> str:
+        """The API operation, from the method and path (``"unknown"`` if the fake has none)."""
+        path = self.path.split("?")[0]
+        if self.service == EVENTS:
+            return "PutEvents"
+        if path.startswith("/voice-connectors/"):
+            kind = "SpeakerSearchTask" if "/speaker-search-tasks" in path else "VoiceToneAnalysisTask"
+            return ("Stop" if "operation=stop" in self.path else "Start") + kind
+        if path == "/voice-profiles":
+            return {"POST": "CreateVoiceProfile", "GET": "ListVoiceProfiles"}.get(self.method, "unknown")
+        if path.startswith("/voice-profiles/"):
+            names = {"PUT": "UpdateVoiceProfile", "GET": "GetVoiceProfile", "DELETE": "DeleteVoiceProfile"}
+            return names.get(self.method, "unknown")
+        return "unknown"
+
 
 DUPLICATE_START_ANSWERS = ("same_task", "conflict", "limit_exceeded")
+EXPIRED_TASK_ANSWERS = ("gone", "not_found", "bad_request")
+REPEAT_CREATE_ANSWERS = ("new_profile", "conflict", "same_profile")
+#: A voice profile can be made from a speaker search task for this long after the task.
+EMBEDDING_RETENTION_S = 24 * 3600
+#: Profiles expire this long after their last update.
+PROFILE_LIFETIME_S = 3 * 365 * 24 * 3600
+_ERRORS = {
+    "gone": (410, "GoneException"),
+    "not_found": (404, "NotFoundException"),
+    "bad_request": (400, "BadRequestException"),
+    "conflict": (409, "ConflictException"),
+}
+
+
+@dataclass
+class VoiceProfile:
+    profile_id: str
+    domain_id: str
+    #: The speaker search task it was made from (None: made before the fake started).
+    task_id: str | None
+    created_at: float
+    updated_at: float
+    deleted: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "VoiceProfileId": self.profile_id,
+            "VoiceProfileArn": f"arn:aws:chime:us-east-1:111122223333:voice-profile/{self.profile_id}",
+            "VoiceProfileDomainId": self.domain_id,
+            "CreatedTimestamp": _iso(self.created_at),
+            "UpdatedTimestamp": _iso(self.updated_at),
+            "ExpirationTimestamp": _iso(self.updated_at + PROFILE_LIFETIME_S),
+        }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
 class FakeAws:
     duplicate_start_answer: str = "same_task"
+    expired_task_answer: str = "gone"
+    repeat_create_answer: str = "new_profile"
+    list_lag_s: float = 0.0
     region_task_limit: int | None = None
     conflict_on_repeat: bool = False  # older spelling of duplicate_start_answer="conflict"
     fault_policy: Callable[[str], Reply | None] | None = None
@@ -151,6 +228,12 @@ class FakeAws:
     on_task_started: Callable[[tuple[str, ...], str], None] | None = None
     published: list[dict[str, Any]] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
+    #: Injected faults per (operation, label), e.g. ("CreateVoiceProfile", "lost-response").
+    operation_faults: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Speaker search task ID -> (voice profile domain ID, start time, epoch seconds).
+    speaker_search_tasks: dict[str, tuple[str, float]] = field(default_factory=dict)
+    #: Every voice profile ever made, deleted ones included (``deleted=True``).
+    profiles: dict[str, VoiceProfile] = field(default_factory=dict)
     _scripts: dict[str, deque[Reply]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -184,10 +267,13 @@ class FakeAws:
     def __post_init__(self) -> None:
         if self.conflict_on_repeat:
             self.duplicate_start_answer = "conflict"
-        if self.duplicate_start_answer not in DUPLICATE_START_ANSWERS:
-            raise ValueError(
-                f"duplicate_start_answer {self.duplicate_start_answer!r} not in {DUPLICATE_START_ANSWERS}"
-            )
+        for name, allowed in (
+            ("duplicate_start_answer", DUPLICATE_START_ANSWERS),
+            ("expired_task_answer", EXPIRED_TASK_ANSWERS),
+            ("repeat_create_answer", REPEAT_CREATE_ANSWERS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} {getattr(self, name)!r} not in {allowed}")
 
     # -- test API ----------------------------------------------------------------------------
 
@@ -196,6 +282,22 @@ class FakeAws:
         with self._lock:
             for task_id in sorted(self.active_tasks)[: len(self.active_tasks) if count is None else count]:
                 self.active_tasks.discard(task_id)
+
+    def add_past_task(self, task_id: str, domain_id: str, age_s: float) -> None:
+        """A speaker search task that ran ``age_s`` seconds ago (before the fake started)."""
+        with self._lock:
+            self.speaker_search_tasks[task_id] = (domain_id, time.time() - age_s)
+
+    def add_past_profile(self, profile_id: str, domain_id: str, age_s: float) -> None:
+        """A voice profile enrolled ``age_s`` seconds ago, from a task this fake never saw."""
+        then = time.time() - age_s
+        with self._lock:
+            self.profiles[profile_id] = VoiceProfile(profile_id, domain_id, None, then, then)
+
+    def profiles_per_task(self) -> Counter[str]:
+        """How many profiles (deleted ones included) each speaker search task made."""
+        with self._lock:
+            return Counter(p.task_id for p in self.profiles.values() if p.task_id is not None)
 
     def script(self, service: str, *replies: Reply) -> None:
         """Queue replies for the next requests to ``service``; afterwards it behaves normally."""
@@ -212,24 +314,37 @@ class FakeAws:
 
     # -- server side -------------------------------------------------------------------------
 
-    def _next_reply(self, service: str) -> Reply | None:
+    def _next_reply(self, request: Request) -> Reply | None:
+        service = request.service
         with self._lock:
             queue = self._scripts.get(service)
             reply = queue.popleft() if queue else None
         if reply is None and self.fault_policy is not None:
             reply = self.fault_policy(service)
         if reply is not None and reply.is_fault:
+            label = reply.label or str(reply.status)
             with self._lock:
-                self.faults[f"{service}:{reply.label or reply.status}"] += 1
+                self.faults[f"{service}:{label}"] += 1
+                self.operation_faults[(request.operation, label)] += 1
         return reply
 
     def _default(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
-        if request.service == CHIME and "operation=stop" in request.path:
+        operation = request.operation
+        if operation.startswith("Stop"):
             return self._stop_task(request)
-        if request.service == CHIME:
+        if operation.startswith("Start"):
             return self._start_task(request)
-        if request.service == EVENTS:
+        if operation == "PutEvents":
             return self._put_events(request)
+        voice_profiles = {
+            "CreateVoiceProfile": self._create_profile,
+            "UpdateVoiceProfile": self._update_profile,
+            "DeleteVoiceProfile": self._delete_profile,
+            "GetVoiceProfile": self._get_profile,
+            "ListVoiceProfiles": self._list_profiles,
+        }
+        if operation in voice_profiles:
+            return voice_profiles[operation](request)
         return 404, {"message": "unknown operation"}, "UnknownOperationException"
 
     def _start_task(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
@@ -251,6 +366,8 @@ class FakeAws:
                 task_id = f"task-{len(self.tasks) + 1:06d}"
                 self.tasks[key] = (token, task_id)
                 self.active_tasks.add(task_id)
+                if kind == "speaker-search-tasks":
+                    self.speaker_search_tasks[task_id] = (str(body.get("VoiceProfileDomainId")), time.time())
                 new_task = True
             elif existing[0] != token:
                 self.duplicate_starts += 1
@@ -281,6 +398,83 @@ class FakeAws:
             self.stopped_tasks.append(task_id)
         return 204, {}, None
 
+    # -- voice profiles ------------------------------------------------------------------------
+
+    def _embeddings(self, task_id: str) -> tuple[str, None] | tuple[None, tuple[int, dict[str, Any], str]]:
+        """(the task's domain, None), or (None, the error) for an unknown or expired task."""
+        task = self.speaker_search_tasks.get(task_id)
+        if task is None:
+            return None, (404, {"Message": "speaker search task not found"}, "NotFoundException")
+        if time.time() - task[1] > EMBEDDING_RETENTION_S:
+            status, code = _ERRORS[self.expired_task_answer]
+            return None, (status, {"Message": "the task's embeddings are gone"}, code)
+        return task[0], None
+
+    def _create_profile(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
+        task_id = str(request.json.get("SpeakerSearchTaskId"))
+        with self._lock:
+            domain, error = self._embeddings(task_id)
+            if error is not None:
+                return error
+            assert domain is not None
+            mine = [p for p in self.profiles.values() if p.task_id == task_id and not p.deleted]
+            if mine and self.repeat_create_answer == "conflict":
+                return 409, {"Message": "a profile exists for this task"}, "ConflictException"
+            if mine and self.repeat_create_answer == "same_profile":
+                return 201, {"VoiceProfile": mine[0].summary()}, None
+            now = time.time()
+            profile = VoiceProfile(f"vp-{len(self.profiles) + 1:06d}", domain, task_id, now, now)
+            self.profiles[profile.profile_id] = profile
+        return 201, {"VoiceProfile": profile.summary()}, None
+
+    def _live_profile(self, request: Request) -> VoiceProfile | None:
+        profile_id = urllib.parse.unquote(request.path.split("?")[0].split("/")[2])
+        profile = self.profiles.get(profile_id)
+        return None if profile is None or profile.deleted else profile
+
+    def _update_profile(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
+        with self._lock:
+            profile = self._live_profile(request)
+            if profile is None:
+                return 404, {"Message": "voice profile not found"}, "NotFoundException"
+            _, error = self._embeddings(str(request.json.get("SpeakerSearchTaskId")))
+            if error is not None:
+                return error
+            profile.updated_at = time.time()
+            return 200, {"VoiceProfile": profile.summary()}, None
+
+    def _delete_profile(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
+        with self._lock:
+            profile = self._live_profile(request)
+            if profile is None:
+                return 404, {"Message": "voice profile not found"}, "NotFoundException"
+            profile.deleted = True
+        return 204, {}, None
+
+    def _get_profile(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
+        with self._lock:
+            profile = self._live_profile(request)
+            if profile is None:
+                return 404, {"Message": "voice profile not found"}, "NotFoundException"
+            return 200, {"VoiceProfile": profile.summary()}, None
+
+    def _list_profiles(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
+        domain = query.get("voice-profile-domain-id", [""])[0]
+        size = int(query.get("max-results", ["100"])[0])
+        start = int(query.get("next-token", ["0"])[0])
+        visible_before = time.time() - self.list_lag_s
+        with self._lock:
+            listed = [
+                p.summary()
+                for p in self.profiles.values()
+                if p.domain_id == domain and not p.deleted and p.created_at <= visible_before
+            ]
+        page: dict[str, Any] = {"VoiceProfiles": listed[start : start + size]}
+        if start + size < len(listed):
+            page["NextToken"] = str(start + size)
+        return 200, page, None
+
     def _put_events(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
         entries = request.json.get("Entries", [])
         with self._lock:
@@ -303,20 +497,34 @@ class _Handler(BaseHTTPRequestHandler):
         """Silence the default stderr access log."""
 
     def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
         fake: FakeAws = self.server.fake
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         target = self.headers.get("X-Amz-Target", "")
         if self.path.startswith("/voice-connectors/") and "-tasks" in self.path:
             service = CHIME
+        elif self.path.split("?")[0].startswith("/voice-profiles"):
+            service = CHIME  # the same chime-sdk-voice endpoint, so the same fault policy
         elif self.path == "/" and target == "AWSEvents.PutEvents":
             service = EVENTS
         else:
             service = "unknown"
-        request = Request(service, "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        request = Request(service, method, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         with fake._lock:
             fake.requests.append(request)
 
-        reply = fake._next_reply(service)
+        reply = fake._next_reply(request)
         if reply is not None and reply.reset:
             # SO_LINGER 0 turns close() into a TCP RST: the client sees a reset, not a response.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -147,6 +147,22 @@ def test_declined_after_the_start_stops_the_running_task(handler: ModuleType, ga
     }
 
 
+def test_a_decline_stops_a_task_whose_id_only_its_status_names(handler: ModuleType, gate: f.FakeAws) -> None:
+    """Found by bench/soak.py: the start's answer was lost, the retry got 409, so the decline
+    could not stop the task by ID; its first status notification names it, and it is stopped then."""
+    gate.duplicate_start_answer = "conflict"
+    gate.script(f.CHIME, f.lost_response())
+    run(handler, consent(time="2029-11-25T10:00:00Z"), n.analytics_ready())
+    run(handler, consent("declined", rid="req-2", time="2029-11-25T10:05:00Z"))
+    assert gate.active_tasks == {"task-000001"}  # not stoppable yet: its ID is unknown
+    status = n.search_status(task_id="task-000001", transaction_id="tx-1", is_caller=True)
+    assert run(handler, status) == {"batchItemFailures": []}
+    assert gate.stopped_tasks == ["task-000001"]
+    assert gate.active_tasks == set()
+    run(handler, status)  # a second status for the task: nothing more to stop
+    assert gate.stopped_tasks == ["task-000001"]
+
+
 def test_the_latest_decision_wins_whatever_the_delivery_order(handler: ModuleType, gate: f.FakeAws) -> None:
     run(handler, consent("declined", time="2029-11-25T10:05:00Z"))
     run(handler, consent("granted", rid="older", time="2029-11-25T10:00:00Z"))  # arrives late, is older
@@ -337,6 +353,78 @@ def test_a_lost_create_that_made_nothing_is_created_again(
     put_ok(enrollment)
     assert run(handler, enroll()) == {"batchItemFailures": []}
     assert events_of(enrollment)[0][0] == "Voice Profile Enrolled"
+
+
+def test_a_lost_create_does_not_adopt_a_profile_another_lost_create_may_have_made(
+    enrollment: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by bench/soak.py: a summary does not name its task, so one candidate is not proof.
+
+    This task's create failed unseen (no profile); another task's create made vp-1 and its answer
+    was lost too. Adopting vp-1 here would enroll someone else's voiceprint.
+    """
+    table, domain = state_aws.table_name, "vpd-0123456789"
+    attempted = PROFILE["CreatedTimestamp"].timestamp() - 1
+    monkeypatch.setattr(state, "_now", lambda: attempted)
+    state.begin_enroll(table, TASK, "req-0", _deadline())
+    state.note_create_attempt(table, domain, TASK, _deadline())
+    state.note_create_attempt(table, domain, "ssk-task-2", _deadline())
+    monkeypatch.setattr(state, "_now", lambda: attempted + 600)  # both windows have passed
+    enrollment.chime.add_response(
+        "list_voice_profiles",
+        {"VoiceProfiles": [_summary(PROFILE)]},
+        {"VoiceProfileDomainId": domain, "MaxResults": 100},
+    )
+    put_ok(enrollment)
+    assert run(handler, enroll()) == {"batchItemFailures": []}
+    [(detail_type, detail)] = events_of(enrollment)
+    assert (detail_type, detail["reason"]) == ("Voice Profile Request Failed", "AmbiguousLostResponse")
+    assert not state.profile_claimed(table, "vp-1", _deadline())
+    # The verdict stands once the other create has settled: one request, one outcome.
+    other = [entry for entry, task, _ in state.create_attempts(table, domain, _deadline()) if task != TASK]
+    state.clear_create_attempts(table, domain, other, _deadline())
+    put_ok(enrollment)
+    assert run(handler, enroll()) == {"batchItemFailures": []}  # no ListVoiceProfiles this time
+    assert [d["reason"] for _, d in events_of(enrollment)] == ["AmbiguousLostResponse"] * 2
+
+
+def test_a_transient_error_checking_a_lost_create_is_retried_not_reported(
+    enrollment: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import clients
+
+    monkeypatch.setattr(clients, "MAX_ATTEMPTS", 1)
+    monkeypatch.setattr(state, "_now", lambda: 1_000.0)
+    state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
+    monkeypatch.setattr(state, "_now", lambda: 5_000.0)
+    enrollment.chime.add_client_error(
+        "list_voice_profiles", service_error_code="ServiceUnavailableException", http_status_code=503
+    )
+    assert run(handler, enroll()) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert events_of(enrollment) == []  # no failure event: a redelivery looks again
+
+
+def test_a_create_stays_recorded_until_its_outcome_is_known(
+    enrollment: Stubs, handler: ModuleType, state_aws: StateAws
+) -> None:
+    table, domain = state_aws.table_name, "vpd-0123456789"
+    enrollment.chime.add_client_error(
+        "create_voice_profile", service_error_code="ServiceFailureException", http_status_code=500
+    )
+    run(handler, enroll())  # unanswered: the create may have made a profile
+    enrollment.chime.add_response(
+        "create_voice_profile",
+        {"VoiceProfile": {**PROFILE, "VoiceProfileId": "vp-2"}},
+        {"SpeakerSearchTaskId": "t-2"},
+    )
+    enrollment.chime.add_client_error(
+        "create_voice_profile", service_error_code="GoneException", http_status_code=410
+    )
+    put_ok(enrollment, 2)
+    run(handler, enroll(speakerSearchTaskId="t-2"))  # answered
+    run(handler, enroll(speakerSearchTaskId="t-3"))  # definitely failed
+    assert [task for _, task, _ in state.create_attempts(table, domain, _deadline())] == [TASK]
+    assert [d for d, _ in events_of(enrollment)] == ["Voice Profile Enrolled", "Voice Profile Request Failed"]
 
 
 def test_a_create_in_flight_elsewhere_is_not_duplicated(

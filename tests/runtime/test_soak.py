@@ -1,13 +1,19 @@
-"""A small, seeded run of bench/soak.py: nothing lost, nothing started twice, faults really hit."""
+"""Small, seeded runs of bench/soak.py: nothing lost, started twice or enrolled twice; faults really hit."""
 
 from __future__ import annotations
 
 import importlib.util
+import random
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import ModuleType
+from typing import Any
+from unittest import mock
 
 import pytest
 
+from tests.runtime import fake_aws as f
 from tests.support import REPO_ROOT
 
 
@@ -87,30 +93,124 @@ def test_soak_report_fails_on_a_started_call_in_the_dlq() -> None:
     assert "started calls in DLQ:   1" in report.render()
 
 
-@pytest.mark.slow
-def test_soak_with_the_consent_gate_starts_only_granted_calls_once() -> None:
-    """REQUIRE_CONSENT=true, consent requests before and after AnalyticsReady, faults injected.
+#: Every answer the fake can give where AWS does not settle it, each in at least one run:
+#: (repeated start, CreateVoiceProfile/UpdateVoiceProfile for an expired task, a second
+#: CreateVoiceProfile for a task, ListVoiceProfiles lag in seconds; below the soak's clock skew).
+FAKE_ANSWERS = [
+    ("same_task", "gone", "new_profile", 0.0),
+    ("conflict", "not_found", "conflict", 0.1),
+    ("limit_exceeded", "bad_request", "same_profile", 0.0),
+]
 
-    Voice profile requests are not in the workload: the fake has no CreateVoiceProfile.
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("answer", "expired", "repeat_create", "list_lag"), FAKE_ANSWERS)
+def test_soak_with_consent_and_enrollment_keeps_every_invariant(
+    answer: str, expired: str, repeat_create: str, list_lag: float
+) -> None:
+    """REQUIRE_CONSENT and ENABLE_ENROLLMENT on, consent and voice profile requests, faults injected.
+
+    Decisions before and after AnalyticsReady, declined after the start, overridden both ways, out
+    of order and tied; enroll (twice per task, and the same request delivered twice), enroll
+    without consentReference, for an expired and an unknown task; updates; deletes of deleted
+    and never existing profiles. Checked from the fake's own records, not the handler's answers.
+    200 notifications keep it within the 20 s limit on a loaded machine; lost creates are rare at
+    that size, so the lossy runs below exercise them.
     """
     report = load_soak().run(
-        notifications=300, seed=7, fault_rate=0.2, duplicate_answer="conflict", consent=True
+        notifications=200,
+        seed=7,
+        fault_rate=0.2,
+        duplicate_answer=answer,
+        consent=True,
+        expired_task_answer=expired,
+        repeat_create_answer=repeat_create,
+        list_lag_s=list_lag,
     )
 
-    assert report.sent == 300
+    assert report.sent >= 200
     assert report.lost == []
     assert report.unexpected == []
     assert report.in_flight == 0
     assert report.duplicate_starts == 0
     assert report.started_without_consent == []
     assert report.granted_not_started == []
+    assert report.profile_violations == []
+    assert report.max_profiles_per_task == 1
     assert report.ok
-    # all three decisions occurred, and only the granted calls got tasks (each exactly once)
+    # the latest decision won where decisions overrode each other, and declines stopped tasks
     assert set(report.consent_calls) == {"granted", "declined", "none"}
-    assert report.tasks_started == report.consent_calls["granted"]
+    assert report.decisions_overridden > 0
+    assert report.tasks_stopped > 0
+    # every kind of voice profile request was sent
+    kinds = set(report.profile_requests)
+    assert {"enroll enrolled", "enroll failed:expired", "update updated", "delete deleted"} <= kinds
+    assert "enroll failed:detail.consentReference is required" in kinds
+    assert report.profiles_created > 0
     assert sum(report.faults.values()) > 0
     total = report.sent + report.status_notifications
     assert report.started + report.published + report.skipped + sum(report.dlq.values()) == total
+
+
+def _lossy_policy(rate: float, rng: random.Random) -> Callable[[str], Any]:
+    """A fifth of the chime-sdk-voice answers are lost after the service acted."""
+    del rate
+    return lambda service: f.lost_response() if service == f.CHIME and rng.random() < 0.2 else None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("adoption", ["kept", "broken"])
+def test_the_soak_catches_a_second_profile_for_one_enroll(
+    adoption: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checker is not vacuous: a handler that never adopts a lost create's profile makes two.
+
+    Same workload and faults both times; only the broken variant (``find_lost_profile`` always
+    says "nothing was created", so the create is retried) fails the soak.
+    """
+    soak = load_soak()
+    monkeypatch.setattr(soak, "_fault_policy", _lossy_policy)
+    if adoption == "broken":
+        original = soak._soak_handler
+
+        @contextmanager
+        def never_adopting(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with original(*args, **kwargs) as loaded:
+                requests = sys.modules["user_requests"]._VoiceProfileRequest
+                with mock.patch.object(requests, "find_lost_profile", return_value=None):
+                    yield loaded
+
+        monkeypatch.setattr(soak, "_soak_handler", never_adopting)
+
+    report = soak.run(notifications=100, seed=7, fault_rate=0.0, duplicate_answer="same_task", consent=True)
+
+    assert report.lost_creates > 0
+    if adoption == "kept":
+        assert report.max_profiles_per_task == 1
+        # each lost create was adopted or, where another unsettled create overlapped, refused
+        assert report.adopted + report.ambiguous > 0
+        assert report.ok
+    else:
+        assert report.max_profiles_per_task > 1
+        assert report.adopted == 0
+        assert not report.ok
+        assert "max per enroll task: " in report.render()
+
+
+def test_soak_report_fails_on_a_profile_violation() -> None:
+    soak = load_soak()
+    assert not soak.SoakReport(sent=1, max_profiles_per_task=2).ok
+    assert not soak.SoakReport(sent=1, profile_violations=["vpr-1: 2 different outcomes"]).ok
+    assert soak.SoakReport(sent=1, max_profiles_per_task=1).ok
+
+
+def test_the_latest_decision_wins_by_time_and_declined_wins_a_tie() -> None:
+    final = load_soak().final_decision
+    assert final([("granted", 1), ("declined", 2)]) == "declined"
+    assert final([("granted", 2), ("declined", 1)]) == "granted"
+    assert final([("declined", 1), ("granted", 1)]) == "declined"
+    assert final([("granted", 1), ("declined", 1)]) == "declined"
+    assert final([]) == "none"
 
 
 def test_soak_report_fails_on_a_call_started_without_consent() -> None:
