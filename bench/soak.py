@@ -908,6 +908,9 @@ def _check_profiles(report: SoakReport, messages: list[Message], fake: f.FakeAws
         c.task_id for c in cases.values() if c.detail_type == "Enroll Voice Profile" and c.task_id
     }
     report.max_profiles_per_task = max((per_task[task] for task in enroll_tasks), default=0)
+    report.profile_violations.extend(
+        _explain_second_profile(fake, task) for task in sorted(enroll_tasks) if per_task[task] > 1
+    )
     report.profiles_created = sum(per_task.values())
     report.lost_creates = sum(
         count
@@ -944,6 +947,36 @@ def _check_profiles(report: SoakReport, messages: list[Message], fake: f.FakeAws
             expected = ({"updated": UPDATED, "deleted": DELETED}[case.expect], case.profile_id)
         if (detail_type, value) != expected:
             violations.append(f"{rid}: expected {expected}, got {(detail_type, value)}")
+
+
+def _explain_second_profile(fake: f.FakeAws, task_id: str) -> str:
+    """Say when a task's profiles were made, against the window in which a redelivery looks for one.
+
+    The handler adopts a lost create's profile only if it was made within the attempt's connect +
+    read timeouts plus ``CLOCK_SKEW_S`` (scaled down in this soak) of the attempt; a profile made
+    later is the documented assumption failing (AWS acting on a request long after the client gave
+    up); a duplicate of a profile made inside that window points to a handler bug.
+    """
+    creates = sorted(
+        r.received_at
+        for r in fake.requests
+        if r.operation == "CreateVoiceProfile" and r.json.get("SpeakerSearchTaskId") == task_id
+    )
+    made = sorted(p.created_at for p in fake.profiles.values() if p.task_id == task_id)
+    timeouts = sys.modules["clients"]
+    window_s = timeouts.CONNECT_TIMEOUT_S + timeouts.READ_TIMEOUT_S + CLOCK_SKEW_S
+    first = creates[0] if creates else made[0]
+    late = made[0] - first
+    verdict = (
+        f"outside the {window_s:.1f} s window a redelivery searches (the documented assumption did not hold)"
+        if late > window_s
+        # The handler's window starts at its attempt, a little before the request arrived here.
+        else f"within {window_s:.1f} s of the request's arrival (look for a handler bug)"
+    )
+    return (
+        f"task {task_id}: {len(made)} profiles from {len(creates)} CreateVoiceProfile requests;"
+        f" the first profile was made {late:.2f} s after the first request arrived, {verdict}"
+    )
 
 
 def _account(
