@@ -60,7 +60,8 @@ def flush(search_id: str | None) -> None:
     timestamp_ms = int(time.time() * 1000)
     out = _out or sys.stdout
     for status, metrics in _pending.items():
-        longest = max((len(values) for _, values in metrics.values()), default=0)
+        # count() never leaves a status without a value, so there is always a longest one.
+        longest = max(len(values) for _, values in metrics.values())
         # EMF allows at most MAX_VALUES_PER_METRIC values per metric in one line: write more lines.
         for start in range(0, longest, MAX_VALUES_PER_METRIC):
             chunk = {

@@ -144,11 +144,15 @@ START_RETRY_ON = frozenset(
 
 
 class _AlreadyStartedError(Exception):
-    """Raised inside a start attempt when the state table shows the task was started meanwhile."""
+    """Raised inside a start attempt when the state table shows the task was started meanwhile.
 
-    def __init__(self, task_id: str | None) -> None:
-        super().__init__("already started")
-        self.task_id = task_id
+    Never logged or shown: ``_start_failed`` turns it into a duplicate, so it carries only the ID.
+    """
+
+    @property
+    def task_id(self) -> str | None:
+        task_id: str | None = self.args[0]
+        return task_id
 
 
 #: StartVoiceToneAnalysisTask's required LanguageCode: the API's enum has only this value.
@@ -211,7 +215,7 @@ def client_request_token(
     cannot start a second task.
     """
     material = f"{voice_connector_id}|{transaction_id}|{call_leg}|{kind.material_suffix}"
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:64]
+    return hashlib.sha256(material.encode()).hexdigest()  # UTF-8; a SHA-256 is 64 hex digits
 
 
 def on_analytics_ready(
@@ -414,7 +418,7 @@ def start_task(
     settings: Settings,
     deadline: aws_calls.Deadline,
     fields: dict[str, Any],
-    after_consent: bool = False,
+    after_consent: bool,
 ) -> Outcome:
     """Start one task under the duplicate and limit rules of the module docstring.
 
@@ -425,7 +429,7 @@ def start_task(
     domain_id = settings.voice_profile_domain_id
     if not kind.uses_call_leg:
         call_leg, domain_id = NO_CALL_LEG, ""  # not sent: a bad CALL_LEG must not stop voice tone
-    elif settings.start_error is not None or call_leg is None or not domain_id:
+    elif call_leg is None or not domain_id:  # exactly when settings.start_error says why
         reason = f"invalid configuration: {settings.start_error}"
         logger.error(f"{kind.name}_start_failed", extra={**fields, "reason": reason, "attempts": 0})
         metrics.count(kind.failed_metric)
@@ -572,7 +576,7 @@ def _milliseconds_since(timestamp: Any) -> float | None:
     if not isinstance(timestamp, str):
         return None
     try:
-        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        then = datetime.fromisoformat(timestamp)  # takes a "Z" suffix since Python 3.11
     except ValueError:
         return None
     if then.tzinfo is None:
