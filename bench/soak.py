@@ -686,11 +686,32 @@ class _StatusEvidence:
         return taken
 
 
+def _noting_claims(claim: Callable[..., Any], claims: dict[str, list[float]]) -> Callable[..., Any]:
+    """``state.begin_enroll`` / ``retake_enroll``, noting when a claim was taken (the state's clock)."""
+
+    def noting(table: str, task_id: str, *args: Any, **kwargs: Any) -> Any:
+        at = sys.modules["state"]._now()
+        result = claim(table, task_id, *args, **kwargs)
+        if result is True or (isinstance(result, tuple) and result[1]):
+            claims.setdefault(task_id, []).append(at)
+        return result
+
+    return noting
+
+
 @contextmanager
 def _soak_handler(
-    fake: f.FakeAws, seed: int, state_aws: _StateAws, consent: bool = False
+    fake: f.FakeAws,
+    seed: int,
+    state_aws: _StateAws,
+    consent: bool = False,
+    claims: dict[str, list[float]] | None = None,
 ) -> Iterator[tuple[ModuleType, _LogCollector]]:
-    """The handler pointed at the fake, with short timeouts and instant backoff; all restored after."""
+    """The handler pointed at the fake, with short timeouts and instant backoff; all restored after.
+
+    ``claims`` collects, per task, when the handler claimed an enrollment (the time its lost-create
+    window starts from), to explain a second profile.
+    """
     mod = load_handler("speaker_search")
     collector = _LogCollector()
     logger = logging.getLogger(sys.modules["outcomes"].LOGGER_NAME)
@@ -706,6 +727,14 @@ def _soak_handler(
         stack.enter_context(mock.patch.dict(os.environ))  # restores the whole environment after
         apply_env(os.environ, env)
         clients, aws_calls = sys.modules["clients"], sys.modules["aws_calls"]
+        state = sys.modules["state"]
+        if claims is not None:
+            stack.enter_context(
+                mock.patch.object(state, "begin_enroll", _noting_claims(state.begin_enroll, claims))
+            )
+            stack.enter_context(
+                mock.patch.object(state, "retake_enroll", _noting_claims(state.retake_enroll, claims))
+            )
         for module, attr, value in (
             (clients, "READ_TIMEOUT_S", 0.1),
             (clients, "CONNECT_TIMEOUT_S", 0.2),
@@ -799,12 +828,13 @@ def run(
         "repeat_create_answer": repeat_create_answer,
         "list_lag_s": list_lag_s,
     }
+    claims: dict[str, list[float]] = {}  # enrollment claims per task, to explain a second profile
     with f.running(**options) as fake, _state_aws() as state_aws:
         _seed_fake(fake, messages)
         fake.fault_policy = _fault_policy(fault_rate, random.Random(seed + 1))
         if status_evidence:
             fake.on_task_started = evidence.on_task_started
-        with _soak_handler(fake, seed, state_aws, consent) as (mod, logs):
+        with _soak_handler(fake, seed, state_aws, consent, claims) as (mod, logs):
             while time.monotonic() - started_at < limit:
                 now = time.monotonic()
                 queue.extend(m for at, m in invisible if at <= now)
@@ -844,7 +874,7 @@ def run(
             report.unconfirmed = logs.unconfirmed
             report.adopted = logs.adopted
             report.status_notifications = len(evidence.messages)
-            _account(report, [*messages, *evidence.messages], queue, dlq, fake, logs)
+            _account(report, [*messages, *evidence.messages], queue, dlq, fake, logs, claims)
     report.elapsed = time.monotonic() - started_at
     return report
 
@@ -889,7 +919,9 @@ def _profile_outcomes(fake: f.FakeAws) -> dict[str, set[tuple[str, str | None]]]
     return outcomes
 
 
-def _check_profiles(report: SoakReport, messages: list[Message], fake: f.FakeAws) -> None:
+def _check_profiles(
+    report: SoakReport, messages: list[Message], fake: f.FakeAws, claims: dict[str, list[float]]
+) -> None:
     """One profile per enroll task at most; each request's one outcome event is the right one.
 
     Evidence: the profiles the fake made (each knows its task) and the events it received; a
@@ -909,7 +941,9 @@ def _check_profiles(report: SoakReport, messages: list[Message], fake: f.FakeAws
     }
     report.max_profiles_per_task = max((per_task[task] for task in enroll_tasks), default=0)
     report.profile_violations.extend(
-        _explain_second_profile(fake, task) for task in sorted(enroll_tasks) if per_task[task] > 1
+        _explain_second_profile(fake, task, claims.get(task, []))
+        for task in sorted(enroll_tasks)
+        if per_task[task] > 1
     )
     report.profiles_created = sum(per_task.values())
     report.lost_creates = sum(
@@ -949,34 +983,33 @@ def _check_profiles(report: SoakReport, messages: list[Message], fake: f.FakeAws
             violations.append(f"{rid}: expected {expected}, got {(detail_type, value)}")
 
 
-def _explain_second_profile(fake: f.FakeAws, task_id: str) -> str:
-    """Say when a task's profiles were made, against the window in which a redelivery looks for one.
+def _explain_second_profile(fake: f.FakeAws, task_id: str, claims: list[float]) -> str:
+    """Say when a task's first profile was made, against the window in which a redelivery looks for it.
 
     The handler adopts a lost create's profile only if it was made within the attempt's connect +
-    read timeouts plus ``CLOCK_SKEW_S`` (scaled down in this soak) of the attempt; a profile made
-    later is the documented assumption failing (AWS acting on a request long after the client gave
-    up); a duplicate of a profile made inside that window points to a handler bug.
+    read timeouts plus ``CLOCK_SKEW_S`` (scaled down in this soak) of its claim; a profile made later
+    is the documented assumption failing (AWS acting on a request long after the client sent it);
+    a duplicate of a profile made inside that window is a handler bug.
     """
-    creates = sorted(
-        r.received_at
+    creates = sum(
+        1
         for r in fake.requests
         if r.operation == "CreateVoiceProfile" and r.json.get("SpeakerSearchTaskId") == task_id
     )
     made = sorted(p.created_at for p in fake.profiles.values() if p.task_id == task_id)
     timeouts = sys.modules["clients"]
     window_s = timeouts.CONNECT_TIMEOUT_S + timeouts.READ_TIMEOUT_S + CLOCK_SKEW_S
-    first = creates[0] if creates else made[0]
-    late = made[0] - first
+    claim = max((at for at in claims if at <= made[0]), default=None)
+    head = f"task {task_id}: {len(made)} profiles from {creates} CreateVoiceProfile requests;"
+    if claim is None:
+        return f"{head} no enrollment claim before the first profile (a handler bug)"
+    late = made[0] - claim
     verdict = (
         f"outside the {window_s:.1f} s window a redelivery searches (the documented assumption did not hold)"
         if late > window_s
-        # The handler's window starts at its attempt, a little before the request arrived here.
-        else f"within {window_s:.1f} s of the request's arrival (look for a handler bug)"
+        else f"inside the {window_s:.1f} s window a redelivery searches (a handler bug)"
     )
-    return (
-        f"task {task_id}: {len(made)} profiles from {len(creates)} CreateVoiceProfile requests;"
-        f" the first profile was made {late:.2f} s after the first request arrived, {verdict}"
-    )
+    return f"{head} the first profile was made {late:.2f} s after its claim, {verdict}"
 
 
 def _account(
@@ -986,6 +1019,7 @@ def _account(
     dlq: list[Message],
     fake: f.FakeAws,
     logs: _LogCollector,
+    claims: dict[str, list[float]],
 ) -> None:
     """Classify every message by independent evidence; anything unexplained is lost."""
     published = Counter(
@@ -1001,7 +1035,7 @@ def _account(
     in_dlq = {m.message_id for m in dlq}
     in_queue = {m.message_id for m in queue}
     _check_consent(report, messages, fake)
-    _check_profiles(report, messages, fake)
+    _check_profiles(report, messages, fake, claims)
     answered = set(_profile_outcomes(fake))
     for m in messages:
         if m.message_id in in_queue:
