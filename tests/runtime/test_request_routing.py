@@ -191,6 +191,9 @@ def test_a_consent_before_analytics_ready_is_recorded_and_waits(
         False,
     )
     assert bus.published_details()[0]["requestId"] == "req-1"
+    # the audit event's own log line, named like every published event's (<prefix>_published)
+    [audit_line] = logged(caplog, "consent_recorded_published")
+    assert (audit_line.levelno, audit_line.attempts) == (logging.INFO, 1)
 
 
 def test_an_older_decision_arriving_late_is_skipped(

@@ -374,20 +374,48 @@ def test_malformed_tone_results_fail_the_record(
 
 
 @pytest.mark.parametrize(
-    ("overrides", "level"),
+    ("overrides", "level", "reason"),
     [
-        ({"status": "VoiceToneAnalysisMaybe"}, logging.WARNING),
-        ({"voiceConnectorId": n.FOREIGN_CONNECTOR}, logging.DEBUG),
+        (
+            {"status": "VoiceToneAnalysisMaybe"},
+            logging.WARNING,
+            "unknown VoiceToneAnalysisStatus detailStatus",
+        ),
+        ({"voiceConnectorId": n.FOREIGN_CONNECTOR}, logging.DEBUG, tasks.NOT_SERVED),
     ],
     ids=["unknown-status", "other-connector"],
 )
 def test_tone_notifications_not_ours_are_skipped(
-    tone_on: ModuleType, fake_aws: FakeAws, caplog: pytest.LogCaptureFixture, overrides: Any, level: int
+    tone_on: ModuleType,
+    fake_aws: FakeAws,
+    caplog: pytest.LogCaptureFixture,
+    overrides: Any,
+    level: int,
+    reason: str,
 ) -> None:
     assert tone_on.handler(n.sqs_event(tone_notification(**overrides)), None) == {"batchItemFailures": []}
     [record] = logged(caplog, "notification_skipped")
-    assert record.levelno == level
+    assert (record.levelno, record.reason) == (level, reason)
     assert fake_aws.published == []
+
+
+def test_a_tone_result_after_voice_tone_was_turned_off_is_skipped(
+    handler: ModuleType, fake_aws: FakeAws, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert handler.handler(n.sqs_event(tone_notification()), None) == {"batchItemFailures": []}
+    [record] = logged(caplog, "notification_skipped")
+    assert (record.levelno, record.reason) == (logging.DEBUG, "voice tone analysis is not enabled")
+    assert fake_aws.published == []
+
+
+def test_a_published_tone_result_is_logged_with_its_status(
+    tone_on: ModuleType, fake_aws: FakeAws, caplog: pytest.LogCaptureFixture, emf: Any
+) -> None:
+    assert tone_on.handler(n.sqs_event(tone_notification()), FakeContext(60_000)) == {"batchItemFailures": []}
+    [published] = fake_aws.published
+    [record] = logged(caplog, "voice_tone_result_published")
+    assert record.status == published["Detail"]["status"]
+    assert record.taskId == "tone-task-1"
 
 
 def test_publish_failure_of_a_tone_result_fails_the_record(
