@@ -144,8 +144,6 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
-    #: ``time.time()`` when the fake read the request (before any injected delay).
-    received_at: float = 0.0
 
     @property
     def json(self) -> Any:
@@ -522,8 +520,7 @@ class _Handler(BaseHTTPRequestHandler):
             service = EVENTS
         else:
             service = "unknown"
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        request = Request(service, method, self.path, headers, body, received_at=time.time())
+        request = Request(service, method, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         with fake._lock:
             fake.requests.append(request)
 

@@ -239,8 +239,8 @@ def test_a_second_profile_is_explained_against_the_search_window(
     monkeypatch.setitem(sys.modules, "clients", mock.Mock(CONNECT_TIMEOUT_S=0.2, READ_TIMEOUT_S=0.1))
     fake = f.FakeAws()
     body = b'{"SpeakerSearchTaskId": "task-1"}'
-    for at in (100.1, 103.1):
-        fake.requests.append(f.Request(f.CHIME, "POST", "/voice-profiles", {}, body, received_at=at))
+    for _ in range(2):
+        fake.requests.append(f.Request(f.CHIME, "POST", "/voice-profiles", {}, body))
     for n, at in enumerate((100.0 + made_after_s, 103.2)):
         fake.profiles[f"vp-{n}"] = f.VoiceProfile(f"vp-{n}", "vpd-1", "task-1", at, at)
 
