@@ -53,7 +53,7 @@ Usage: .venv/bin/python bench/soak.py [--notifications 2000] [--seed 1] [--fault
   A fifth of them are delivered twice. The tasks and profiles they name are seeded into the fake.
 
 With ``--consent`` redelivered records wait ``VISIBILITY_TIMEOUT_S`` first, as SQS makes them
-(longer than a lost CreateVoiceProfile's window plus ``CLOCK_SKEW_S``, so a redelivery can settle
+(longer than a claim's ``CREATE_BUDGET_S`` plus ``CLOCK_SKEW_S``, so a redelivery can settle
 it); without it they go to the back of the queue at once.
 
 Checked from the fake's own records, not the handler's answers (exit 1 on any violation): the
@@ -124,9 +124,12 @@ VOICE_PROFILE_DOMAIN = "vpd-soak"
 #: timeouts below (the construct's queue: 6 x the function timeout, 180 s by default), and, as
 #: there, longer than a lost CreateVoiceProfile's attempt window plus the clock skew
 #: (user_requests.py), so a redelivery can settle the attempt.
-VISIBILITY_TIMEOUT_S = 0.9
+VISIBILITY_TIMEOUT_S = 1.2
 #: user_requests.CLOCK_SKEW_S in the soak (60 s deployed), scaled like the timeouts.
 CLOCK_SKEW_S = 0.5
+#: user_requests.CREATE_BUDGET_S in the soak (20 s deployed, about three attempts of 7 s): two
+#: attempts of 0.3 s. A claim's window is this plus ``CLOCK_SKEW_S``, under the visibility timeout.
+CREATE_BUDGET_S = 0.6
 #: Age of the speaker search tasks enroll and update requests name: within the 24-hour window,
 #: and past it (the fake answers per ``expired_task_answer``).
 FRESH_TASK_AGE_S = 3600.0
@@ -740,6 +743,7 @@ def _soak_handler(
             (clients, "CONNECT_TIMEOUT_S", 0.2),
             (clients, "SAFETY_MARGIN_S", 0.5),
             (sys.modules["user_requests"], "CLOCK_SKEW_S", CLOCK_SKEW_S),
+            (sys.modules["user_requests"], "CREATE_BUDGET_S", CREATE_BUDGET_S),
             (aws_calls, "_sleep", lambda _seconds: None),  # backoff is exercised, not waited for
             (aws_calls, "_rng", random.Random(seed + 2)),
         ):
@@ -986,8 +990,8 @@ def _check_profiles(
 def _explain_second_profile(fake: f.FakeAws, task_id: str, claims: list[float]) -> str:
     """Say when a task's first profile was made, against the window in which a redelivery looks for it.
 
-    The handler adopts a lost create's profile only if it was made within the attempt's connect +
-    read timeouts plus ``CLOCK_SKEW_S`` (scaled down in this soak) of its claim; a profile made later
+    The handler adopts a lost create's profile only if it was made within ``CREATE_BUDGET_S`` plus
+    ``CLOCK_SKEW_S`` (both scaled down in this soak) of its claim; a profile made later
     is the documented assumption failing (AWS acting on a request long after the client sent it);
     a duplicate of a profile made inside that window is a handler bug.
     """
@@ -997,8 +1001,7 @@ def _explain_second_profile(fake: f.FakeAws, task_id: str, claims: list[float]) 
         if r.operation == "CreateVoiceProfile" and r.json.get("SpeakerSearchTaskId") == task_id
     )
     made = sorted(p.created_at for p in fake.profiles.values() if p.task_id == task_id)
-    timeouts = sys.modules["clients"]
-    window_s = timeouts.CONNECT_TIMEOUT_S + timeouts.READ_TIMEOUT_S + CLOCK_SKEW_S
+    window_s = sys.modules["user_requests"].CREATE_BUDGET_S + CLOCK_SKEW_S
     claim = max((at for at in claims if at <= made[0]), default=None)
     head = f"task {task_id}: {len(made)} profiles from {creates} CreateVoiceProfile requests;"
     if claim is None:

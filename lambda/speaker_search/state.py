@@ -9,10 +9,11 @@ answer span all of those:
   earlier start apart from the Region's active-task limit;
 * has the caller consented, and has ``AnalyticsReady`` arrived? (``call#<sha256(connector|transaction)>``)
   -> either order of consent and notification works;
-* has this speaker search task already been enrolled? (``enroll#<taskId>`` and the reverse
-  ``profile#<voiceProfileId>``) -> ``CreateVoiceProfile`` has no idempotency token;
+* has this speaker search task already been enrolled, and how did each request for it end?
+  (``enroll#<taskId>`` and the reverse ``profile#<voiceProfileId>``) -> ``CreateVoiceProfile``
+  has no idempotency token, and a redelivered request must get the answer it got before;
 * which creates in a voice profile domain may have made a profile nobody has claimed yet?
-  (``creates#<domainId>``, a string set of ``<taskId>|<attempt time>``) -> a lost create's
+  (``creates#<domainId>``, a string set of ``<taskId>|<attempt time>|<last send time>``) -> a lost create's
   redelivery adopts a profile only when no other create could have made it.
 
 Items hold IDs, statuses and timestamps only (no phone numbers, names or SIP headers) and carry
@@ -55,6 +56,8 @@ ATTEMPTED = "attempted"
 STARTED = "started"
 CREATING = "creating"
 ENROLLED = "enrolled"
+#: A create that definitely failed: no profile, no create in flight; another request may claim the task.
+RELEASED = "released"
 #: A lost create whose profile could not be told apart from another create's: final, for an operator.
 AMBIGUOUS = "ambiguous"
 GRANTED = "granted"
@@ -88,9 +91,13 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class EnrollRecord:
-    status: str  # CREATING, ENROLLED or AMBIGUOUS
+    status: str  # CREATING, ENROLLED, AMBIGUOUS or RELEASED
     attempted_at: float
+    #: When the claim's creates stop: no CreateVoiceProfile of this claim is sent later.
+    ends_by: float
     profile: dict[str, str | None]  # voiceProfileId, voiceProfileArn, expirationTimestamp (when enrolled)
+    #: How the asking request definitely failed before (its reason), or None.
+    failure: str | None = None
 
 
 def call_key(voice_connector_id: str, transaction_id: str) -> str:
@@ -235,39 +242,48 @@ def _call_record(item: dict[str, Any] | None) -> CallRecord:
 def begin_enroll(
     table: str, task_id: str, request_id: str, deadline: aws_calls.Deadline
 ) -> tuple[EnrollRecord | None, bool]:
-    """Claim the task for one CreateVoiceProfile; return (the record before, claimed?)."""
+    """Claim the task for the creates of one request; return (the record before, claimed?).
+
+    The claim lasts until ``deadline``: no create of this claim starts later, so a redelivery
+    knows when a lost create's profile must have appeared (``EnrollRecord.ends_by``). A request
+    that definitely failed before (``release_enroll`` with a verdict) cannot claim again.
+    """
     key = f"enroll#{task_id}"
     try:
         _update(
             table,
             key,
-            "SET #s = :creating, requestId = :r, attemptedAt = :now, expiresAt = :exp",
+            "SET #s = :creating, requestId = :r, attemptedAt = :now, endsBy = :ends, expiresAt = :exp",
             {
                 ":creating": _s(CREATING),
+                ":released": _s(RELEASED),
                 ":r": _s(request_id),
                 ":now": _n(_now()),
+                ":ends": _n(_now() + deadline.remaining()),
                 ":exp": _n(_now() + ENROLL_TTL_S),
             },
             deadline,
-            condition="attribute_not_exists(#s)",
+            condition="(attribute_not_exists(#s) OR #s = :released) AND attribute_not_exists(#v)",
+            extra_names={"#v": _verdict(request_id)},
         )
     except _ConditionFailedError:
-        return _enroll_record(_get(table, key, deadline)), False
+        return _enroll_record(_get(table, key, deadline), request_id), False
     return None, True
 
 
 def retake_enroll(
     table: str, task_id: str, request_id: str, previous_attempt: float, deadline: aws_calls.Deadline
 ) -> bool:
-    """Take over a ``creating`` claim whose attempt ended without an answer; False if someone else did."""
+    """Take over a ``creating`` claim whose creates ended without an answer; False if someone else did."""
     try:
         _update(
             table,
             f"enroll#{task_id}",
-            "SET requestId = :r, attemptedAt = :now",
+            "SET requestId = :r, attemptedAt = :now, endsBy = :ends",
             {
                 ":r": _s(request_id),
                 ":now": _n(_now()),
+                ":ends": _n(_now() + deadline.remaining()),
                 ":prev": _n(previous_attempt),
                 ":creating": _s(CREATING),
             },
@@ -329,21 +345,45 @@ def abandon_enroll(table: str, task_id: str, deadline: aws_calls.Deadline) -> No
         )
 
 
-def release_enroll(table: str, task_id: str, request_id: str, deadline: aws_calls.Deadline) -> None:
-    """Forget a claim whose CreateVoiceProfile definitely failed, so a later request may try again."""
+def release_enroll(
+    table: str, task_id: str, request_id: str, deadline: aws_calls.Deadline, *, verdict: str | None = None
+) -> None:
+    """Free a claim whose CreateVoiceProfile definitely made no profile, so a later request may try.
+
+    ``verdict`` (the reason the request failed) is kept for the request: a redelivery of it is
+    answered the same way instead of trying again (None: throttled, the redelivery tries again).
+    """
+    expression = "SET #s = :released REMOVE requestId, attemptedAt, endsBy"
+    values = {":released": _s(RELEASED), ":r": _s(request_id)}
+    names = {}
+    if verdict is not None:
+        expression = "SET #s = :released, #v = :verdict REMOVE requestId, attemptedAt, endsBy"
+        values[":verdict"] = _s(verdict)
+        names["#v"] = _verdict(request_id)
     with contextlib.suppress(_ConditionFailedError):  # another request took it over: theirs now
-        _delete(
-            table, f"enroll#{task_id}", deadline, condition="requestId = :r", values={":r": _s(request_id)}
+        _update(
+            table,
+            f"enroll#{task_id}",
+            expression,
+            values,
+            deadline,
+            condition="requestId = :r",
+            extra_names=names,
         )
+
+
+def _verdict(request_id: str) -> str:
+    return f"failed:{request_id}"
 
 
 def note_create_attempt(table: str, domain_id: str, task_id: str, deadline: aws_calls.Deadline) -> str:
     """Record, before a CreateVoiceProfile, that a create for ``task_id`` is in flight; return the entry.
 
     The entry stays until the create's outcome is known (answered, adopted or definitely
-    failed): while it stays, a profile made in its window may be this create's.
+    failed): while it stays, a profile made in its window (from now until ``deadline``, the
+    last moment an attempt of it can be sent) may be this create's.
     """
-    entry = f"{task_id}|{_now():.3f}"
+    entry = f"{task_id}|{_now():.3f}|{_now() + deadline.remaining():.3f}"
     _update(
         table,
         f"creates#{domain_id}",
@@ -355,13 +395,21 @@ def note_create_attempt(table: str, domain_id: str, task_id: str, deadline: aws_
     return entry
 
 
-def create_attempts(table: str, domain_id: str, deadline: aws_calls.Deadline) -> list[tuple[str, str, float]]:
-    """The domain's unsettled creates: (entry, task ID, attempt time)."""
+@dataclass(frozen=True)
+class CreateAttempt:
+    entry: str  # as stored, to clear it
+    task_id: str
+    started_at: float
+    ends_by: float
+
+
+def create_attempts(table: str, domain_id: str, deadline: aws_calls.Deadline) -> list[CreateAttempt]:
+    """The domain's unsettled creates."""
     item = _get(table, f"creates#{domain_id}", deadline) or {}
     attempts = []
     for entry in item.get("attempts", {}).get("SS", []):
-        task_id, _, at = entry.rpartition("|")
-        attempts.append((entry, task_id, float(at)))
+        task_id, started_at, ends_by = entry.rsplit("|", 2)
+        attempts.append(CreateAttempt(entry, task_id, float(started_at), float(ends_by)))
     return attempts
 
 
@@ -380,15 +428,18 @@ def clear_create_attempts(
         )
 
 
-def _enroll_record(item: dict[str, Any] | None) -> EnrollRecord | None:
+def _enroll_record(item: dict[str, Any] | None, request_id: str) -> EnrollRecord | None:
     if not item or "s" not in item:
         return None
+    attempted_at = float(item.get("attemptedAt", {}).get("N", "0"))
     return EnrollRecord(
         status=item["s"]["S"],
-        attempted_at=float(item.get("attemptedAt", {}).get("N", "0")),
+        attempted_at=attempted_at,
+        ends_by=float(item.get("endsBy", {}).get("N", attempted_at)),
         profile={
             name: _str(item, name) for name in ("voiceProfileId", "voiceProfileArn", "expirationTimestamp")
         },
+        failure=_str(item, _verdict(request_id)),
     )
 
 
@@ -432,6 +483,7 @@ def _update(
     return_values: str = "NONE",
     names: bool = True,
     condition: str | None = None,
+    extra_names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     request: dict[str, Any] = {
         "TableName": table,
@@ -441,7 +493,7 @@ def _update(
         "ReturnValues": return_values,
     }
     if names:  # "s" (status) is short; the alias keeps every expression free of reserved words
-        request["ExpressionAttributeNames"] = {"#s": "s"}
+        request["ExpressionAttributeNames"] = {"#s": "s", **(extra_names or {})}
     if condition is not None:
         request["ConditionExpression"] = condition
     response = _run("UpdateItem", lambda: clients.dynamodb().update_item(**request), deadline)
@@ -456,23 +508,3 @@ def _get(table: str, key: str, deadline: aws_calls.Deadline) -> dict[str, Any] |
     )
     item: dict[str, Any] | None = response.get("Item")
     return item
-
-
-def _delete(
-    table: str,
-    key: str,
-    deadline: aws_calls.Deadline,
-    *,
-    condition: str,
-    values: dict[str, AttributeValueTypeDef],
-) -> None:
-    _run(
-        "DeleteItem",
-        lambda: clients.dynamodb().delete_item(
-            TableName=table,
-            Key={"pk": _s(key)},
-            ConditionExpression=condition,
-            ExpressionAttributeValues=values,
-        ),
-        deadline,
-    )

@@ -20,10 +20,12 @@ takes no idempotency token, so one task gives at most one profile through the st
 
 * the first request claims ``enroll#<taskId>`` (``creating``) before calling; a second request, or
   a redelivery, finds ``enrolled`` and publishes the existing profile;
-* CreateVoiceProfile is retried only on throttling (the service did nothing). A 5xx, timeout or
-  dropped connection leaves the claim ``creating``: the record is redelivered, and once the
-  attempt's window has passed the profile is looked for: ListVoiceProfiles, profiles created in
-  that window that no other task has claimed. One -> adopted (``Enrolled``); none -> the create
+* CreateVoiceProfile is retried only on throttling (the service did nothing), and only within
+  ``CREATE_BUDGET_S`` of the claim; the claim records when that budget ends (``endsBy``). A 5xx,
+  timeout or dropped connection leaves the claim ``creating``: the record is redelivered, and
+  once the claim's window (its start to ``endsBy``, widened by ``CLOCK_SKEW_S`` both ways) has
+  passed, the profile is looked for: ListVoiceProfiles, profiles created in that window that no
+  other task has claimed. One -> adopted (``Enrolled``); none -> the create
   never happened and is tried again; several -> ``Voice Profile Request Failed`` with reason
   ``AmbiguousLostResponse`` (their IDs are logged for an operator; nothing is deleted blindly).
   That verdict is stored (``ambiguous``), so every later delivery or request for the task gets
@@ -32,6 +34,10 @@ takes no idempotency token, so one task gives at most one profile through the st
   task's create was unsettled in that window (``state.note_create_attempt``, recorded before
   every create and cleared once its outcome is known); otherwise it could be another person's
   voiceprint, and the request fails with ``AmbiguousLostResponse`` too (found by bench/soak.py).
+* any other error answer (an expired task's ``GoneException``, ``NotFoundException``, ...) means
+  no profile was made: the claim is released for later requests, and the request's reason is
+  kept (``failed:<requestId>`` on the claim's item), so a redelivery of the same request repeats
+  its failure instead of creating again (a second outcome; found by bench/soak.py at 10,000).
 """
 
 from __future__ import annotations
@@ -64,8 +70,12 @@ DELETED = "Voice Profile Deleted"
 REQUEST_FAILED = "Voice Profile Request Failed"
 CONSENT_VALUES = (state.GRANTED, state.DECLINED)
 EVENT_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
-#: Seconds around a lost CreateVoiceProfile attempt in which a profile is taken as its result.
+#: Seconds around a lost CreateVoiceProfile's window in which a profile is taken as its result.
 CLOCK_SKEW_S = 60.0
+#: Longest time after its claim in which one request's CreateVoiceProfile attempts (throttling
+#: retries included) may be sent. A lost create's window ends there, so a redelivery waits at most
+#: this plus ``CLOCK_SKEW_S`` before it looks for the profile.
+CREATE_BUDGET_S = 20.0
 AMBIGUOUS_LOST_RESPONSE = "AmbiguousLostResponse"
 
 
@@ -240,31 +250,35 @@ class _VoiceProfileRequest:
 
     def enroll(self) -> Outcome:
         task_id = self.ids["speakerSearchTaskId"] or ""
-        prior, claimed = state.begin_enroll(self.table, task_id, self.request_id, self.deadline)
+        # Every create of this request's claim is sent before ``creating`` runs out; the claim
+        # records that moment, which is where a lost create's window ends for a redelivery.
+        creating = self.deadline.sooner(CREATE_BUDGET_S)
+        prior, claimed = state.begin_enroll(self.table, task_id, self.request_id, creating)
         if not claimed:
             if prior is None:  # the claim vanished between the write and the read (TTL)
                 return Outcome("failed", "enrollment claim changed meanwhile; retried later")
+            if prior.failure is not None:  # this request definitely failed before: the same answer
+                return self.fail(prior.failure)
             if prior.status == state.ENROLLED:
                 logger.info("voice_profile_already_enrolled", extra=self.fields)
                 return self.succeed(ENROLLED, prior.profile, count=None)
             if prior.status == state.AMBIGUOUS:  # settled: the same answer for every delivery
                 return self.fail(AMBIGUOUS_LOST_RESPONSE)
-            window_end = prior.attempted_at + clients.CONNECT_TIMEOUT_S + clients.READ_TIMEOUT_S
-            if state._now() < window_end + CLOCK_SKEW_S:
+            if prior.status != state.CREATING:  # released between the write and the read
+                return Outcome("failed", "enrollment claim changed meanwhile; retried later")
+            if state._now() < prior.ends_by + CLOCK_SKEW_S:
                 return Outcome("failed", "another delivery is creating this profile; retried later")
-            adopted = self.find_lost_profile(task_id, prior.attempted_at, window_end)
+            adopted = self.find_lost_profile(task_id, prior.attempted_at, prior.ends_by)
             if adopted is not None:
                 return adopted
-            if not state.retake_enroll(
-                self.table, task_id, self.request_id, prior.attempted_at, self.deadline
-            ):
+            if not state.retake_enroll(self.table, task_id, self.request_id, prior.attempted_at, creating):
                 return Outcome("failed", "another delivery took over this enrollment; retried later")
         domain = self.settings.voice_profile_domain_id or ""
-        attempt = state.note_create_attempt(self.table, domain, task_id, self.deadline)
+        attempt = state.note_create_attempt(self.table, domain, task_id, creating)
         try:
             response, _ = aws_calls.call(
                 lambda: clients.chime().create_voice_profile(SpeakerSearchTaskId=task_id),
-                deadline=self.deadline,
+                deadline=creating,
                 # Only throttling: the service did nothing. After a 5xx or a timeout a profile
                 # may exist, and a second create would make a second voiceprint.
                 policy=clients.retry_policy(retry_on=frozenset({aws_calls.ErrorKind.THROTTLED})),
@@ -276,15 +290,18 @@ class _VoiceProfileRequest:
                     "voice_profile_create_unanswered", extra={**self.fields, "errorCode": exc.code}
                 )
                 return Outcome("failed", f"CreateVoiceProfile: {exc.code}; outcome checked on redelivery")
-            state.release_enroll(self.table, task_id, self.request_id, self.deadline)
+            # No profile was made. Throttled: a redelivery tries again. Any other answer is this
+            # request's outcome, kept so that a redelivery repeats it rather than creating.
+            verdict = None if exc.kind is aws_calls.ErrorKind.THROTTLED else exc.code
+            state.release_enroll(self.table, task_id, self.request_id, self.deadline, verdict=verdict)
             state.clear_create_attempts(self.table, domain, [attempt], self.deadline)
-            return self.fail(exc.code) if exc.kind is not aws_calls.ErrorKind.THROTTLED else self.retry(exc)
+            return self.retry(exc) if verdict is None else self.fail(verdict)
         profile = _profile(response.get("VoiceProfile", {}))
         state.finish_enroll(self.table, task_id, profile, self.deadline)
         state.clear_create_attempts(self.table, domain, [attempt], self.deadline)
         return self.succeed(ENROLLED, profile, count=metrics.VOICE_PROFILES_ENROLLED)
 
-    def find_lost_profile(self, task_id: str, attempted_at: float, window_end: float) -> Outcome | None:
+    def find_lost_profile(self, task_id: str, attempted_at: float, ends_by: float) -> Outcome | None:
         """Adopt the profile a lost CreateVoiceProfile made, if exactly one fits; see the module doc."""
         domain = self.settings.voice_profile_domain_id or ""
         try:
@@ -293,7 +310,7 @@ class _VoiceProfileRequest:
             if _retryable(exc):  # the claim stays: a redelivery looks again
                 return self.retry(exc)
             return self.fail(f"cannot check a lost CreateVoiceProfile response: {exc.code}")
-        low, high = attempted_at - CLOCK_SKEW_S, window_end + CLOCK_SKEW_S
+        low, high = attempted_at - CLOCK_SKEW_S, ends_by + CLOCK_SKEW_S
         candidates = [
             s
             for s in summaries
@@ -301,12 +318,13 @@ class _VoiceProfileRequest:
             and not state.profile_claimed(self.table, str(s.get("VoiceProfileId")), self.deadline)
         ]
         attempts = state.create_attempts(self.table, domain, self.deadline)
-        mine = [entry for entry, task, _ in attempts if task == task_id]
-        attempt_s = window_end - attempted_at
+        mine = [a.entry for a in attempts if a.task_id == task_id]
         others = [
-            task
-            for _, task, at in attempts
-            if task != task_id and at - CLOCK_SKEW_S <= high and at + attempt_s + CLOCK_SKEW_S >= low
+            a.task_id
+            for a in attempts
+            if a.task_id != task_id
+            and a.started_at - CLOCK_SKEW_S <= high
+            and a.ends_by + CLOCK_SKEW_S >= low
         ]
         if not candidates:
             state.clear_create_attempts(self.table, domain, mine, self.deadline)

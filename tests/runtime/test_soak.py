@@ -226,7 +226,7 @@ def test_soak_report_fails_on_a_call_started_without_consent() -> None:
 @pytest.mark.parametrize(
     ("made_after_s", "verdict"),
     [
-        (0.7, "inside the 0.8 s window a redelivery searches (a handler bug)"),
+        (1.0, "inside the 1.1 s window a redelivery searches (a handler bug)"),
         (1.5, "the documented assumption did not hold"),
     ],
 )
@@ -235,8 +235,8 @@ def test_a_second_profile_is_explained_against_the_search_window(
 ) -> None:
     """A duplicate names when its task's first profile was made after the claim it belongs to."""
     soak = load_soak()
-    # the soak's scaled timeouts: 0.2 s connect + 0.1 s read + 0.5 s clock skew = a 0.8 s window
-    monkeypatch.setitem(sys.modules, "clients", mock.Mock(CONNECT_TIMEOUT_S=0.2, READ_TIMEOUT_S=0.1))
+    # the soak's scaled times: a 0.6 s create budget + 0.5 s clock skew = a 1.1 s window
+    monkeypatch.setitem(sys.modules, "user_requests", mock.Mock(CREATE_BUDGET_S=0.6))
     fake = f.FakeAws()
     body = b'{"SpeakerSearchTaskId": "task-1"}'
     for _ in range(2):

@@ -30,6 +30,8 @@ TASK = "ssk-task-1"
 @pytest.fixture
 def table(handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setattr(state, "_now", lambda: NOW)
+    # A still deadline clock: a claim's endsBy is exactly now + the deadline's 30 s.
+    monkeypatch.setattr(aws_calls, "_clock", lambda: 0.0)
     return state_aws.table_name
 
 
@@ -65,6 +67,7 @@ def test_a_retaken_claim_records_the_new_request_and_attempt(
         "s": {"S": "creating"},
         "requestId": {"S": "req-1"},
         "attemptedAt": {"N": str(int(NOW + 600))},
+        "endsBy": {"N": str(int(NOW + 630))},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
     }
 
@@ -80,20 +83,51 @@ def test_releasing_a_claim_another_request_holds_keeps_it(table: str) -> None:
     state.release_enroll(table, TASK, "req-1", deadline())  # no error: the claim is theirs now
     assert item(table, f"enroll#{TASK}")["requestId"] == {"S": "req-0"}  # type: ignore[index]
     state.release_enroll(table, TASK, "req-0", deadline())
-    assert item(table, f"enroll#{TASK}") is None
+    assert item(table, f"enroll#{TASK}") == {
+        "pk": {"S": f"enroll#{TASK}"},
+        "s": {"S": "released"},
+        "expiresAt": {"N": str(int(NOW + 25 * 3600))},
+    }
+    assert state.begin_enroll(table, TASK, "req-0", deadline()) == (None, True)  # throttled: try again
 
 
-def test_a_throttled_release_is_retried_and_logged_as_a_delete(
+def test_a_released_verdict_is_kept_for_its_request_and_frees_the_task_for_others(table: str) -> None:
+    state.begin_enroll(table, TASK, "req-0", deadline())
+    state.release_enroll(table, TASK, "req-0", deadline(), verdict="GoneException")
+    assert item(table, f"enroll#{TASK}") == {
+        "pk": {"S": f"enroll#{TASK}"},
+        "s": {"S": "released"},
+        "failed:req-0": {"S": "GoneException"},
+        "expiresAt": {"N": str(int(NOW + 25 * 3600))},
+    }
+    prior, claimed = state.begin_enroll(table, TASK, "req-0", deadline())
+    assert claimed is False
+    assert prior == state.EnrollRecord(
+        status="released",
+        attempted_at=0.0,
+        ends_by=0.0,
+        profile={"voiceProfileId": None, "voiceProfileArn": None, "expirationTimestamp": None},
+        failure="GoneException",
+    )
+    assert state.begin_enroll(table, TASK, "req-1", deadline()) == (None, True)
+    # A redelivery of the failed request still reads its verdict while another request holds the claim.
+    prior, claimed = state.begin_enroll(table, TASK, "req-0", deadline())
+    assert claimed is False
+    assert prior is not None
+    assert (prior.status, prior.failure, prior.ends_by) == ("creating", "GoneException", NOW + 30)
+
+
+def test_a_throttled_release_is_retried_and_logged_as_an_update(
     stubbed_dynamodb: Stubber, caplog: pytest.LogCaptureFixture
 ) -> None:
     stubbed_dynamodb.add_client_error(
-        "delete_item", service_error_code="ThrottlingException", http_status_code=400
+        "update_item", service_error_code="ThrottlingException", http_status_code=400
     )
-    stubbed_dynamodb.add_response("delete_item", {})
+    stubbed_dynamodb.add_response("update_item", {})
     with caplog.at_level(logging.DEBUG):
         state.release_enroll("t", TASK, "req-0", deadline())
     [retry] = logged(caplog, "aws_call_retrying", errorCode="ThrottlingException")
-    assert retry.operation == "DeleteItem"
+    assert retry.operation == "UpdateItem"
 
 
 def test_an_enrolled_task_records_its_profile_and_claims_the_profile_for_it(table: str) -> None:
@@ -105,6 +139,7 @@ def test_an_enrolled_task_records_its_profile_and_claims_the_profile_for_it(tabl
         "s": {"S": "enrolled"},
         "requestId": {"S": "req-0"},
         "attemptedAt": {"N": str(int(NOW))},
+        "endsBy": {"N": str(int(NOW + 30))},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
         "voiceProfileId": {"S": "vp-1"},
         "voiceProfileArn": {"S": "arn:vp-1"},
@@ -135,7 +170,7 @@ def test_an_enrollment_written_after_its_claim_expired_still_reads_as_enrolled(t
     state.finish_enroll(table, TASK, profile, deadline())
     prior, claimed = state.begin_enroll(table, TASK, "req-1", deadline())
     assert claimed is False
-    assert prior == state.EnrollRecord(status="enrolled", attempted_at=0.0, profile=profile)
+    assert prior == state.EnrollRecord(status="enrolled", attempted_at=0.0, ends_by=0.0, profile=profile)
 
 
 def test_a_claim_that_vanishes_between_the_write_and_the_read_reads_as_nothing(
