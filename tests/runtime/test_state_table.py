@@ -173,6 +173,16 @@ def test_an_enrollment_written_after_its_claim_expired_still_reads_as_enrolled(t
     assert prior == state.EnrollRecord(status="enrolled", attempted_at=0.0, ends_by=0.0, profile=profile)
 
 
+def test_abandoning_a_claim_settles_it_as_ambiguous_unless_it_was_enrolled_meanwhile(table: str) -> None:
+    state.begin_enroll(table, TASK, "req-0", deadline())
+    state.abandon_enroll(table, TASK, deadline())
+    assert item(table, f"enroll#{TASK}")["s"] == {"S": "ambiguous"}  # type: ignore[index]
+    state.begin_enroll(table, "ssk-task-2", "req-2", deadline())
+    state.finish_enroll(table, "ssk-task-2", {"voiceProfileId": "vp-2"}, deadline())
+    state.abandon_enroll(table, "ssk-task-2", deadline())  # no error: the enrollment stands
+    assert item(table, "enroll#ssk-task-2")["s"] == {"S": "enrolled"}  # type: ignore[index]
+
+
 def test_a_claim_that_vanishes_between_the_write_and_the_read_reads_as_nothing(
     stubbed_dynamodb: Stubber,
 ) -> None:
@@ -181,6 +191,100 @@ def test_a_claim_that_vanishes_between_the_write_and_the_read_reads_as_nothing(
     )
     stubbed_dynamodb.add_response("get_item", {})
     assert state.begin_enroll("t", TASK, "req-1", deadline()) == (None, False)
+
+
+# -- creates in flight per voice profile domain ----------------------------------------------------
+
+
+def test_a_create_in_flight_is_recorded_with_its_window_and_read_back_until_cleared(table: str) -> None:
+    # A task ID is any string the request carried, "|" included: the times are split off the end.
+    task = "ssk|odd|task"
+    assert state.create_attempts(table, "vpd-1", deadline()) == []
+    entry = state.note_create_attempt(table, "vpd-1", task, deadline())
+    assert entry == f"{task}|{NOW:.3f}|{NOW + 30:.3f}"
+    assert item(table, "creates#vpd-1") == {
+        "pk": {"S": "creates#vpd-1"},
+        "attempts": {"SS": [entry]},
+        "expiresAt": {"N": str(int(NOW + 25 * 3600))},
+    }
+    assert state.create_attempts(table, "vpd-1", deadline()) == [
+        state.CreateAttempt(entry=entry, task_id=task, started_at=NOW, ends_by=NOW + 30)
+    ]
+    state.clear_create_attempts(table, "vpd-1", [entry], deadline())
+    assert state.create_attempts(table, "vpd-1", deadline()) == []
+    assert item(table, "creates#vpd-1") == {
+        "pk": {"S": "creates#vpd-1"},
+        "expiresAt": {"N": str(int(NOW + 25 * 3600))},
+    }
+
+
+# -- task starts -----------------------------------------------------------------------------------
+
+
+def test_the_first_write_of_a_task_id_reports_it_as_new(table: str) -> None:
+    state.begin_start(table, "tok-1", deadline())
+    assert state.mark_started(table, "tok-1", None, deadline()) is False  # no task ID to make known
+    assert state.mark_started(table, "tok-1", "task-1", deadline()) is True
+    assert item(table, "start#tok-1") == {
+        "pk": {"S": "start#tok-1"},
+        "s": {"S": "started"},
+        "attemptedAt": {"N": str(int(NOW))},
+        "taskId": {"S": "task-1"},
+        "expiresAt": {"N": str(int(NOW + 24 * 3600))},
+    }
+    assert state.get_start(table, "tok-1", deadline()) == state.StartRecord(
+        status="started", task_id="task-1"
+    )
+
+
+def test_a_task_id_recorded_before_is_not_reported_as_new(
+    stubbed_dynamodb: Stubber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state, "_now", lambda: NOW)
+    # DynamoDB answers UPDATED_OLD with the old values of the attributes the write set: here the
+    # task ID a start's answer recorded before this status notification named the task.
+    stubbed_dynamodb.add_response(
+        "update_item",
+        {"Attributes": {"s": {"S": "started"}, "taskId": {"S": "task-1"}}},
+        {
+            "TableName": "t",
+            "Key": {"pk": {"S": "start#tok-1"}},
+            "UpdateExpression": (
+                "SET #s = :started, expiresAt = if_not_exists(expiresAt, :exp), taskId = :task"
+            ),
+            "ExpressionAttributeValues": {
+                ":started": {"S": "started"},
+                ":exp": {"N": str(int(NOW + 24 * 3600))},
+                ":task": {"S": "task-1"},
+            },
+            "ExpressionAttributeNames": {"#s": "s"},
+            "ReturnValues": "UPDATED_OLD",
+        },
+    )
+    assert state.mark_started("t", "tok-1", "task-1", deadline()) is False
+
+
+def test_without_a_table_a_start_is_never_reported_as_new() -> None:
+    assert state.mark_started(None, "tok-1", "task-1", deadline()) is False
+
+
+def test_reads_are_consistent_and_a_throttled_read_is_retried_and_logged_as_a_get(
+    stubbed_dynamodb: Stubber, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Consistent: a redelivery must see the write another delivery made a moment ago.
+    expected = {"TableName": "t", "Key": {"pk": {"S": f"enroll#{TASK}"}}, "ConsistentRead": True}
+    stubbed_dynamodb.add_client_error(
+        "update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400
+    )
+    stubbed_dynamodb.add_client_error(
+        "get_item", service_error_code="ThrottlingException", http_status_code=400, expected_params=expected
+    )
+    stubbed_dynamodb.add_response("get_item", {"Item": {"s": {"S": "enrolled"}}}, expected)
+    with caplog.at_level(logging.DEBUG):
+        prior, claimed = state.begin_enroll("t", TASK, "req-1", deadline())
+    assert (prior.status if prior else None, claimed) == ("enrolled", False)
+    [retry] = logged(caplog, "aws_call_retrying", errorCode="ThrottlingException")
+    assert retry.operation == "GetItem"
 
 
 # -- errors ----------------------------------------------------------------------------------------

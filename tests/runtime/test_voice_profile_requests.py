@@ -176,6 +176,26 @@ def test_the_expiration_is_published_in_utc_whatever_the_hosts_zone(
     assert detail["expirationTimestamp"] == "2032-11-25T10:00:00Z"
 
 
+def test_a_consent_without_an_event_time_is_stamped_with_the_current_time_in_utc(
+    handler: ModuleType,
+    stubs: Stubs,
+    state_aws: StateAws,
+    monkeypatch: pytest.MonkeyPatch,
+    india_time: None,
+) -> None:
+    reconfigure(handler, monkeypatch, REQUIRE_CONSENT="true")
+    put_ok(stubs)
+    detail = {"voiceConnectorId": n.SERVED_CONNECTOR, "transactionId": "tx-1", "consent": "declined"}
+    event = request("Speaker Search Consent", **detail)
+    del event["time"]
+    before = datetime.now(UTC).replace(microsecond=0)
+    handler.handler(event, None)
+    after = datetime.now(UTC)
+    [(_, published)] = events_of(stubs)
+    decided = datetime.strptime(published["decidedAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert before <= decided <= after
+
+
 # -- a lost CreateVoiceProfile response ------------------------------------------------------------
 
 
@@ -232,6 +252,88 @@ def test_another_tasks_create_that_ended_before_the_window_does_not_block_adopti
     put_ok(lost_create)
     handler.handler(n.sqs_event(request()), None)
     assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
+
+
+@pytest.mark.parametrize(
+    ("started", "claim_s", "blocks"),
+    [
+        # the other create's end, widened by the skew, touches the window's start
+        (ATTEMPTED - 200, 80, True),
+        (ATTEMPTED - 200, 79.999, False),
+        # the other create's start, widened by the skew, touches the window's end
+        (WINDOW[1] + 60, 30, True),
+        (WINDOW[1] + 60.001, 30, False),
+    ],
+    ids=["ends-at-window-start", "ends-just-before", "starts-at-window-end", "starts-just-after"],
+)
+def test_another_tasks_create_blocks_adoption_exactly_when_its_skewed_window_meets_this_one(
+    lost_create: Stubs,
+    handler: ModuleType,
+    state_aws: StateAws,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    started: float,
+    claim_s: float,
+    blocks: bool,
+) -> None:
+    """Both windows are widened by ``CLOCK_SKEW_S``; windows that touch overlap (the edges count)."""
+    monkeypatch.setattr(state, "_now", lambda: started)
+    other = state.note_create_attempt(
+        state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(claim_s)
+    )
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
+    listing(lost_create, profile("vp-1"))
+    put_ok(lost_create)
+    handler.handler(n.sqs_event(request()), None)
+    [(detail_type, detail)] = events_of(lost_create)
+    if blocks:
+        assert (detail_type, detail["reason"]) == ("Voice Profile Request Failed", "AmbiguousLostResponse")
+        assert item(state_aws, f"enroll#{TASK}")["s"] == {"S": "ambiguous"}  # type: ignore[index]
+        [ambiguous] = logged(caplog, "voice_profile_lost_response_ambiguous")
+        assert (ambiguous.candidates, ambiguous.otherCreates) == (["vp-1"], 1)
+    else:
+        assert (detail_type, detail) == ("Voice Profile Enrolled", published_profile())
+    # Either way the other task's create is still unsettled: its entry stays for its own redelivery.
+    creates = item(state_aws, f"creates#{DOMAIN}") or {}
+    assert creates["attempts"] == {"SS": [other]}
+
+
+def test_adopting_a_lost_profile_settles_only_this_tasks_creates(
+    lost_create: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lost create's own entry never blocks its adoption, and adopting clears it (and only it)."""
+    table = state_aws.table_name
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
+    state.note_create_attempt(table, DOMAIN, TASK, deadline())
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED - 500)  # another task's, long settled by time
+    other = state.note_create_attempt(table, DOMAIN, "ssk-task-other", deadline())
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
+    listing(lost_create, profile("vp-1"))
+    put_ok(lost_create)
+    handler.handler(n.sqs_event(request()), None)
+    assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
+    assert item(state_aws, f"creates#{DOMAIN}")["attempts"] == {"SS": [other]}  # type: ignore[index]
+
+
+def test_a_lost_create_that_made_nothing_settles_its_entry_and_creates_again(
+    lost_create: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = state_aws.table_name
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
+    lost = state.note_create_attempt(table, DOMAIN, TASK, deadline())
+    other = state.note_create_attempt(table, DOMAIN, "ssk-task-other", deadline())
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
+    listing(lost_create)  # nothing was made
+    lost_create.chime.add_response(
+        "create_voice_profile", {"VoiceProfile": profile()}, {"SpeakerSearchTaskId": TASK}
+    )
+    put_ok(lost_create)
+    handler.handler(n.sqs_event(request()), None)
+    assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
+    # The lost create's entry went when nothing was found; the new create's went with its answer.
+    stored = item(state_aws, f"creates#{DOMAIN}")["attempts"]["SS"]  # type: ignore[index]
+    assert lost not in stored
+    assert stored == [other]
 
 
 def test_a_profile_another_task_owns_is_not_adopted(
@@ -306,6 +408,25 @@ def test_a_listing_that_fails_for_good_fails_the_request_with_the_code(
         "Voice Profile Request Failed",
         "cannot check a lost CreateVoiceProfile response: ForbiddenException",
     )
+
+
+def test_a_listing_that_fails_for_now_is_redelivered_with_the_code_and_logged(
+    lost_create: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clients, "MAX_ATTEMPTS", 1)
+    lost_create.chime.add_client_error(
+        "list_voice_profiles", service_error_code="ServiceUnavailableException", http_status_code=503
+    )
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(request(), None)
+    assert str(raised.value).startswith("ListVoiceProfiles: ServiceUnavailableException: ")
+    [retrying] = logged(caplog, "voice_profile_request_retrying")
+    assert (retrying.levelno, retrying.errorCode, retrying.speakerSearchTaskId) == (
+        logging.WARNING,
+        "ServiceUnavailableException",
+        TASK,
+    )
+    assert events_of(lost_create) == []
 
 
 def test_every_page_of_the_listing_is_searched_and_throttling_is_retried(
@@ -535,6 +656,22 @@ def test_a_claim_that_vanished_meanwhile_is_retried_later(chime: Stubs, handler:
         with pytest.raises(handler.NotificationFailedError) as raised:
             handler.handler(request(), None)
     assert str(raised.value) == "enrollment claim changed meanwhile; retried later"
+
+
+def test_a_claim_released_between_the_write_and_the_read_is_retried_later(
+    chime: Stubs, handler: ModuleType
+) -> None:
+    """Another request held the claim when this one tried, and released it before this one read it."""
+    released = {"pk": {"S": f"enroll#{TASK}"}, "s": {"S": "released"}, "expiresAt": {"N": "1900090000"}}
+    with Stubber(clients.dynamodb()) as dynamodb:
+        dynamodb.add_client_error(
+            "update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400
+        )
+        dynamodb.add_response("get_item", {"Item": released})
+        with pytest.raises(handler.NotificationFailedError) as raised:
+            handler.handler(request(), None)
+    assert str(raised.value) == "enrollment claim changed meanwhile; retried later"
+    assert events_of(chime) == []
 
 
 @pytest.mark.parametrize(
