@@ -39,8 +39,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import aws_calls
 import clients
@@ -75,22 +74,19 @@ class StateError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class StartRecord:
+class StartRecord(NamedTuple):
     status: str  # ATTEMPTED (outcome unknown yet) or STARTED
     task_id: str | None
 
 
-@dataclass(frozen=True)
-class CallRecord:
+class CallRecord(NamedTuple):
     consent: str | None  # GRANTED, DECLINED or None (no decision yet)
     consent_reference: str | None
     decided_at: str | None
     ready: bool  # AnalyticsReady has arrived
 
 
-@dataclass(frozen=True)
-class EnrollRecord:
+class EnrollRecord(NamedTuple):
     status: str  # CREATING, ENROLLED, AMBIGUOUS or RELEASED
     attempted_at: float
     #: When the claim's creates stop: no CreateVoiceProfile of this claim is sent later.
@@ -395,8 +391,7 @@ def note_create_attempt(table: str, domain_id: str, task_id: str, deadline: aws_
     return entry
 
 
-@dataclass(frozen=True)
-class CreateAttempt:
+class CreateAttempt(NamedTuple):
     entry: str  # as stored, to clear it
     task_id: str
     started_at: float

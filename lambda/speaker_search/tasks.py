@@ -54,9 +54,8 @@ import functools
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import aws_calls
 import clients
@@ -73,8 +72,7 @@ ANALYTICS_READY = "AnalyticsReady"
 NOT_SERVED = "voice connector not served by this deployment"
 
 
-@dataclass(frozen=True)
-class StartRequest:
+class StartRequest(NamedTuple):
     voice_connector_id: str
     transaction_id: str
     call_leg: str
@@ -82,8 +80,7 @@ class StartRequest:
     client_request_token: str
 
 
-@dataclass(frozen=True)
-class TaskKind:
+class TaskKind(NamedTuple):
     """One kind of analytics task that AnalyticsReady starts."""
 
     #: Log message prefix (``<name>_started``, ``<name>_start_failed``).
