@@ -250,10 +250,12 @@ class _VoiceProfileRequest:
 
     def enroll(self) -> Outcome:
         task_id = self.ids["speakerSearchTaskId"] or ""
-        # Every create of this request's claim is sent before ``creating`` runs out; the claim
-        # records that moment, which is where a lost create's window ends for a redelivery.
+        # Every create of a claim is sent before ``creating`` runs out; the claim records that
+        # moment, which is where a lost create's window ends for a redelivery.
         creating = self.deadline.sooner(CREATE_BUDGET_S)
-        prior, claimed = state.begin_enroll(self.table, task_id, self.request_id, creating)
+        prior, claimed = state.begin_enroll(
+            self.table, task_id, self.request_id, self.deadline, creates_until=creating
+        )
         if not claimed:
             if prior is None:  # the claim vanished between the write and the read (TTL)
                 return Outcome("failed", "enrollment claim changed meanwhile; retried later")
@@ -271,10 +273,20 @@ class _VoiceProfileRequest:
             adopted = self.find_lost_profile(task_id, prior.attempted_at, prior.ends_by)
             if adopted is not None:
                 return adopted
-            if not state.retake_enroll(self.table, task_id, self.request_id, prior.attempted_at, creating):
+            creating = self.deadline.sooner(CREATE_BUDGET_S)  # from now: the search took time
+            if not state.retake_enroll(
+                self.table,
+                task_id,
+                self.request_id,
+                prior.attempted_at,
+                self.deadline,
+                creates_until=creating,
+            ):
                 return Outcome("failed", "another delivery took over this enrollment; retried later")
         domain = self.settings.voice_profile_domain_id or ""
-        attempt = state.note_create_attempt(self.table, domain, task_id, creating)
+        attempt = state.note_create_attempt(
+            self.table, domain, task_id, self.deadline, creates_until=creating
+        )
         try:
             response, _ = aws_calls.call(
                 lambda: clients.chime().create_voice_profile(SpeakerSearchTaskId=task_id),
