@@ -22,7 +22,7 @@ takes no idempotency token, so one task gives at most one profile through the st
   a redelivery, finds ``enrolled`` and publishes the existing profile;
 * CreateVoiceProfile is retried only on throttling (the service did nothing), and only within
   ``CREATE_BUDGET_S`` of the claim; the claim records when that budget ends (``endsBy``). A 5xx,
-  timeout or dropped connection leaves the claim ``creating``: the record is redelivered, and
+  timeout, dropped connection or an answer without a profile leaves the claim ``creating``: the record is redelivered, and
   once the claim's window (its start to ``endsBy``, widened by ``CLOCK_SKEW_S`` both ways) has
   passed, the profile is looked for: ListVoiceProfiles, profiles created in that window that no
   other task has claimed. One -> adopted (``Enrolled``); none -> the create
@@ -309,6 +309,13 @@ class _VoiceProfileRequest:
             state.clear_create_attempts(self.table, domain, [attempt], self.deadline)
             return self.retry(exc) if verdict is None else self.fail(verdict)
         profile = _profile(response.get("VoiceProfile", {}))
+        if profile["voiceProfileId"] is None:  # a profile may exist, but which one is unknown
+            logger.warning(
+                "voice_profile_create_unanswered", extra={**self.fields, "errorCode": "NoVoiceProfile"}
+            )
+            return Outcome(
+                "failed", "CreateVoiceProfile answered without a profile; outcome checked on redelivery"
+            )
         state.finish_enroll(self.table, task_id, profile, self.deadline)
         state.clear_create_attempts(self.table, domain, [attempt], self.deadline)
         return self.succeed(ENROLLED, profile, count=metrics.VOICE_PROFILES_ENROLLED)
@@ -330,6 +337,12 @@ class _VoiceProfileRequest:
             and not state.profile_claimed(self.table, str(s.get("VoiceProfileId")), self.deadline)
         ]
         attempts = state.create_attempts(self.table, domain, self.deadline)
+        # Unsettled creates older than any task that can still be enrolled can no longer matter;
+        # dropping them keeps the item (which every create refreshes) from growing without end.
+        horizon = state._now() - state.ENROLL_TTL_S
+        state.clear_create_attempts(
+            self.table, domain, [a.entry for a in attempts if a.ends_by < horizon], self.deadline
+        )
         mine = [a.entry for a in attempts if a.task_id == task_id]
         others = [
             a.task_id
