@@ -22,11 +22,11 @@ takes no idempotency token, so one task gives at most one profile through the st
   a redelivery, finds ``enrolled`` and publishes the existing profile;
 * CreateVoiceProfile is retried only on throttling (the service did nothing), and only within
   ``CREATE_BUDGET_S`` of the claim; the claim records when that budget ends (``endsBy``). A 5xx,
-  timeout, dropped connection or an answer without a profile leaves the claim ``creating``: the record is redelivered, and
-  once the claim's window (its start to ``endsBy``, widened by ``CLOCK_SKEW_S`` both ways) has
-  passed, the profile is looked for: ListVoiceProfiles, profiles created in that window that no
-  other task has claimed. One -> adopted (``Enrolled``); none -> the create
-  never happened and is tried again; several -> ``Voice Profile Request Failed`` with reason
+  timeout, dropped connection or an answer without a profile leaves the claim ``creating``: the
+  record is redelivered, and once the claim's window (its start to ``endsBy``, widened by
+  ``CLOCK_SKEW_S`` both ways) has passed, the profile is looked for: ListVoiceProfiles, profiles
+  created in that window that no other task has claimed. One -> adopted (``Enrolled``); none ->
+  the create never happened and is tried again; several -> ``Voice Profile Request Failed`` with reason
   ``AmbiguousLostResponse`` (their IDs are logged for an operator; nothing is deleted blindly).
   That verdict is stored (``ambiguous``), so every later delivery or request for the task gets
   the same answer rather than a different one once the other create has settled.
