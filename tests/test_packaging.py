@@ -1,4 +1,5 @@
-"""A wheel built from this checkout carries the handlers, and a construct from it finds them."""
+"""A wheel built from this checkout carries the handlers, a construct from it finds them, and
+cdk-nag finds nothing unacknowledged in a fresh app that uses it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 import aws_cdk as cdk
 import chime_speaker_search
+from cdk_nag import AwsSolutionsChecks
 from chime_speaker_search import SpeakerSearch, VoiceConnector
 
 site = Path(sys.argv[1]).resolve()
@@ -26,8 +28,21 @@ app = cdk.App(outdir=sys.argv[2])
 stack = cdk.Stack(app, "FromWheel", env=cdk.Environment(account="111122223333", region="us-east-1"))
 pbx = VoiceConnector.from_voice_connector_id(stack, "Pbx", "abc123")
 SpeakerSearch(stack, "Search", voice_connectors=[pbx])
+# As a user checks it: cdk-nag 3's AwsSolutionsChecks fails the synth on any unacknowledged finding.
+cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
 app.synth()
 print(chime_speaker_search.__file__)
+
+# The same check is live here: a queue without SSL enforcement (AwsSolutions-SQS4) stops synth.
+control = cdk.App(outdir=sys.argv[2] + "-control")
+cdk.aws_sqs.Queue(cdk.Stack(control, "Control"), "Plain", encryption=cdk.aws_sqs.QueueEncryption.SQS_MANAGED)
+cdk.Validations.of(control).add_plugins(AwsSolutionsChecks(control))
+try:
+    control.synth()
+except RuntimeError as exc:
+    assert "AwsSolutions-SQS" in str(exc), exc
+else:
+    raise AssertionError("cdk-nag did not stop a stack with findings")
 """
 
 

@@ -30,9 +30,8 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import boto3
 import botocore.exceptions
@@ -125,8 +124,7 @@ def _kind_of(code: str, status: int) -> ErrorKind:
     return ErrorKind.PERMANENT
 
 
-@dataclass(frozen=True)
-class Deadline:
+class Deadline(NamedTuple):
     """Clock value (``_clock``) by which every AWS attempt must have finished."""
 
     at: float
@@ -151,8 +149,7 @@ class Deadline:
         return Deadline(min(self.at, _clock() + seconds))
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """How one kind of call is retried. ``attempt_cost_s`` is the longest one attempt can take."""
 
     max_attempts: int

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 LOGGER_NAME = "chime_speaker_search"
 logger = logging.getLogger(LOGGER_NAME)
@@ -16,8 +15,7 @@ logger = logging.getLogger(LOGGER_NAME)
 OutcomeKind = Literal["started", "duplicate", "failed", "published", "skipped"]
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     kind: OutcomeKind
     reason: str
     #: A failure that can never succeed (a permanent AWS error, malformed input): the entry point

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 CallLeg = Literal["Caller", "Callee"]
 CALL_LEGS: tuple[CallLeg, ...] = ("Caller", "Callee")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     voice_profile_domain_id: str | None
     call_leg: CallLeg | None  # None when CALL_LEG is invalid
     start_error: str | None  # why AnalyticsReady cannot be handled with this configuration

@@ -39,8 +39,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import aws_calls
 import clients
@@ -75,22 +74,19 @@ class StateError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class StartRecord:
+class StartRecord(NamedTuple):
     status: str  # ATTEMPTED (outcome unknown yet) or STARTED
     task_id: str | None
 
 
-@dataclass(frozen=True)
-class CallRecord:
+class CallRecord(NamedTuple):
     consent: str | None  # GRANTED, DECLINED or None (no decision yet)
     consent_reference: str | None
     decided_at: str | None
     ready: bool  # AnalyticsReady has arrived
 
 
-@dataclass(frozen=True)
-class EnrollRecord:
+class EnrollRecord(NamedTuple):
     status: str  # CREATING, ENROLLED, AMBIGUOUS or RELEASED
     attempted_at: float
     #: When the claim's creates stop: no CreateVoiceProfile of this claim is sent later.
@@ -240,13 +236,19 @@ def _call_record(item: dict[str, Any] | None) -> CallRecord:
 
 
 def begin_enroll(
-    table: str, task_id: str, request_id: str, deadline: aws_calls.Deadline
+    table: str,
+    task_id: str,
+    request_id: str,
+    deadline: aws_calls.Deadline,
+    *,
+    creates_until: aws_calls.Deadline | None = None,
 ) -> tuple[EnrollRecord | None, bool]:
     """Claim the task for the creates of one request; return (the record before, claimed?).
 
-    The claim lasts until ``deadline``: no create of this claim starts later, so a redelivery
-    knows when a lost create's profile must have appeared (``EnrollRecord.ends_by``). A request
-    that definitely failed before (``release_enroll`` with a verdict) cannot claim again.
+    No create of this claim is sent after ``creates_until`` (default: ``deadline``), recorded as
+    ``endsBy``, so a redelivery knows by when a lost create's profile must have appeared
+    (``EnrollRecord.ends_by``). A request that definitely failed before (``release_enroll`` with
+    a verdict) cannot claim again.
     """
     key = f"enroll#{task_id}"
     try:
@@ -259,7 +261,7 @@ def begin_enroll(
                 ":released": _s(RELEASED),
                 ":r": _s(request_id),
                 ":now": _n(_now()),
-                ":ends": _n(_now() + deadline.remaining()),
+                ":ends": _n(_now() + (creates_until or deadline).remaining()),
                 ":exp": _n(_now() + ENROLL_TTL_S),
             },
             deadline,
@@ -272,7 +274,13 @@ def begin_enroll(
 
 
 def retake_enroll(
-    table: str, task_id: str, request_id: str, previous_attempt: float, deadline: aws_calls.Deadline
+    table: str,
+    task_id: str,
+    request_id: str,
+    previous_attempt: float,
+    deadline: aws_calls.Deadline,
+    *,
+    creates_until: aws_calls.Deadline | None = None,
 ) -> bool:
     """Take over a ``creating`` claim whose creates ended without an answer; False if someone else did."""
     try:
@@ -283,7 +291,7 @@ def retake_enroll(
             {
                 ":r": _s(request_id),
                 ":now": _n(_now()),
-                ":ends": _n(_now() + deadline.remaining()),
+                ":ends": _n(_now() + (creates_until or deadline).remaining()),
                 ":prev": _n(previous_attempt),
                 ":creating": _s(CREATING),
             },
@@ -376,14 +384,21 @@ def _verdict(request_id: str) -> str:
     return f"failed:{request_id}"
 
 
-def note_create_attempt(table: str, domain_id: str, task_id: str, deadline: aws_calls.Deadline) -> str:
+def note_create_attempt(
+    table: str,
+    domain_id: str,
+    task_id: str,
+    deadline: aws_calls.Deadline,
+    *,
+    creates_until: aws_calls.Deadline | None = None,
+) -> str:
     """Record, before a CreateVoiceProfile, that a create for ``task_id`` is in flight; return the entry.
 
     The entry stays until the create's outcome is known (answered, adopted or definitely
-    failed): while it stays, a profile made in its window (from now until ``deadline``, the
-    last moment an attempt of it can be sent) may be this create's.
+    failed): while it stays, a profile made in its window (from now until ``creates_until``,
+    default ``deadline``: the last moment an attempt of it can be sent) may be this create's.
     """
-    entry = f"{task_id}|{_now():.3f}|{_now() + deadline.remaining():.3f}"
+    entry = f"{task_id}|{_now():.3f}|{_now() + (creates_until or deadline).remaining():.3f}"
     _update(
         table,
         f"creates#{domain_id}",
@@ -395,8 +410,7 @@ def note_create_attempt(table: str, domain_id: str, task_id: str, deadline: aws_
     return entry
 
 
-@dataclass(frozen=True)
-class CreateAttempt:
+class CreateAttempt(NamedTuple):
     entry: str  # as stored, to clear it
     task_id: str
     started_at: float

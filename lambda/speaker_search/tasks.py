@@ -54,9 +54,8 @@ import functools
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import aws_calls
 import clients
@@ -73,8 +72,7 @@ ANALYTICS_READY = "AnalyticsReady"
 NOT_SERVED = "voice connector not served by this deployment"
 
 
-@dataclass(frozen=True)
-class StartRequest:
+class StartRequest(NamedTuple):
     voice_connector_id: str
     transaction_id: str
     call_leg: str
@@ -82,8 +80,7 @@ class StartRequest:
     client_request_token: str
 
 
-@dataclass(frozen=True)
-class TaskKind:
+class TaskKind(NamedTuple):
     """One kind of analytics task that AnalyticsReady starts."""
 
     #: Log message prefix (``<name>_started``, ``<name>_start_failed``).
@@ -243,6 +240,13 @@ def on_analytics_ready(
         if call.consent is None:
             return skip(fields, "waiting for consent (the call starts when it is granted)", logging.INFO)
         if call.consent != state.GRANTED:
+            # A start that raced the decline may have left a task whose stop failed (start_call
+            # failed that delivery for this): this redelivery stops it.
+            stopped = stop_call(
+                voice_connector_id, transaction_id, settings=settings, deadline=deadline, fields=fields
+            )
+            if stopped.failed:
+                return stopped
             metrics.count(metrics.CALLS_NOT_SEARCHED, status="declined")
             return skip(
                 {**fields, "consentReference": call.consent_reference}, "consent declined", logging.INFO
@@ -276,7 +280,8 @@ def start_call(
 
     With the consent gate on, the consent is read again after the starts: a ``declined`` that
     arrived while they were in flight stops what was just started (the decline handler may have
-    found nothing to stop yet).
+    found nothing to stop yet). If that stop fails, so does the record, and its redelivery, now
+    behind a declined gate, stops the task again.
     """
     kinds = task_kinds(settings)
     outcomes = [
@@ -298,7 +303,11 @@ def start_call(
         except state.StateError:
             call = None  # the decline handler reads the started tasks and stops them itself
         if call is not None and call.consent == state.DECLINED:
-            stop_call(voice_connector_id, transaction_id, settings=settings, deadline=deadline, fields=fields)
+            stopped = stop_call(
+                voice_connector_id, transaction_id, settings=settings, deadline=deadline, fields=fields
+            )
+            if stopped.failed:  # redelivered: the declined call's AnalyticsReady stops it again
+                return Outcome("failed", f"consent declined during the start; {stopped.reason}")
     failed = [outcome for outcome in outcomes if outcome.failed]
     if failed:
         # Only when every failure is permanent may the record skip redelivery.

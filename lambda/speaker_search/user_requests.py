@@ -22,11 +22,11 @@ takes no idempotency token, so one task gives at most one profile through the st
   a redelivery, finds ``enrolled`` and publishes the existing profile;
 * CreateVoiceProfile is retried only on throttling (the service did nothing), and only within
   ``CREATE_BUDGET_S`` of the claim; the claim records when that budget ends (``endsBy``). A 5xx,
-  timeout or dropped connection leaves the claim ``creating``: the record is redelivered, and
-  once the claim's window (its start to ``endsBy``, widened by ``CLOCK_SKEW_S`` both ways) has
-  passed, the profile is looked for: ListVoiceProfiles, profiles created in that window that no
-  other task has claimed. One -> adopted (``Enrolled``); none -> the create
-  never happened and is tried again; several -> ``Voice Profile Request Failed`` with reason
+  timeout, dropped connection or an answer without a profile leaves the claim ``creating``: the
+  record is redelivered, and once the claim's window (its start to ``endsBy``, widened by
+  ``CLOCK_SKEW_S`` both ways) has passed, the profile is looked for: ListVoiceProfiles, profiles
+  created in that window that no other task has claimed. One -> adopted (``Enrolled``); none ->
+  the create never happened and is tried again; several -> ``Voice Profile Request Failed`` with reason
   ``AmbiguousLostResponse`` (their IDs are logged for an operator; nothing is deleted blindly).
   That verdict is stored (``ambiguous``), so every later delivery or request for the task gets
   the same answer rather than a different one once the other create has settled.
@@ -250,10 +250,12 @@ class _VoiceProfileRequest:
 
     def enroll(self) -> Outcome:
         task_id = self.ids["speakerSearchTaskId"] or ""
-        # Every create of this request's claim is sent before ``creating`` runs out; the claim
-        # records that moment, which is where a lost create's window ends for a redelivery.
+        # Every create of a claim is sent before ``creating`` runs out; the claim records that
+        # moment, which is where a lost create's window ends for a redelivery.
         creating = self.deadline.sooner(CREATE_BUDGET_S)
-        prior, claimed = state.begin_enroll(self.table, task_id, self.request_id, creating)
+        prior, claimed = state.begin_enroll(
+            self.table, task_id, self.request_id, self.deadline, creates_until=creating
+        )
         if not claimed:
             if prior is None:  # the claim vanished between the write and the read (TTL)
                 return Outcome("failed", "enrollment claim changed meanwhile; retried later")
@@ -271,10 +273,20 @@ class _VoiceProfileRequest:
             adopted = self.find_lost_profile(task_id, prior.attempted_at, prior.ends_by)
             if adopted is not None:
                 return adopted
-            if not state.retake_enroll(self.table, task_id, self.request_id, prior.attempted_at, creating):
+            creating = self.deadline.sooner(CREATE_BUDGET_S)  # from now: the search took time
+            if not state.retake_enroll(
+                self.table,
+                task_id,
+                self.request_id,
+                prior.attempted_at,
+                self.deadline,
+                creates_until=creating,
+            ):
                 return Outcome("failed", "another delivery took over this enrollment; retried later")
         domain = self.settings.voice_profile_domain_id or ""
-        attempt = state.note_create_attempt(self.table, domain, task_id, creating)
+        attempt = state.note_create_attempt(
+            self.table, domain, task_id, self.deadline, creates_until=creating
+        )
         try:
             response, _ = aws_calls.call(
                 lambda: clients.chime().create_voice_profile(SpeakerSearchTaskId=task_id),
@@ -297,6 +309,13 @@ class _VoiceProfileRequest:
             state.clear_create_attempts(self.table, domain, [attempt], self.deadline)
             return self.retry(exc) if verdict is None else self.fail(verdict)
         profile = _profile(response.get("VoiceProfile", {}))
+        if profile["voiceProfileId"] is None:  # a profile may exist, but which one is unknown
+            logger.warning(
+                "voice_profile_create_unanswered", extra={**self.fields, "errorCode": "NoVoiceProfile"}
+            )
+            return Outcome(
+                "failed", "CreateVoiceProfile answered without a profile; outcome checked on redelivery"
+            )
         state.finish_enroll(self.table, task_id, profile, self.deadline)
         state.clear_create_attempts(self.table, domain, [attempt], self.deadline)
         return self.succeed(ENROLLED, profile, count=metrics.VOICE_PROFILES_ENROLLED)
@@ -318,6 +337,12 @@ class _VoiceProfileRequest:
             and not state.profile_claimed(self.table, str(s.get("VoiceProfileId")), self.deadline)
         ]
         attempts = state.create_attempts(self.table, domain, self.deadline)
+        # Unsettled creates older than any task that can still be enrolled can no longer matter;
+        # dropping them keeps the item (which every create refreshes) from growing without end.
+        horizon = state._now() - state.ENROLL_TTL_S
+        state.clear_create_attempts(
+            self.table, domain, [a.entry for a in attempts if a.ends_by < horizon], self.deadline
+        )
         mine = [a.entry for a in attempts if a.task_id == task_id]
         others = [
             a.task_id

@@ -635,3 +635,91 @@ def test_a_decline_that_lands_while_the_start_is_in_flight_stops_the_new_task(
     gate.fault_policy = decline_meanwhile
     assert run(handler, n.analytics_ready()) == {"batchItemFailures": []}
     assert gate.stopped_tasks == ["task-000001"]
+
+
+def test_a_retaken_claim_gets_a_whole_create_budget_from_the_retake(
+    enrollment: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by bench/soak.py: the budget was counted from the request's start, so a slow search
+    for the lost profile left too little for the retake and the create, and every redelivery
+    failed the same way until the request landed in the dead-letter queue."""
+    from tests.runtime.helpers import FakeContext
+
+    table, domain = state_aws.table_name, "vpd-0123456789"
+    clock = [0.0]
+    monkeypatch.setattr(aws_calls, "_clock", lambda: clock[0])
+    monkeypatch.setattr(state, "_now", lambda: 1_000.0)
+    state.begin_enroll(table, TASK, "req-0", aws_calls.Deadline.after(30))
+    monkeypatch.setattr(state, "_now", lambda: 5_000.0)  # the lost create's window has passed
+
+    def slow_listing(**_: Any) -> None:
+        clock[0] += 15.0
+
+    enrollment.chime.client.meta.events.register(
+        "before-parameter-build.chime-sdk-voice.ListVoiceProfiles", slow_listing
+    )
+    enrollment.chime.add_response(
+        "list_voice_profiles", {"VoiceProfiles": []}, {"VoiceProfileDomainId": domain, "MaxResults": 100}
+    )
+    enrollment.chime.add_client_error(
+        "create_voice_profile", service_error_code="ServiceFailureException", http_status_code=500
+    )
+    result = handler.handler(n.sqs_event(enroll()), FakeContext(60_000))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}  # unanswered again: checked later
+    claim = boto3_item(table, f"enroll#{TASK}")
+    assert (claim["requestId"], claim["attemptedAt"]) == ({"S": "req-1"}, {"N": "5000"})
+    assert float(claim["endsBy"]["N"]) == 5_000 + 20  # CREATE_BUDGET_S from the retake
+    [attempt] = state.create_attempts(table, domain, _deadline())
+    assert (attempt.task_id, attempt.started_at, attempt.ends_by) == (TASK, 5_000, 5_020)
+
+
+def boto3_item(table: str, key: str) -> dict[str, Any]:
+    import boto3
+
+    found: dict[str, Any] = boto3.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": key}})["Item"]
+    return found
+
+
+def test_a_create_answered_without_a_profile_is_checked_like_a_lost_answer(
+    enrollment: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer without ``VoiceProfile`` used to publish Enrolled with a null ID."""
+    table, domain = state_aws.table_name, "vpd-0123456789"
+    attempted = PROFILE["CreatedTimestamp"].timestamp()
+    monkeypatch.setattr(state, "_now", lambda: attempted)
+    enrollment.chime.add_response("create_voice_profile", {})
+    assert run(handler, enroll()) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert events_of(enrollment) == []
+    assert boto3_item(table, f"enroll#{TASK}")["s"] == {"S": "creating"}
+    # The redelivery, once the window has passed, finds and adopts the profile the create made.
+    monkeypatch.setattr(state, "_now", lambda: attempted + 600)
+    enrollment.chime.add_response(
+        "list_voice_profiles",
+        {"VoiceProfiles": [_summary(PROFILE)]},
+        {"VoiceProfileDomainId": domain, "MaxResults": 100},
+    )
+    put_ok(enrollment)
+    assert run(handler, enroll()) == {"batchItemFailures": []}
+    [(detail_type, detail)] = events_of(enrollment)
+    assert (detail_type, detail["voiceProfileId"]) == ("Voice Profile Enrolled", "vp-1")
+
+
+def test_a_search_for_a_lost_profile_drops_creates_older_than_any_enrollable_task(
+    enrollment: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table, domain = state_aws.table_name, "vpd-0123456789"
+    now = PROFILE["CreatedTimestamp"].timestamp() + 600
+    for task, started in (("t-old", now - 26 * 3600), ("t-recent", now - 24 * 3600)):
+        monkeypatch.setattr(state, "_now", lambda started=started: started)
+        state.note_create_attempt(table, domain, task, _deadline())
+    monkeypatch.setattr(state, "_now", lambda: now - 600)
+    state.begin_enroll(table, TASK, "req-0", _deadline())
+    monkeypatch.setattr(state, "_now", lambda: now)
+    enrollment.chime.add_response(
+        "list_voice_profiles", {"VoiceProfiles": []}, {"VoiceProfileDomainId": domain, "MaxResults": 100}
+    )
+    enrollment.chime.add_response("create_voice_profile", {"VoiceProfile": PROFILE})
+    put_ok(enrollment)
+    run(handler, enroll())
+    # 26 h old: gone; 24 h old (its task may still be enrolled for a while): kept.
+    assert [a.task_id for a in state.create_attempts(table, domain, _deadline())] == ["t-recent"]

@@ -588,6 +588,52 @@ def test_a_decline_read_after_the_start_stops_the_new_task(
     assert handler.handler(n.analytics_ready(), None)["outcome"] == "started"
 
 
+def test_a_failed_stop_after_a_racing_decline_fails_the_record_and_the_redelivery_stops_the_task(
+    handler: ModuleType, stubs: Stubs, gate: FakeState, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A declined caller's search must not keep running because one stop was throttled."""
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+
+    def decline_meanwhile(**_: Any) -> None:
+        gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+
+    clients.chime().meta.events.register(
+        "before-parameter-build.chime-sdk-voice.StartSpeakerSearchTask", decline_meanwhile
+    )
+    stubs.chime.add_response(
+        "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-5"}}
+    )
+    error(stubs, "stop_speaker_search_task", "AccessDeniedException", 403)
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(n.analytics_ready(), None)
+    assert str(raised.value) == (
+        "consent declined during the start; speaker_search: AccessDeniedException: not retryable"
+    )
+    # The redelivery finds the gate declined and stops the task before it skips the call.
+    stubs.chime.add_response(
+        "stop_speaker_search_task",
+        {},
+        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "SpeakerSearchTaskId": "t-5"},
+    )
+    assert handler.handler(n.analytics_ready(), None) == {"outcome": "skipped", "reason": "consent declined"}
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("speaker_search_stop")] == [
+        "speaker_search_stop_failed",
+        "speaker_search_stopped",
+    ]
+
+
+def test_a_declined_call_whose_stop_fails_again_is_redelivered_again(
+    handler: ModuleType, stubs: Stubs, gate: FakeState, emf: io.StringIO
+) -> None:
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-5")
+    error(stubs, "stop_speaker_search_task", "AccessDeniedException", 403)
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(n.analytics_ready(), None)
+    assert str(raised.value) == "speaker_search: AccessDeniedException: not retryable"
+    assert emf_values(emf) == {}  # counted as not searched only once its tasks are stopped
+
+
 @pytest.mark.parametrize("later", ["granted", "unreadable"])
 def test_after_the_start_only_a_readable_decline_stops_the_task(
     handler: ModuleType, stubs: Stubs, gate: FakeState, later: str, caplog: pytest.LogCaptureFixture
