@@ -336,6 +336,23 @@ def test_a_lost_create_that_made_nothing_settles_its_entry_and_creates_again(
     assert stored == [other]
 
 
+def test_a_search_drops_unsettled_creates_that_ended_more_than_an_enrollment_ttl_ago(
+    lost_create: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table, now = state_aws.table_name, ATTEMPTED + 600
+    horizon = now - state.ENROLL_TTL_S
+    monkeypatch.setattr(state, "_now", lambda: horizon - CLAIM_S)
+    at_horizon = state.note_create_attempt(table, DOMAIN, "ssk-task-at", deadline())  # ends at the horizon
+    monkeypatch.setattr(state, "_now", lambda: horizon - CLAIM_S - 1)
+    state.note_create_attempt(table, DOMAIN, "ssk-task-before", deadline())  # ended a second earlier
+    monkeypatch.setattr(state, "_now", lambda: now)
+    listing(lost_create, profile("vp-1"))
+    put_ok(lost_create)
+    handler.handler(n.sqs_event(request()), None)
+    assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
+    assert item(state_aws, f"creates#{DOMAIN}")["attempts"] == {"SS": [at_horizon]}  # type: ignore[index]
+
+
 def test_a_profile_another_task_owns_is_not_adopted(
     lost_create: Stubs, handler: ModuleType, state_aws: StateAws
 ) -> None:
@@ -694,6 +711,32 @@ def test_an_unanswered_create_keeps_the_claim_for_the_check_on_redelivery(
     [line] = logged(caplog, "voice_profile_create_unanswered")
     assert (line.levelno, line.errorCode, line.speakerSearchTaskId) == (logging.WARNING, code, TASK)
     assert item(state_aws, f"enroll#{TASK}")["s"] == {"S": "creating"}  # type: ignore[index]
+
+
+def test_a_create_answered_without_a_profile_keeps_the_claim_and_its_entry_for_the_redelivery(
+    chime: Stubs,
+    handler: ModuleType,
+    state_aws: StateAws,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
+    chime.chime.add_response("create_voice_profile", {}, {"SpeakerSearchTaskId": TASK})
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(request(), None)
+    assert str(raised.value) == (
+        "CreateVoiceProfile answered without a profile; outcome checked on redelivery"
+    )
+    [line] = logged(caplog, "voice_profile_create_unanswered")
+    assert (line.levelno, line.errorCode, line.speakerSearchTaskId) == (
+        logging.WARNING,
+        "NoVoiceProfile",
+        TASK,
+    )
+    assert events_of(chime) == []
+    assert item(state_aws, f"enroll#{TASK}")["s"] == {"S": "creating"}  # type: ignore[index]
+    [attempt] = state.create_attempts(state_aws.table_name, DOMAIN, deadline())
+    assert attempt.task_id == TASK  # a profile may exist: the create stays unsettled
 
 
 @pytest.mark.parametrize(
