@@ -138,7 +138,9 @@ def mark_started(table: str | None, token: str, task_id: str | None, deadline: a
     if task_id is not None:
         expression += ", taskId = :task"
         values[":task"] = _s(task_id)
-    response = _update(table, f"start#{token}", expression, values, deadline, return_values="UPDATED_OLD")
+    # ALL_OLD, not UPDATED_OLD: whether UPDATED_OLD names an attribute set to the value it already
+    # had is not documented (moto leaves it out), and ALL_OLD answers the question either way.
+    response = _update(table, f"start#{token}", expression, values, deadline, return_values="ALL_OLD")
     return task_id is not None and "taskId" not in response.get("Attributes", {})
 
 

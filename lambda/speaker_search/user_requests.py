@@ -333,7 +333,8 @@ class _VoiceProfileRequest:
         candidates = [
             s
             for s in summaries
-            if low <= _epoch(s.get("CreatedTimestamp")) <= high
+            if s.get("VoiceProfileId")  # the model makes no summary field required
+            and low <= _epoch(s.get("CreatedTimestamp")) <= high
             and not state.profile_claimed(self.table, str(s.get("VoiceProfileId")), self.deadline)
         ]
         attempts = state.create_attempts(self.table, domain, self.deadline)

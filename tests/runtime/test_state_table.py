@@ -18,6 +18,7 @@ import boto3
 import clients
 import pytest
 import state
+from botocore import stub
 from botocore.stub import Stubber
 
 from tests.runtime.conftest import StateAws
@@ -237,15 +238,19 @@ def test_the_first_write_of_a_task_id_reports_it_as_new(table: str) -> None:
     )
 
 
-def test_a_task_id_recorded_before_is_not_reported_as_new(
-    stubbed_dynamodb: Stubber, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(state, "_now", lambda: NOW)
-    # DynamoDB answers UPDATED_OLD with the old values of the attributes the write set: here the
-    # task ID a start's answer recorded before this status notification named the task.
+def test_a_task_id_recorded_before_is_not_reported_as_new(table: str) -> None:
+    # A start's answer recorded the task ID; the status notification naming the task comes next.
+    state.begin_start(table, "tok-1", deadline())
+    assert state.mark_started(table, "tok-1", "task-1", deadline()) is True
+    assert state.mark_started(table, "tok-1", "task-1", deadline()) is False
+    assert item(table, "start#tok-1")["taskId"] == {"S": "task-1"}  # type: ignore[index]
+
+
+def test_a_task_id_is_checked_against_the_whole_old_item(stubbed_dynamodb: Stubber) -> None:
+    """ALL_OLD: the answer does not depend on whether DynamoDB counts an unchanged value as updated."""
     stubbed_dynamodb.add_response(
         "update_item",
-        {"Attributes": {"s": {"S": "started"}, "taskId": {"S": "task-1"}}},
+        {"Attributes": {"pk": {"S": "start#tok-1"}, "s": {"S": "started"}, "taskId": {"S": "task-1"}}},
         {
             "TableName": "t",
             "Key": {"pk": {"S": "start#tok-1"}},
@@ -254,11 +259,11 @@ def test_a_task_id_recorded_before_is_not_reported_as_new(
             ),
             "ExpressionAttributeValues": {
                 ":started": {"S": "started"},
-                ":exp": {"N": str(int(NOW + 24 * 3600))},
+                ":exp": stub.ANY,
                 ":task": {"S": "task-1"},
             },
             "ExpressionAttributeNames": {"#s": "s"},
-            "ReturnValues": "UPDATED_OLD",
+            "ReturnValues": "ALL_OLD",
         },
     )
     assert state.mark_started("t", "tok-1", "task-1", deadline()) is False

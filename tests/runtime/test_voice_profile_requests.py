@@ -836,3 +836,15 @@ def test_the_external_id_is_published_but_never_logged_even_when_it_looks_like_a
     assert events_of(chime) == [("Voice Profile Enrolled", published_profile(externalId="crm-7"))]
     assert caplog.records
     assert all("crm-7" not in str(r.__dict__) for r in caplog.records)
+
+
+def test_a_listed_profile_without_an_id_is_not_adopted(lost_create: Stubs, handler: ModuleType) -> None:
+    """The model makes no summary field required; adopting it would publish Enrolled with a null ID."""
+    nameless = {k: v for k, v in profile("vp-x").items() if k != "VoiceProfileId"}
+    listing(lost_create, nameless)
+    lost_create.chime.add_response(
+        "create_voice_profile", {"VoiceProfile": profile()}, {"SpeakerSearchTaskId": TASK}
+    )
+    put_ok(lost_create)
+    assert handler.handler(request(), None)["outcome"] == "published"
+    assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
