@@ -246,6 +246,18 @@ def test_a_task_id_recorded_before_is_not_reported_as_new(table: str) -> None:
     assert item(table, "start#tok-1")["taskId"] == {"S": "task-1"}  # type: ignore[index]
 
 
+def test_a_task_first_named_by_its_status_gets_a_days_ttl(table: str) -> None:
+    # No start record (say its answer was lost before begin_start's write landed): the status's
+    # write creates the item, and it must expire like any call item.
+    assert state.mark_started(table, "tok-2", "task-2", deadline()) is True
+    assert item(table, "start#tok-2") == {
+        "pk": {"S": "start#tok-2"},
+        "s": {"S": "started"},
+        "taskId": {"S": "task-2"},
+        "expiresAt": {"N": str(int(NOW + 24 * 3600))},
+    }
+
+
 def test_a_task_id_is_checked_against_the_whole_old_item(stubbed_dynamodb: Stubber) -> None:
     """ALL_OLD: the answer does not depend on whether DynamoDB counts an unchanged value as updated."""
     stubbed_dynamodb.add_response(
