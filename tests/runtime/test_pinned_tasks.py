@@ -307,6 +307,20 @@ def test_a_limit_answer_after_an_unanswered_start_is_unconfirmed_not_a_failed_st
     assert emf_values(emf) == {}
 
 
+def test_a_limit_answer_after_an_earlier_deliverys_attempt_is_unconfirmed(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An earlier delivery attempted this start and its outcome is unknown (state: attempted).
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.ATTEMPTED, None)
+    for _ in range(clients.MAX_ATTEMPTS):
+        error(stubs, "start_speaker_search_task", "ResourceLimitExceededException", 400)
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(n.analytics_ready(), None)
+    assert "after an unanswered start" in str(raised.value)
+    assert only(caplog, "speaker_search_start_unconfirmed").attempts == clients.MAX_ATTEMPTS
+    assert not logged(caplog, "speaker_search_start_failed")
+
+
 def test_a_limit_answer_with_no_earlier_attempt_is_a_failed_start_for_redelivery(
     handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -632,6 +646,30 @@ def test_a_declined_call_whose_stop_fails_again_is_redelivered_again(
         handler.handler(n.analytics_ready(), None)
     assert str(raised.value) == "speaker_search: AccessDeniedException: not retryable"
     assert emf_values(emf) == {}  # counted as not searched only once its tasks are stopped
+
+
+def test_a_status_naming_a_task_already_known_stops_nothing(
+    handler: ModuleType,
+    stubs: Stubs,
+    gate: FakeState,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The start recorded t-5 and the decline handler stopped what it knew: the status naming t-5
+    # again (not its first sight) must not stop anything a second time.
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-5")
+    monkeypatch.setattr(state, "mark_started", lambda *_: False)  # the task ID was recorded before
+    tasks.note_task_seen(
+        tasks.SPEAKER_SEARCH,
+        n.SERVED_CONNECTOR,
+        "tx-1",
+        "Caller",
+        "t-5",
+        settings=settings.get(),
+        deadline=deadline(),
+    )
+    assert_nothing_stopped(caplog)
 
 
 @pytest.mark.parametrize("later", ["granted", "unreadable"])
@@ -993,6 +1031,25 @@ def test_a_kind_never_started_does_not_keep_the_next_from_being_stopped(
         expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "VoiceToneAnalysisTaskId": "tone-1"},
     )
     assert stop() == tasks.Outcome("skipped", "tasks stopped")
+
+
+def test_a_task_without_a_known_id_does_not_keep_the_next_from_being_stopped(
+    handler: ModuleType,
+    stubs: Stubs,
+    table: FakeState,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, None)  # started, answered 409
+    table.starts[TONE_TOKEN] = state.StartRecord(state.STARTED, "tone-1")
+    stubs.chime.add_response(
+        "stop_voice_tone_analysis_task",
+        {},
+        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "VoiceToneAnalysisTaskId": "tone-1"},
+    )
+    assert stop() == tasks.Outcome("skipped", "tasks stopped")
+    assert only(caplog, "speaker_search_task_not_stoppable").reason == "task ID unknown"
 
 
 def test_a_task_that_already_ended_does_not_keep_the_next_from_being_stopped(

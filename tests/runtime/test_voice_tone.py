@@ -320,6 +320,29 @@ def test_tone_result_accepts_float_scores_and_nulls_what_is_missing(tone_on: Mod
     assert result["overall"] is None
 
 
+def test_tone_result_nulls_fields_of_the_wrong_type(tone_on: ModuleType) -> None:
+    """Odd types from the notification become null in the result, never a crash or a copied value."""
+    detail = tone_detail(
+        voiceToneAnalysisDetails={
+            "currentAverageVoiceTone": {
+                "voiceToneLabel": 5,
+                "voiceToneScore": "high",
+                "startTime": "  ",
+                "endTime": ["2022-08-26T17:55:45.720Z"],
+            }
+        }
+    )
+    notification = {**n.envelope("VoiceToneAnalysisStatus", detail), "id": 7, "time": 1661536545}
+    result = results.build_voice_tone_result(notification, detail, settings_module.get())
+    assert result["current"] == {
+        "label": None,
+        "scores": {"positive": None, "negative": None, "neutral": None},
+        "startTime": None,
+        "endTime": None,
+    }
+    assert (result["notificationId"], result["notificationTime"]) == (None, None)
+
+
 def test_failure_status_without_details_publishes_null_tones(tone_on: ModuleType, fake_aws: FakeAws) -> None:
     notification = tone_notification(
         status="VoiceToneAnalysisFailure", voiceToneAnalysisDetails=None, isCaller=None
