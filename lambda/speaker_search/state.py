@@ -382,6 +382,22 @@ def release_enroll(
         )
 
 
+def keep_verdict(
+    table: str, task_id: str, request_id: str, verdict: str, deadline: aws_calls.Deadline
+) -> None:
+    """Keep ``verdict`` as the request's outcome, leaving the claim as it is (its create may have made
+    a profile that a later request can still adopt)."""
+    _update(
+        table,
+        f"enroll#{task_id}",
+        "SET #v = :verdict",
+        {":verdict": _s(verdict)},
+        deadline,
+        names=False,
+        extra_names={"#v": _verdict(request_id)},
+    )
+
+
 def _verdict(request_id: str) -> str:
     return f"failed:{request_id}"
 
@@ -508,8 +524,10 @@ def _update(
         "ExpressionAttributeValues": values,
         "ReturnValues": return_values,
     }
-    if names:  # "s" (status) is short; the alias keeps every expression free of reserved words
-        request["ExpressionAttributeNames"] = {"#s": "s", **(extra_names or {})}
+    # "s" (status) is short; the alias keeps every expression free of reserved words.
+    aliases = {**({"#s": "s"} if names else {}), **(extra_names or {})}
+    if aliases:
+        request["ExpressionAttributeNames"] = aliases
     if condition is not None:
         request["ConditionExpression"] = condition
     response = _run("UpdateItem", lambda: clients.dynamodb().update_item(**request), deadline)

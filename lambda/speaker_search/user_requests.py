@@ -328,7 +328,10 @@ class _VoiceProfileRequest:
         except aws_calls.AwsCallError as exc:
             if _retryable(exc):  # the claim stays: a redelivery looks again
                 return self.retry(exc)
-            return self.fail(f"cannot check a lost CreateVoiceProfile response: {exc.code}")
+            # The claim stays for a later request, but this request's outcome is final.
+            reason = f"cannot check a lost CreateVoiceProfile response: {exc.code}"
+            state.keep_verdict(self.table, task_id, self.request_id, reason, self.deadline)
+            return self.fail(reason)
         low, high = attempted_at - CLOCK_SKEW_S, ends_by + CLOCK_SKEW_S
         candidates = [
             s

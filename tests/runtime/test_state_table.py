@@ -118,6 +118,26 @@ def test_a_released_verdict_is_kept_for_its_request_and_frees_the_task_for_other
     assert (prior.status, prior.failure, prior.ends_by) == ("creating", "GoneException", NOW + 30)
 
 
+def test_a_kept_verdict_leaves_the_claim_creating(table: str) -> None:
+    state.begin_enroll(table, TASK, "req-0", deadline())
+    state.keep_verdict(table, TASK, "req-0", "cannot check: ForbiddenException", deadline())
+    assert item(table, f"enroll#{TASK}") == {
+        "pk": {"S": f"enroll#{TASK}"},
+        "s": {"S": "creating"},
+        "requestId": {"S": "req-0"},
+        "attemptedAt": {"N": str(int(NOW))},
+        "endsBy": {"N": str(int(NOW + 30))},
+        "failed:req-0": {"S": "cannot check: ForbiddenException"},
+        "expiresAt": {"N": str(int(NOW + 25 * 3600))},
+    }
+    prior, claimed = state.begin_enroll(table, TASK, "req-0", deadline())
+    assert (claimed, prior and prior.status, prior and prior.failure) == (
+        False,
+        "creating",
+        "cannot check: ForbiddenException",
+    )
+
+
 def test_a_throttled_release_is_retried_and_logged_as_an_update(
     stubbed_dynamodb: Stubber, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -425,6 +425,15 @@ def test_a_listing_that_fails_for_good_fails_the_request_with_the_code(
         "Voice Profile Request Failed",
         "cannot check a lost CreateVoiceProfile response: ForbiddenException",
     )
+    # Permissions fixed: a redelivery of this request repeats its answer (no listing: the Stubber
+    # has none queued), while the claim stays for a later request, which may still adopt.
+    put_ok(lost_create)
+    handler.handler(n.sqs_event(request()), None)
+    assert events_of(lost_create)[-1] == (detail_type, detail)
+    listing(lost_create, profile())
+    put_ok(lost_create)
+    handler.handler(n.sqs_event({**request(), "id": "req-2"}), None)
+    assert events_of(lost_create)[-1][0] == "Voice Profile Enrolled"
 
 
 def test_a_listing_that_fails_for_now_is_redelivered_with_the_code_and_logged(
