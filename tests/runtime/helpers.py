@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 import settings
 from botocore.stub import Stubber
@@ -50,3 +51,37 @@ def logged(caplog: pytest.LogCaptureFixture, message: str, **match: Any) -> list
         for r in caplog.records
         if r.getMessage() == message and all(getattr(r, k, None) == v for k, v in match.items())
     ]
+
+
+#: The voice profile domain the enrollment tests configure.
+VOICE_PROFILE_DOMAIN = "vpd-0123456789"
+
+
+def put_ok(stubs: Stubs, count: int = 1) -> None:
+    """Queue ``count`` successful PutEvents answers."""
+    for _ in range(count):
+        stubs.events.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]})
+
+
+def events_of(stubs: Stubs) -> list[tuple[str, dict[str, Any]]]:
+    """Every published event as (detail-type, detail), in order."""
+    return [
+        (e["DetailType"], json.loads(e["Detail"])) for call in stubs.put_events_calls for e in call["Entries"]
+    ]
+
+
+def listing(stubs: Stubs, *summaries: dict[str, Any], domain: str = VOICE_PROFILE_DOMAIN) -> None:
+    """Queue one ListVoiceProfiles page holding ``summaries``."""
+    stubs.chime.add_response(
+        "list_voice_profiles",
+        {"VoiceProfiles": list(summaries)},
+        {"VoiceProfileDomainId": domain, "MaxResults": 100},
+    )
+
+
+def state_item(table: str, key: str) -> dict[str, Any] | None:
+    """The state table's item ``key`` as DynamoDB stores it (moto), or None."""
+    found: dict[str, Any] | None = (
+        boto3.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": key}}).get("Item")
+    )
+    return found

@@ -19,7 +19,7 @@ import state
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
 from tests.runtime.conftest import StateAws
-from tests.runtime.helpers import Stubs, logged
+from tests.runtime.helpers import Stubs, events_of, listing, logged, put_ok, state_item
 
 SOURCE = "chime-speaker-search.requests"
 
@@ -274,17 +274,6 @@ def enrollment(
     return stubs
 
 
-def put_ok(stubs: Stubs, count: int = 1) -> None:
-    for _ in range(count):
-        stubs.events.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]})
-
-
-def events_of(stubs: Stubs) -> list[tuple[str, dict[str, Any]]]:
-    return [
-        (e["DetailType"], json.loads(e["Detail"])) for call in stubs.put_events_calls for e in call["Entries"]
-    ]
-
-
 def test_enroll_creates_one_profile_and_publishes_it(
     enrollment: Stubs, handler: ModuleType, emf: io.StringIO
 ) -> None:
@@ -329,11 +318,7 @@ def test_a_lost_create_response_adopts_the_profile_it_made(
     state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
     monkeypatch.setattr(state, "_now", lambda: attempted + 600)  # the attempt's window has passed
     other = {**PROFILE, "VoiceProfileId": "vp-old", "CreatedTimestamp": datetime(2029, 1, 1, tzinfo=UTC)}
-    enrollment.chime.add_response(
-        "list_voice_profiles",
-        {"VoiceProfiles": [_summary(other), _summary(PROFILE)]},
-        {"VoiceProfileDomainId": "vpd-0123456789", "MaxResults": 100},
-    )
+    listing(enrollment, _summary(other), _summary(PROFILE))
     put_ok(enrollment)
     assert run(handler, enroll()) == {"batchItemFailures": []}
     [(detail_type, detail)] = events_of(enrollment)
@@ -370,11 +355,7 @@ def test_a_lost_create_does_not_adopt_a_profile_another_lost_create_may_have_mad
     state.note_create_attempt(table, domain, TASK, _deadline())
     state.note_create_attempt(table, domain, "ssk-task-2", _deadline())
     monkeypatch.setattr(state, "_now", lambda: attempted + 600)  # both windows have passed
-    enrollment.chime.add_response(
-        "list_voice_profiles",
-        {"VoiceProfiles": [_summary(PROFILE)]},
-        {"VoiceProfileDomainId": domain, "MaxResults": 100},
-    )
+    listing(enrollment, _summary(PROFILE))
     put_ok(enrollment)
     assert run(handler, enroll()) == {"batchItemFailures": []}
     [(detail_type, detail)] = events_of(enrollment)
@@ -658,46 +639,33 @@ def test_a_retaken_claim_gets_a_whole_create_budget_from_the_retake(
     enrollment.chime.client.meta.events.register(
         "before-parameter-build.chime-sdk-voice.ListVoiceProfiles", slow_listing
     )
-    enrollment.chime.add_response(
-        "list_voice_profiles", {"VoiceProfiles": []}, {"VoiceProfileDomainId": domain, "MaxResults": 100}
-    )
+    listing(enrollment)
     enrollment.chime.add_client_error(
         "create_voice_profile", service_error_code="ServiceFailureException", http_status_code=500
     )
     result = handler.handler(n.sqs_event(enroll()), FakeContext(60_000))
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}  # unanswered again: checked later
-    claim = boto3_item(table, f"enroll#{TASK}")
+    claim = state_item(table, f"enroll#{TASK}")
     assert (claim["requestId"], claim["attemptedAt"]) == ({"S": "req-1"}, {"N": "5000"})
     assert float(claim["endsBy"]["N"]) == 5_000 + 20  # CREATE_BUDGET_S from the retake
     [attempt] = state.create_attempts(table, domain, _deadline())
     assert (attempt.task_id, attempt.started_at, attempt.ends_by) == (TASK, 5_000, 5_020)
 
 
-def boto3_item(table: str, key: str) -> dict[str, Any]:
-    import boto3
-
-    found: dict[str, Any] = boto3.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": key}})["Item"]
-    return found
-
-
 def test_a_create_answered_without_a_profile_is_checked_like_a_lost_answer(
     enrollment: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An answer without ``VoiceProfile`` used to publish Enrolled with a null ID."""
-    table, domain = state_aws.table_name, "vpd-0123456789"
+    table = state_aws.table_name
     attempted = PROFILE["CreatedTimestamp"].timestamp()
     monkeypatch.setattr(state, "_now", lambda: attempted)
     enrollment.chime.add_response("create_voice_profile", {})
     assert run(handler, enroll()) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
     assert events_of(enrollment) == []
-    assert boto3_item(table, f"enroll#{TASK}")["s"] == {"S": "creating"}
+    assert state_item(table, f"enroll#{TASK}")["s"] == {"S": "creating"}
     # The redelivery, once the window has passed, finds and adopts the profile the create made.
     monkeypatch.setattr(state, "_now", lambda: attempted + 600)
-    enrollment.chime.add_response(
-        "list_voice_profiles",
-        {"VoiceProfiles": [_summary(PROFILE)]},
-        {"VoiceProfileDomainId": domain, "MaxResults": 100},
-    )
+    listing(enrollment, _summary(PROFILE))
     put_ok(enrollment)
     assert run(handler, enroll()) == {"batchItemFailures": []}
     [(detail_type, detail)] = events_of(enrollment)
@@ -715,9 +683,7 @@ def test_a_search_for_a_lost_profile_drops_creates_older_than_any_enrollable_tas
     monkeypatch.setattr(state, "_now", lambda: now - 600)
     state.begin_enroll(table, TASK, "req-0", _deadline())
     monkeypatch.setattr(state, "_now", lambda: now)
-    enrollment.chime.add_response(
-        "list_voice_profiles", {"VoiceProfiles": []}, {"VoiceProfileDomainId": domain, "MaxResults": 100}
-    )
+    listing(enrollment)
     enrollment.chime.add_response("create_voice_profile", {"VoiceProfile": PROFILE})
     put_ok(enrollment)
     run(handler, enroll())

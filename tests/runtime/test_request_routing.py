@@ -17,7 +17,7 @@ import pytest
 
 from tests.runtime import notifications as n
 from tests.runtime.conftest import StateAws
-from tests.runtime.helpers import Stubs, logged, reconfigure
+from tests.runtime.helpers import Stubs, logged, put_ok, reconfigure
 
 SOURCE = "chime-speaker-search.requests"
 
@@ -49,10 +49,6 @@ def enroll(**detail: Any) -> dict[str, Any]:
 def bus(handler: ModuleType, stubs: Stubs, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch) -> Stubs:
     reconfigure(handler, monkeypatch, REQUIRE_CONSENT="true", ENABLE_ENROLLMENT="true")
     return stubs
-
-
-def put_ok(stubs: Stubs) -> None:
-    stubs.events.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]})
 
 
 def skipped(caplog: pytest.LogCaptureFixture) -> tuple[int, str]:

@@ -14,7 +14,6 @@ from types import ModuleType
 from typing import Any
 
 import aws_calls
-import boto3
 import clients
 import pytest
 import state
@@ -22,7 +21,7 @@ from botocore import stub
 from botocore.stub import Stubber
 
 from tests.runtime.conftest import StateAws
-from tests.runtime.helpers import logged
+from tests.runtime.helpers import logged, state_item
 
 NOW = 1_900_000_000.0
 TASK = "ssk-task-1"
@@ -47,13 +46,6 @@ def deadline() -> aws_calls.Deadline:
     return aws_calls.Deadline.after(30)
 
 
-def item(table: str, key: str) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = (
-        boto3.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": key}}).get("Item")
-    )
-    return found
-
-
 # -- enrollment claims -----------------------------------------------------------------------------
 
 
@@ -63,7 +55,7 @@ def test_a_retaken_claim_records_the_new_request_and_attempt(
     state.begin_enroll(table, TASK, "req-0", deadline())
     monkeypatch.setattr(state, "_now", lambda: NOW + 600)
     assert state.retake_enroll(table, TASK, "req-1", NOW, deadline()) is True
-    assert item(table, f"enroll#{TASK}") == {
+    assert state_item(table, f"enroll#{TASK}") == {
         "pk": {"S": f"enroll#{TASK}"},
         "s": {"S": "creating"},
         "requestId": {"S": "req-1"},
@@ -76,15 +68,15 @@ def test_a_retaken_claim_records_the_new_request_and_attempt(
 def test_a_claim_someone_else_retook_is_not_retaken(table: str) -> None:
     state.begin_enroll(table, TASK, "req-0", deadline())
     assert state.retake_enroll(table, TASK, "req-1", NOW - 600, deadline()) is False  # attempt changed
-    assert item(table, f"enroll#{TASK}")["requestId"] == {"S": "req-0"}  # type: ignore[index]
+    assert state_item(table, f"enroll#{TASK}")["requestId"] == {"S": "req-0"}  # type: ignore[index]
 
 
 def test_releasing_a_claim_another_request_holds_keeps_it(table: str) -> None:
     state.begin_enroll(table, TASK, "req-0", deadline())
     state.release_enroll(table, TASK, "req-1", deadline())  # no error: the claim is theirs now
-    assert item(table, f"enroll#{TASK}")["requestId"] == {"S": "req-0"}  # type: ignore[index]
+    assert state_item(table, f"enroll#{TASK}")["requestId"] == {"S": "req-0"}  # type: ignore[index]
     state.release_enroll(table, TASK, "req-0", deadline())
-    assert item(table, f"enroll#{TASK}") == {
+    assert state_item(table, f"enroll#{TASK}") == {
         "pk": {"S": f"enroll#{TASK}"},
         "s": {"S": "released"},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
@@ -95,7 +87,7 @@ def test_releasing_a_claim_another_request_holds_keeps_it(table: str) -> None:
 def test_a_released_verdict_is_kept_for_its_request_and_frees_the_task_for_others(table: str) -> None:
     state.begin_enroll(table, TASK, "req-0", deadline())
     state.release_enroll(table, TASK, "req-0", deadline(), verdict="GoneException")
-    assert item(table, f"enroll#{TASK}") == {
+    assert state_item(table, f"enroll#{TASK}") == {
         "pk": {"S": f"enroll#{TASK}"},
         "s": {"S": "released"},
         "failed:req-0": {"S": "GoneException"},
@@ -121,7 +113,7 @@ def test_a_released_verdict_is_kept_for_its_request_and_frees_the_task_for_other
 def test_a_kept_verdict_leaves_the_claim_creating(table: str) -> None:
     state.begin_enroll(table, TASK, "req-0", deadline())
     state.keep_verdict(table, TASK, "req-0", "cannot check: ForbiddenException", deadline())
-    assert item(table, f"enroll#{TASK}") == {
+    assert state_item(table, f"enroll#{TASK}") == {
         "pk": {"S": f"enroll#{TASK}"},
         "s": {"S": "creating"},
         "requestId": {"S": "req-0"},
@@ -155,7 +147,7 @@ def test_an_enrolled_task_records_its_profile_and_claims_the_profile_for_it(tabl
     state.begin_enroll(table, TASK, "req-0", deadline())
     profile = {"voiceProfileId": "vp-1", "voiceProfileArn": "arn:vp-1", "expirationTimestamp": None}
     state.finish_enroll(table, TASK, profile, deadline())
-    assert item(table, f"enroll#{TASK}") == {
+    assert state_item(table, f"enroll#{TASK}") == {
         "pk": {"S": f"enroll#{TASK}"},
         "s": {"S": "enrolled"},
         "requestId": {"S": "req-0"},
@@ -165,7 +157,7 @@ def test_an_enrolled_task_records_its_profile_and_claims_the_profile_for_it(tabl
         "voiceProfileId": {"S": "vp-1"},
         "voiceProfileArn": {"S": "arn:vp-1"},
     }
-    assert item(table, "profile#vp-1") == {
+    assert state_item(table, "profile#vp-1") == {
         "pk": {"S": "profile#vp-1"},
         "taskId": {"S": TASK},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
@@ -177,7 +169,7 @@ def test_a_profile_belongs_to_the_first_task_that_claims_it(table: str) -> None:
     assert state.claim_profile(table, "vp-1", "task-a", deadline()) is True
     assert state.claim_profile(table, "vp-1", "task-b", deadline()) is False
     assert state.claim_profile(table, "vp-1", "task-a", deadline()) is True  # a retry of the owner
-    assert item(table, "profile#vp-1")["taskId"] == {"S": "task-a"}  # type: ignore[index]
+    assert state_item(table, "profile#vp-1")["taskId"] == {"S": "task-a"}  # type: ignore[index]
 
 
 def test_an_enrollment_written_after_its_claim_expired_still_reads_as_enrolled(table: str) -> None:
@@ -197,11 +189,11 @@ def test_an_enrollment_written_after_its_claim_expired_still_reads_as_enrolled(t
 def test_abandoning_a_claim_settles_it_as_ambiguous_unless_it_was_enrolled_meanwhile(table: str) -> None:
     state.begin_enroll(table, TASK, "req-0", deadline())
     state.abandon_enroll(table, TASK, deadline())
-    assert item(table, f"enroll#{TASK}")["s"] == {"S": "ambiguous"}  # type: ignore[index]
+    assert state_item(table, f"enroll#{TASK}")["s"] == {"S": "ambiguous"}  # type: ignore[index]
     state.begin_enroll(table, "ssk-task-2", "req-2", deadline())
     state.finish_enroll(table, "ssk-task-2", {"voiceProfileId": "vp-2"}, deadline())
     state.abandon_enroll(table, "ssk-task-2", deadline())  # no error: the enrollment stands
-    assert item(table, "enroll#ssk-task-2")["s"] == {"S": "enrolled"}  # type: ignore[index]
+    assert state_item(table, "enroll#ssk-task-2")["s"] == {"S": "enrolled"}  # type: ignore[index]
 
 
 def test_a_claim_that_vanishes_between_the_write_and_the_read_reads_as_nothing(
@@ -223,7 +215,7 @@ def test_a_create_in_flight_is_recorded_with_its_window_and_read_back_until_clea
     assert state.create_attempts(table, "vpd-1", deadline()) == []
     entry = state.note_create_attempt(table, "vpd-1", task, deadline())
     assert entry == f"{task}|{NOW:.3f}|{NOW + 30:.3f}"
-    assert item(table, "creates#vpd-1") == {
+    assert state_item(table, "creates#vpd-1") == {
         "pk": {"S": "creates#vpd-1"},
         "attempts": {"SS": [entry]},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
@@ -233,7 +225,7 @@ def test_a_create_in_flight_is_recorded_with_its_window_and_read_back_until_clea
     ]
     state.clear_create_attempts(table, "vpd-1", [entry], deadline())
     assert state.create_attempts(table, "vpd-1", deadline()) == []
-    assert item(table, "creates#vpd-1") == {
+    assert state_item(table, "creates#vpd-1") == {
         "pk": {"S": "creates#vpd-1"},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
     }
@@ -246,7 +238,7 @@ def test_the_first_write_of_a_task_id_reports_it_as_new(table: str) -> None:
     state.begin_start(table, "tok-1", deadline())
     assert state.mark_started(table, "tok-1", None, deadline()) is False  # no task ID to make known
     assert state.mark_started(table, "tok-1", "task-1", deadline()) is True
-    assert item(table, "start#tok-1") == {
+    assert state_item(table, "start#tok-1") == {
         "pk": {"S": "start#tok-1"},
         "s": {"S": "started"},
         "attemptedAt": {"N": str(int(NOW))},
@@ -263,14 +255,14 @@ def test_a_task_id_recorded_before_is_not_reported_as_new(table: str) -> None:
     state.begin_start(table, "tok-1", deadline())
     assert state.mark_started(table, "tok-1", "task-1", deadline()) is True
     assert state.mark_started(table, "tok-1", "task-1", deadline()) is False
-    assert item(table, "start#tok-1")["taskId"] == {"S": "task-1"}  # type: ignore[index]
+    assert state_item(table, "start#tok-1")["taskId"] == {"S": "task-1"}  # type: ignore[index]
 
 
 def test_a_task_first_named_by_its_status_gets_a_days_ttl(table: str) -> None:
     # No start record (say its answer was lost before begin_start's write landed): the status's
     # write creates the item, and it must expire like any call item.
     assert state.mark_started(table, "tok-2", "task-2", deadline()) is True
-    assert item(table, "start#tok-2") == {
+    assert state_item(table, "start#tok-2") == {
         "pk": {"S": "start#tok-2"},
         "s": {"S": "started"},
         "taskId": {"S": "task-2"},
@@ -340,7 +332,7 @@ CONNECTOR, TRANSACTION = "vc-1", "tx-1"
 
 
 def call_item(table: str) -> dict[str, Any] | None:
-    return item(table, state.call_key(CONNECTOR, TRANSACTION))
+    return state_item(table, state.call_key(CONNECTOR, TRANSACTION))
 
 
 def consent(table: str, decision: str, reference: str | None, at: str) -> tuple[state.CallRecord, bool]:

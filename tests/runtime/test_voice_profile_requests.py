@@ -29,7 +29,16 @@ from botocore.stub import Stubber
 
 from tests.runtime import notifications as n
 from tests.runtime.conftest import StateAws
-from tests.runtime.helpers import FakeContext, Stubs, logged, reconfigure
+from tests.runtime.helpers import (
+    FakeContext,
+    Stubs,
+    events_of,
+    listing,
+    logged,
+    put_ok,
+    reconfigure,
+    state_item,
+)
 
 TASK = "ssk-task-1"
 DOMAIN = "vpd-0123456789"
@@ -94,24 +103,6 @@ def chime(handler: ModuleType, stubs: Stubs, state_aws: StateAws, monkeypatch: p
     return stubs
 
 
-def put_ok(stubs: Stubs, count: int = 1) -> None:
-    for _ in range(count):
-        stubs.events.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]})
-
-
-def events_of(stubs: Stubs) -> list[tuple[str, dict[str, Any]]]:
-    return [
-        (e["DetailType"], json.loads(e["Detail"])) for call in stubs.put_events_calls for e in call["Entries"]
-    ]
-
-
-def item(aws: StateAws, key: str) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = (
-        boto3.client("dynamodb").get_item(TableName=aws.table_name, Key={"pk": {"S": key}}).get("Item")
-    )
-    return found
-
-
 @pytest.fixture
 def lost_create(chime: Stubs, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch) -> Stubs:
     """An earlier delivery claimed the task and lost CreateVoiceProfile's answer; its window has passed."""
@@ -123,14 +114,6 @@ def lost_create(chime: Stubs, state_aws: StateAws, monkeypatch: pytest.MonkeyPat
 
 def deadline() -> aws_calls.Deadline:
     return aws_calls.Deadline.after(CLAIM_S)
-
-
-def listing(stubs: Stubs, *summaries: dict[str, Any]) -> None:
-    stubs.chime.add_response(
-        "list_voice_profiles",
-        {"VoiceProfiles": list(summaries)},
-        {"VoiceProfileDomainId": DOMAIN, "MaxResults": 100},
-    )
 
 
 # -- enroll ----------------------------------------------------------------------------------------
@@ -220,8 +203,8 @@ def test_a_profile_created_at_either_edge_of_the_window_is_adopted(
     assert total(emf, "VoiceProfilesEnrolled") == 1
     [recovered] = logged(caplog, "voice_profile_lost_response_recovered", messageId="m-0")
     assert recovered.speakerSearchTaskId == TASK
-    assert item(state_aws, f"enroll#{TASK}")["voiceProfileId"] == {"S": "vp-1"}  # type: ignore[index]
-    assert item(state_aws, "profile#vp-1")["taskId"] == {"S": TASK}  # type: ignore[index]
+    assert state_item(state_aws.table_name, f"enroll#{TASK}")["voiceProfileId"] == {"S": "vp-1"}  # type: ignore[index]
+    assert state_item(state_aws.table_name, "profile#vp-1")["taskId"] == {"S": TASK}  # type: ignore[index]
 
 
 def test_another_tasks_long_create_that_overlaps_the_window_blocks_adoption(
@@ -288,13 +271,13 @@ def test_another_tasks_create_blocks_adoption_exactly_when_its_skewed_window_mee
     [(detail_type, detail)] = events_of(lost_create)
     if blocks:
         assert (detail_type, detail["reason"]) == ("Voice Profile Request Failed", "AmbiguousLostResponse")
-        assert item(state_aws, f"enroll#{TASK}")["s"] == {"S": "ambiguous"}  # type: ignore[index]
+        assert state_item(state_aws.table_name, f"enroll#{TASK}")["s"] == {"S": "ambiguous"}  # type: ignore[index]
         [ambiguous] = logged(caplog, "voice_profile_lost_response_ambiguous")
         assert (ambiguous.candidates, ambiguous.otherCreates) == (["vp-1"], 1)
     else:
         assert (detail_type, detail) == ("Voice Profile Enrolled", published_profile())
     # Either way the other task's create is still unsettled: its entry stays for its own redelivery.
-    creates = item(state_aws, f"creates#{DOMAIN}") or {}
+    creates = state_item(state_aws.table_name, f"creates#{DOMAIN}") or {}
     assert creates["attempts"] == {"SS": [other]}
 
 
@@ -312,7 +295,7 @@ def test_adopting_a_lost_profile_settles_only_this_tasks_creates(
     put_ok(lost_create)
     handler.handler(n.sqs_event(request()), None)
     assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
-    assert item(state_aws, f"creates#{DOMAIN}")["attempts"] == {"SS": [other]}  # type: ignore[index]
+    assert state_item(state_aws.table_name, f"creates#{DOMAIN}")["attempts"] == {"SS": [other]}  # type: ignore[index]
 
 
 def test_a_lost_create_that_made_nothing_settles_its_entry_and_creates_again(
@@ -331,7 +314,7 @@ def test_a_lost_create_that_made_nothing_settles_its_entry_and_creates_again(
     handler.handler(n.sqs_event(request()), None)
     assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
     # The lost create's entry went when nothing was found; the new create's went with its answer.
-    stored = item(state_aws, f"creates#{DOMAIN}")["attempts"]["SS"]  # type: ignore[index]
+    stored = state_item(state_aws.table_name, f"creates#{DOMAIN}")["attempts"]["SS"]  # type: ignore[index]
     assert lost not in stored
     assert stored == [other]
 
@@ -350,7 +333,7 @@ def test_a_search_drops_unsettled_creates_that_ended_more_than_an_enrollment_ttl
     put_ok(lost_create)
     handler.handler(n.sqs_event(request()), None)
     assert events_of(lost_create) == [("Voice Profile Enrolled", published_profile())]
-    assert item(state_aws, f"creates#{DOMAIN}")["attempts"] == {"SS": [at_horizon]}  # type: ignore[index]
+    assert state_item(state_aws.table_name, f"creates#{DOMAIN}")["attempts"] == {"SS": [at_horizon]}  # type: ignore[index]
 
 
 def test_a_profile_another_task_owns_is_not_adopted(
@@ -502,7 +485,7 @@ def test_a_candidate_claimed_by_another_task_meanwhile_is_retried_later(
         handler.handler(request(), None)
     assert str(raised.value) == "the candidate profile was claimed meanwhile; retried later"
     assert events_of(lost_create) == []
-    assert item(state_aws, "profile#vp-1")["taskId"] == {"S": "ssk-task-other"}  # type: ignore[index]
+    assert state_item(state_aws.table_name, "profile#vp-1")["taskId"] == {"S": "ssk-task-other"}  # type: ignore[index]
 
 
 # -- update and delete -----------------------------------------------------------------------------
@@ -670,7 +653,7 @@ def test_a_claim_retaken_by_another_delivery_meanwhile_is_left_to_it(
     with pytest.raises(handler.NotificationFailedError) as raised:
         handler.handler(request(), None)
     assert str(raised.value) == "another delivery took over this enrollment; retried later"
-    assert item(state_aws, f"enroll#{TASK}")["requestId"] == {"S": "req-other"}  # type: ignore[index]
+    assert state_item(state_aws.table_name, f"enroll#{TASK}")["requestId"] == {"S": "req-other"}  # type: ignore[index]
 
 
 def test_a_claim_that_vanished_meanwhile_is_retried_later(chime: Stubs, handler: ModuleType) -> None:
@@ -719,7 +702,7 @@ def test_an_unanswered_create_keeps_the_claim_for_the_check_on_redelivery(
     assert str(raised.value) == f"CreateVoiceProfile: {code}; outcome checked on redelivery"
     [line] = logged(caplog, "voice_profile_create_unanswered")
     assert (line.levelno, line.errorCode, line.speakerSearchTaskId) == (logging.WARNING, code, TASK)
-    assert item(state_aws, f"enroll#{TASK}")["s"] == {"S": "creating"}  # type: ignore[index]
+    assert state_item(state_aws.table_name, f"enroll#{TASK}")["s"] == {"S": "creating"}  # type: ignore[index]
 
 
 def test_a_create_answered_without_a_profile_keeps_the_claim_and_its_entry_for_the_redelivery(
@@ -743,7 +726,7 @@ def test_a_create_answered_without_a_profile_keeps_the_claim_and_its_entry_for_t
         TASK,
     )
     assert events_of(chime) == []
-    assert item(state_aws, f"enroll#{TASK}")["s"] == {"S": "creating"}  # type: ignore[index]
+    assert state_item(state_aws.table_name, f"enroll#{TASK}")["s"] == {"S": "creating"}  # type: ignore[index]
     [attempt] = state.create_attempts(state_aws.table_name, DOMAIN, deadline())
     assert attempt.task_id == TASK  # a profile may exist: the create stays unsettled
 
@@ -766,7 +749,7 @@ def test_a_claim_ends_at_the_create_budget_or_the_invocations_deadline_if_sooner
         "create_voice_profile", service_error_code="ServiceFailureException", http_status_code=500
     )
     handler.handler(n.sqs_event(request()), FakeContext(remaining_ms))
-    claim = item(state_aws, f"enroll#{TASK}") or {}
+    claim = state_item(state_aws.table_name, f"enroll#{TASK}") or {}
     # FakeContext counts down in real time: the invocation's end is a few ms short of 15 - 3 s.
     assert float(claim["endsBy"]["N"]) == pytest.approx(ATTEMPTED + claim_s, abs=0.5)
     assert float(claim["attemptedAt"]["N"]) == ATTEMPTED
@@ -799,7 +782,7 @@ def test_creates_stop_at_the_claims_end(
         "CreateVoiceProfile: ThrottlingException: retry budget exhausted (deadline) after 2 attempts"
     )
     # Only throttled: nothing was made, so the claim is released for the redelivery.
-    assert item(state_aws, f"enroll#{TASK}")["s"] == {"S": "released"}  # type: ignore[index]
+    assert state_item(state_aws.table_name, f"enroll#{TASK}")["s"] == {"S": "released"}  # type: ignore[index]
 
 
 def test_a_create_throttled_to_the_end_releases_the_claim_and_is_redelivered(
@@ -815,7 +798,7 @@ def test_a_create_throttled_to_the_end_releases_the_claim_and_is_redelivered(
         f"CreateVoiceProfile: ThrottlingException: still failing after {clients.MAX_ATTEMPTS} attempts"
     )
     assert len(sleeps.delays) == clients.MAX_ATTEMPTS - 1  # throttling is retried in process
-    assert item(state_aws, f"enroll#{TASK}")["s"] == {"S": "released"}  # type: ignore[index]
+    assert state_item(state_aws.table_name, f"enroll#{TASK}")["s"] == {"S": "released"}  # type: ignore[index]
     assert events_of(chime) == []
     # Throttling is no verdict: the redelivery creates.
     chime.chime.add_response("create_voice_profile", {"VoiceProfile": profile()})
