@@ -25,8 +25,9 @@ Cost per call (on-demand, us-east-1 list price of $0.625 per million write reque
 $0.125 per million read request units; items are well under 1 KB): one write before and one after
 each task start, one per status notification that names the task (about 4 writes for a call with
 speaker search); a redelivery of a started call costs 1 write and no API call. The consent gate adds
-1 write for the decision and 1 for AnalyticsReady (plus 1 consistent read after a start). That is
-roughly $2.50-4 per million calls.
+1 write for the decision and 1 for AnalyticsReady (plus 1 consistent read after a start, and 1 per
+task kind when a declined call's AnalyticsReady looks for tasks to stop). That is roughly
+$2.50-4 per million calls.
 
 Every DynamoDB call goes through :func:`aws_calls.call` (throttling and 5xx are retried within the
 invocation's deadline). When ``STATE_TABLE_NAME`` is unset every function here is a no-op that
