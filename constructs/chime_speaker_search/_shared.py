@@ -310,6 +310,10 @@ class SharedProvider(Construct):
             timeout=ON_EVENT_TIMEOUT,
             common_modules=("aws_calls.py", "cfn_custom_resource.py"),
         )
+        assert self.on_event.role is not None  # python_function always gives the function its own role
+        # The wildcard findings are on this role's policy: acknowledged there, not on the whole
+        # provider, they stay off the provider's other resources (and their template metadata).
+        self._role: iam.IRole = self.on_event.role
 
     @classmethod
     def of(cls, scope: Construct) -> SharedProvider:
@@ -383,7 +387,7 @@ class SharedProvider(Construct):
             if "*" in arn:
                 if wildcard_reason is None:
                     raise ValueError(f"a wildcard resource {arn!r} needs a wildcard_reason")
-                acknowledge(self, wildcard_reason, nag_resource_finding(self, arn))
+                acknowledge(self._role, wildcard_reason, nag_resource_finding(self, arn))
         key = json.dumps([sorted(actions), conditions or {}], sort_keys=True)
         statement = self._statements.get(key)
         if statement is None:
@@ -458,8 +462,10 @@ class _NagMetadata:
     """Writes the cdk-nag 2 form of the acknowledgements: ``cdk_nag.rules_to_suppress`` metadata.
 
     cdk-nag 2 reads it from each CloudFormation resource when its own Aspect visits the
-    resource. This Aspect (one per stack) runs first on every node, at the mutating priority,
-    so resources created after ``acknowledge`` was called are covered too.
+    resource. This Aspect (one per stack) is applied to each acknowledged scope, not to the
+    whole stack: every node it visits costs a call from Node.js into Python, and a stack-wide
+    Aspect visited every node of the app's stack. On each node it runs before cdk-nag's, at the
+    mutating priority, so resources created after ``acknowledge`` was called are covered too.
     """
 
     def __init__(self) -> None:
@@ -472,11 +478,14 @@ class _NagMetadata:
         existing = _NAG_METADATA.get(stack)
         if existing is None:
             existing = _NAG_METADATA[stack] = cls()
-            Aspects.of(stack).add(existing, priority=AspectPriority.MUTATING)
         return existing
 
     def add(self, scope: IConstruct, reason: str, findings: Sequence[str]) -> None:
-        rules = self._by_scope.setdefault(scope.node.path, [])
+        path = scope.node.path
+        if not any(path == seen or path.startswith(seen + "/") for seen in self._by_scope):
+            # A scope inside one already acknowledged inherits the Aspect from it.
+            Aspects.of(scope).add(self, priority=AspectPriority.MUTATING)
+        rules = self._by_scope.setdefault(path, [])
         for finding in findings:
             rule_id, _, applies_to = finding.partition("[")
             entry: dict[str, Any] = {"id": rule_id, "reason": reason}
@@ -487,10 +496,18 @@ class _NagMetadata:
                     "reason": base64.b64encode(reason.encode()).decode(),
                     "is_reason_encoded": True,
                 }
-            if applies_to:
-                entry["applies_to"] = [applies_to.removesuffix("]")]
-            if entry not in rules:
-                rules.append(entry)
+            if not applies_to:
+                if entry not in rules:
+                    rules.append(entry)
+                continue
+            # One entry per rule and reason lists every finding it covers: each connector's
+            # call-stream prefix adds a line to the list, not a whole entry, to the template.
+            finding_id = applies_to.removesuffix("]")
+            listed = next((rule for rule in rules if _lists_findings_of(rule, entry)), None)
+            if listed is None:
+                rules.append({**entry, "applies_to": [finding_id]})
+            elif finding_id not in listed["applies_to"]:
+                listed["applies_to"].append(finding_id)
 
     def visit(self, node: IConstruct) -> None:
         if not isinstance(node, CfnResource):
@@ -508,24 +525,45 @@ class _NagMetadata:
             node.add_metadata("cdk_nag", {**existing, "rules_to_suppress": merged})
 
 
+def _lists_findings_of(rule: dict[str, Any], entry: dict[str, Any]) -> bool:
+    """Whether ``rule`` is a cdk-nag 2 entry listing findings (``applies_to``) for ``entry``'s rule
+    ID and reason."""
+    return (
+        "applies_to" in rule and {key: value for key, value in rule.items() if key != "applies_to"} == entry
+    )
+
+
 _NAG_METADATA: weakref.WeakKeyDictionary[Stack, _NagMetadata] = weakref.WeakKeyDictionary()
 
 
 def _acknowledge_framework_findings(provider: cr.Provider, on_event_logical_id: str) -> None:
-    """Findings on code the library does not write: the CDK Provider framework's own Lambda."""
+    """Findings on code the library does not write: the CDK Provider framework's own Lambda.
+
+    Each finding is acknowledged on the construct it is reported for (the framework function's
+    role, or the function), so its cdk-nag 2 metadata is not repeated on the provider's other
+    resources. ``framework-onEvent`` is aws-cdk-lib's ID for that function (its logical IDs
+    derive from it); should it ever change, the whole provider is acknowledged instead.
+    """
+    framework = provider.node.try_find_child("framework-onEvent")
+    function_scope: IConstruct = provider
+    role_scope: IConstruct = provider
+    if isinstance(framework, lambda_.Function) and framework.role is not None:
+        # The function's own resource, not the function: its role is one of its children.
+        function_scope = framework.node.default_child or provider
+        role_scope = framework.role
     acknowledge(
-        provider,
+        role_scope,
         "The CDK Provider framework's function uses AWSLambdaBasicExecutionRole only to write its own logs.",
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
     )
     acknowledge(
-        provider,
+        role_scope,
         "The CDK Provider framework may invoke any version of the one on_event function it fronts "
         "(<function arn>:*); the wildcard is the version qualifier, not other functions.",
         f"AwsSolutions-IAM5[Resource::<{on_event_logical_id}.Arn>:*]",
     )
     acknowledge(
-        provider,
+        function_scope,
         "The Provider framework's Node.js runtime is chosen and kept current by aws-cdk-lib.",
         "AwsSolutions-L1",
     )
