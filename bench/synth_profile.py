@@ -12,7 +12,8 @@ Runs ``app.py`` (or an empty app) once in a child process with
 Wall times on a busy machine are inflated, so compare shares within one run, or the same case across
 runs made close together. Counts of round trips do not depend on the machine.
 
-Usage: PATH=$PWD/node_modules/.bin:$PATH .venv/bin/python bench/synth_profile.py [--empty] [--nag]
+Usage: PATH=$PWD/node_modules/.bin:$PATH .venv/bin/python bench/synth_profile.py \
+    [--empty | --connectors N] [--nag]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import REPO_ROOT, project_env, table
+from synth import _LIBRARY, _ONE_SEARCH_IMPORTED
 
 # Runs inside the child: wraps jsii's one request channel, then runs the app.
 _CHILD = r"""
@@ -57,6 +59,8 @@ sys.argv = sys.argv[1:]
 if target == "--empty":
     import aws_cdk as cdk
     cdk.App().synth()
+elif target == "--program":
+    exec(sys.argv[1])
 else:
     runpy.run_path(target, run_name="__main__")
 """
@@ -109,7 +113,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--empty", action="store_true", help="profile an empty app instead of app.py")
     parser.add_argument("--nag", action="store_true", help="app.py with context nag=true")
+    parser.add_argument(
+        "--connectors",
+        type=int,
+        metavar="N",
+        help="one SpeakerSearch over N imported connectors (bench/synth.py's vcN case) instead of app.py",
+    )
     args = parser.parse_args()
+    if args.connectors is not None and args.connectors < 1:
+        parser.error("--connectors must be at least 1")
     cdk_json = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))
     context = {**cdk_json.get("context", {}), **({"nag": "true"} if args.nag else {})}
     with tempfile.TemporaryDirectory(prefix="synth-profile-") as work:
@@ -119,9 +131,14 @@ def main() -> int:
             CDK_CONTEXT_JSON=json.dumps(context),
             NODE_OPTIONS=f"--cpu-prof --cpu-prof-dir={profiles}",
         )
-        target = "--empty" if args.empty else "app.py"
+        target = ["--empty"] if args.empty else ["app.py"]
+        if args.connectors is not None:
+            program = (
+                f"{_LIBRARY}\n{_ONE_SEARCH_IMPORTED.replace('COUNT', str(args.connectors))}\napp.synth()"
+            )
+            target = ["--program", program]
         result = subprocess.run(
-            [sys.executable, "-c", _CHILD, target],
+            [sys.executable, "-c", _CHILD, *target],
             check=False,
             cwd=REPO_ROOT,
             env=env,
@@ -136,9 +153,10 @@ def main() -> int:
         kernel = max(profiles.glob("*.cpuprofile"), key=lambda p: p.stat().st_size)
         total, areas = node_areas(kernel)
 
-    print(
-        f"Synth profile of {'an empty app' if args.empty else 'app.py'}{' with cdk-nag' if args.nag else ''}"
-    )
+    subject = "an empty app" if args.empty else "app.py"
+    if args.connectors is not None:
+        subject = f"one SpeakerSearch over {args.connectors} imported connectors"
+    print(f"Synth profile of {subject}{' with cdk-nag' if args.nag else ''}")
     print(f"  Load average: {os.getloadavg()[0]:.2f} (2 cores); times below are this machine's, now\n")
     counts, seconds = jsii["counts"], jsii["seconds"]
     rows = [

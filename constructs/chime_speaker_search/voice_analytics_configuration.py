@@ -274,20 +274,35 @@ class VoiceAnalyticsConfiguration(Construct):
             nag_resource_finding(self, call_streams),
         )
         provider = self._provider
-        provider.allow(
-            ["iam:CreateServiceLinkedRole"],
-            [
-                Stack.of(self).format_arn(
-                    service="iam",
-                    region="",
-                    resource="role",
-                    resource_name=f"aws-service-role/{VOICE_CONNECTOR_SERVICE}/"
-                    "AWSServiceRoleForAmazonChimeVoiceConnector",
-                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                )
-            ],
-            {"StringEquals": {"iam:AWSServiceName": VOICE_CONNECTOR_SERVICE}},
-        )
+        if len(self.voice_connectors) == 1:
+            # The same statements for every connector: granted with the first one.
+            provider.allow(
+                ["iam:CreateServiceLinkedRole"],
+                [
+                    Stack.of(self).format_arn(
+                        service="iam",
+                        region="",
+                        resource="role",
+                        resource_name=f"aws-service-role/{VOICE_CONNECTOR_SERVICE}/"
+                        "AWSServiceRoleForAmazonChimeVoiceConnector",
+                        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                    )
+                ],
+                {"StringEquals": {"iam:AWSServiceName": VOICE_CONNECTOR_SERVICE}},
+            )
+            provider.allow(
+                [
+                    "chime:GetVoiceConnectorStreamingConfiguration",
+                    "chime:PutVoiceConnectorStreamingConfiguration",
+                    "chime:DeleteVoiceConnectorStreamingConfiguration",
+                ],
+                [Stack.of(self).format_arn(service="chime", resource="vc", resource_name="*")],
+                wildcard_reason="A connector removed from the stack is detached after the handler's policy "
+                "has been updated without it, so connector ARNs cannot be listed (a per-connector policy "
+                "would hit IAM's 10,240-character limit per role at about 19 connectors); the handler "
+                "changes only the connector named in its request and refuses one attached to another "
+                "configuration.",
+            )
         association = provider.custom_resource(
             self,
             _association_id(voice_connector),
@@ -297,18 +312,6 @@ class VoiceAnalyticsConfiguration(Construct):
                 "ConfigurationArn": self._resource.get_att_string("ConfigurationArn"),
                 "DataRetentionInHours": str(self._retention_hours),
             },
-        )
-        provider.allow(
-            [
-                "chime:GetVoiceConnectorStreamingConfiguration",
-                "chime:PutVoiceConnectorStreamingConfiguration",
-                "chime:DeleteVoiceConnectorStreamingConfiguration",
-            ],
-            [Stack.of(self).format_arn(service="chime", resource="vc", resource_name="*")],
-            wildcard_reason="A connector removed from the stack is detached after the handler's policy has "
-            "been updated without it, so connector ARNs cannot be listed (a per-connector policy would "
-            "hit IAM's 10,240-character limit per role at about 19 connectors); the handler changes "
-            "only the connector named in its request and refuses one attached to another configuration.",
         )
         for listener in self._listeners:
             listener(voice_connector)

@@ -58,7 +58,7 @@ def identity_key(voice_connector: IVoiceConnector) -> str:
 
 def voice_connector_list(prop: str, value: object) -> list[IVoiceConnector]:
     """``value`` as a list of connectors, or a ``TypeError`` naming ``prop`` and the expected type."""
-    if isinstance(value, IVoiceConnector):
+    if _is_voice_connector(value):
         raise TypeError(
             f"{prop}: got a single {type(value).__name__}; expected a list of IVoiceConnector, "
             f"e.g. {prop}=[voice_connector]"
@@ -75,6 +75,12 @@ def voice_connector_list(prop: str, value: object) -> list[IVoiceConnector]:
     return connectors
 
 
+def _is_voice_connector(value: object) -> bool:
+    # The library's own connectors are recognized by class first: the Protocol check reads every
+    # member, and reading ``node`` of a construct is a call into the Node.js process.
+    return isinstance(value, (_VoiceConnectorBase, IVoiceConnector))
+
+
 def check_voice_connector(prop: str, value: object) -> None:
     """Raise a ``TypeError`` naming ``prop`` unless ``value`` is an ``IVoiceConnector``."""
     if isinstance(value, str):
@@ -82,7 +88,7 @@ def check_voice_connector(prop: str, value: object) -> None:
             f"{prop}: {value!r} is a string; expected an IVoiceConnector: import the connector with "
             f"VoiceConnector.from_voice_connector_id(scope, id, {value!r}) (or from_voice_connector_arn)"
         )
-    if not isinstance(value, IVoiceConnector):
+    if not _is_voice_connector(value):
         raise TypeError(
             f"{prop}: got {type(value).__name__}; expected an IVoiceConnector (VoiceConnector(...), "
             "VoiceConnector.from_voice_connector_id(...) or VoiceConnector.from_voice_connector_arn(...))"
@@ -215,4 +221,5 @@ class _ImportedVoiceConnector(_VoiceConnectorBase):
             # The ARN names Region, account and ID: equal for two handles of one connector.
             _, _, _, region, account, _ = self.voice_connector_arn.split(":", 5)
             return f"id:{account}:{region}:{self.voice_connector_id}"
-        return f"id:{Stack.of(self).account}:{Stack.of(self).region}:{self.voice_connector_id}"
+        stack = Stack.of(self)
+        return f"id:{stack.account}:{stack.region}:{self.voice_connector_id}"
