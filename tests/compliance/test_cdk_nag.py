@@ -7,6 +7,7 @@ below make that explicit and check the acknowledgements themselves.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -182,3 +183,36 @@ def test_the_cdk_nag2_aspect_is_applied_to_acknowledged_scopes_only(single: Synt
     assert nag_aspects(single.stack) == []
     assert nag_aspects(single.constructs["search"]) == []
     assert len(nag_aspects(single.constructs["search"].configuration.resource_access_role)) == 1
+
+
+def test_cdk_nag2_form_merges_findings_and_encodes_a_reason_that_is_not_ascii() -> None:
+    """Same rule and reason: one entry listing both findings in both partition renderings; a
+    reason with a non-ASCII character is stored base64-encoded, as cdk-nag 2 itself stores it;
+    a whole-rule acknowledgement stays an entry without ``applies_to``."""
+    from chime_speaker_search._shared import acknowledge
+
+    stack = cdk.Stack(cdk.App(), "Acknowledgements")
+    role = iam.Role(stack, "Role", assumed_by=iam.AccountRootPrincipal())
+    role.add_to_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::a/*", "arn:aws:s3:::b/*"])
+    )
+    reason = "Both buckets\N{RIGHT SINGLE QUOTATION MARK} objects are read by design."
+    acknowledge(role, reason, "AwsSolutions-IAM5[Resource::arn:aws:s3:::a/*]")
+    acknowledge(role, reason, "AwsSolutions-IAM5[Resource::arn:aws:s3:::b/*]")
+    acknowledge(role, "The whole rule, with a plain reason.", "AwsSolutions-IAM4")
+    template = cdk.assertions.Template.from_stack(stack).to_json()
+    policy = next(r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy")
+    assert _nag2_rules(policy) == [
+        {
+            "id": "AwsSolutions-IAM5",
+            "reason": base64.b64encode(reason.encode()).decode(),
+            "is_reason_encoded": True,
+            "applies_to": [
+                "Resource::arn:<AWS::Partition>:s3:::a/*",
+                "Resource::arn:aws:s3:::a/*",
+                "Resource::arn:<AWS::Partition>:s3:::b/*",
+                "Resource::arn:aws:s3:::b/*",
+            ],
+        },
+        {"id": "AwsSolutions-IAM4", "reason": "The whole rule, with a plain reason."},
+    ]
