@@ -311,8 +311,8 @@ class SharedProvider(Construct):
             common_modules=("aws_calls.py", "cfn_custom_resource.py"),
         )
         assert self.on_event.role is not None  # python_function always gives the function its own role
-        # The wildcard findings are on this role's policy: acknowledged there, not on the whole
-        # provider, they stay off the provider's other resources (and their template metadata).
+        # The wildcard findings are reported on this role's policy. Acknowledged on the role rather
+        # than on the whole provider, they stay off the provider's other resources' metadata.
         self._role: iam.IRole = self.on_event.role
 
     @classmethod
