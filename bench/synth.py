@@ -314,9 +314,9 @@ def main() -> None:
         print(f"  {label} done ({time.perf_counter() - wall:.0f} s so far)", flush=True)
     print()
 
-    def ratio(name: str, series: dict[str, list[float]] = times) -> float:
-        """Median over rounds of this case's time / the empty app's time in the same round."""
-        return median([t / floor for t, floor in zip(series[name], series["empty"], strict=True)])
+    def ratio(name: str, series: dict[str, list[float]] = times, base: str = "empty") -> float:
+        """Median over rounds of this case's time / the ``base`` case's time in the same round."""
+        return median([t / floor for t, floor in zip(series[name], series[base], strict=True)])
 
     rows = []
     for case in CASES:
@@ -425,6 +425,10 @@ def main() -> None:
         print(f"  {verdict(ok)}  {text}")
     if not all(ok for ok, _ in targets):
         print("  (MISS lines are reported, not enforced: see docs/performance.md)")
+    # What the library adds over the smallest app of the same kind without it (same-round ratios).
+    over_plain = ratio("example", base="plain-lambda")
+    over_plain_cpu = ratio("example", cpu_times, "plain-lambda")
+    print(f"  INFO  example app / plain queue + Lambda: {over_plain:.2f} wall, {over_plain_cpu:.2f} CPU")
     print(f"\nTotal wall time: {time.perf_counter() - wall:.0f} s; load average at the end: {load_average()}")
 
 
