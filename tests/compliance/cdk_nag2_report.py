@@ -4,9 +4,12 @@ cdk-nag 2 and 3 cannot share one environment (one package name), so this script 
 own venv (``.venv-nag2``, made by ``make setup`` from requirements-nag2.txt) and
 test_cdk_nag.py reads its output. Each stack is synthesized twice: with the partition as the
 ``AWS::Partition`` token and as the literal ``aws`` (the ``enablePartitionLiterals`` feature
-flag with a known Region), because cdk-nag names findings after the rendered partition.
+flag with a known Region), because cdk-nag names findings after the rendered partition; and once
+more with the ``aspectStabilization`` feature flag on (cdk.json's setting), which changes how
+Aspects are invoked: the library's own Aspect must still run before cdk-nag's on every resource.
 
-Output: ``{"<stack>/<partition>": {"Non-Compliant": [[rule, resource], ...], "Suppressed": N}}``.
+Output: ``{"<stack>/<partition>[/aspectStabilization]": {"Non-Compliant": [[rule, resource], ...],
+"Suppressed": N}}``.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from tests.compliance.nag_stacks import STACKS  # noqa: E402
 
 PARTITION_LITERALS = "@aws-cdk/core:enablePartitionLiterals"
+ASPECT_STABILIZATION = "@aws-cdk/core:aspectStabilization"
 
 
-def report(name: str, literal_partition: bool) -> dict[str, object]:
+def report(name: str, literal_partition: bool, stabilized_aspects: bool = False) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as outdir:
-        app = cdk.App(outdir=outdir, context={PARTITION_LITERALS: literal_partition})
+        context = {PARTITION_LITERALS: literal_partition, ASPECT_STABILIZATION: stabilized_aspects}
+        app = cdk.App(outdir=outdir, context=context)
         stack = STACKS[name](app)
         cdk.Aspects.of(app).add(AwsSolutionsChecks(reports=True, verbose=True))
         app.synth()
@@ -52,6 +57,9 @@ def main() -> None:
         for name in STACKS
         for literal in (False, True)
     }
+    results.update(
+        {f"{name}/AWS::Partition/aspectStabilization": report(name, False, True) for name in STACKS}
+    )
     print(json.dumps(results, indent=1, sort_keys=True))
 
 
