@@ -102,7 +102,7 @@ def test_cdk_nag2_runs_the_version_under_test() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("partition", ["AWS::Partition", "aws", "AWS::Partition/aspectStabilization"])
+@pytest.mark.parametrize("partition", ["AWS::Partition", "aws", "AWS::Partition/legacyAspects"])
 @pytest.mark.parametrize("name", sorted(STACKS))
 def test_cdk_nag2_no_unacknowledged_findings(
     name: str, partition: str, cdk_nag2_report: dict[str, Any]
