@@ -237,6 +237,19 @@ def python_function(
     )
 
 
+def function_role(function: lambda_.IFunction) -> iam.IRole:
+    """The role :func:`python_function` gave ``function``: add the library's statements to it.
+
+    ``Function.add_to_role_policy`` puts each statement in a policy of its own under the function
+    when an app sets ``@aws-cdk/aws-lambda:createNewPoliciesWithAddToRolePolicy``; added to the
+    role, they stay in its default policy, where the library acknowledges their cdk-nag findings.
+    """
+    role = function.role
+    if role is None:  # python_function always gives the function its own role
+        raise RuntimeError(f"{function.node.path} has no role")
+    return role
+
+
 @dataclass(frozen=True)
 class CustomResourceType:
     """One of the library's custom-resource types, served by the stack's one Provider."""
@@ -310,10 +323,9 @@ class SharedProvider(Construct):
             timeout=ON_EVENT_TIMEOUT,
             common_modules=("aws_calls.py", "cfn_custom_resource.py"),
         )
-        assert self.on_event.role is not None  # python_function always gives the function its own role
         # The wildcard findings are reported on this role's policy. Acknowledged on the role rather
         # than on the whole provider, they stay off the provider's other resources' metadata.
-        self._role: iam.IRole = self.on_event.role
+        self._role = function_role(self.on_event)
 
     @classmethod
     def of(cls, scope: Construct) -> SharedProvider:
@@ -394,7 +406,7 @@ class SharedProvider(Construct):
             statement = iam.PolicyStatement(actions=sorted(actions), conditions=dict(conditions or {}))
             self._statements[key] = statement
             self._resources[key] = set()
-            self.on_event.add_to_role_policy(statement)
+            self._role.add_to_principal_policy(statement)
         fresh = [arn for arn in resources if arn not in self._resources[key]]
         self._resources[key].update(fresh)
         if fresh:

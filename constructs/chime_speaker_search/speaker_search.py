@@ -19,7 +19,14 @@ from constructs import Construct
 
 from . import _requests, monitoring
 from ._metrics import merge_event_pattern, metric, metric_options
-from ._shared import LOG_RETENTION, acknowledge, data_key, nag_resource_finding, python_function
+from ._shared import (
+    LOG_RETENTION,
+    acknowledge,
+    data_key,
+    function_role,
+    nag_resource_finding,
+    python_function,
+)
 from ._state_table import state_table
 from ._validation import check_not_alias
 from .call_leg import CallLeg, resolve_call_leg
@@ -314,7 +321,7 @@ class SpeakerSearch(Construct):
             if self.require_consent:  # a "declined" after the start stops the running task
                 actions.append("chime:StopSpeakerSearchTask")
             self._start_statement = iam.PolicyStatement(actions=actions)
-            self.handler.add_to_role_policy(self._start_statement)
+            function_role(self.handler).add_to_principal_policy(self._start_statement)
         self._start_statement.add_resources(voice_connector.voice_connector_arn)
         for statement in self._connector_grants:
             statement.add_resources(voice_connector.voice_connector_arn)
@@ -324,7 +331,7 @@ class SpeakerSearch(Construct):
                 if self.require_consent:  # as for speaker search: a late "declined" stops the task
                     actions.append("chime:StopVoiceToneAnalysisTask")
                 self._voice_tone_statement = iam.PolicyStatement(actions=actions)
-                self.handler.add_to_role_policy(self._voice_tone_statement)
+                function_role(self.handler).add_to_principal_policy(self._voice_tone_statement)
             self._voice_tone_statement.add_resources(voice_connector.voice_connector_arn)
         monitoring.watch_voice_connector(self.pipeline_health_rule, voice_connector.voice_connector_id)
         self.handler.add_environment(
@@ -341,7 +348,7 @@ class SpeakerSearch(Construct):
         self.state_table.grant(
             self.handler, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"
         )
-        self.handler.add_to_role_policy(
+        function_role(self.handler).add_to_principal_policy(
             iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn])
         )
         key.grant(self.handler, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
@@ -349,10 +356,10 @@ class SpeakerSearch(Construct):
     def _grant_handler_voice_profiles(self) -> None:
         """Enrollment: CreateVoiceProfile has no IAM resource type (``*``); the rest are scoped."""
         profiles = Stack.of(self).format_arn(service="chime", resource="voice-profile", resource_name="*")
-        self.handler.add_to_role_policy(
+        function_role(self.handler).add_to_principal_policy(
             iam.PolicyStatement(actions=["chime:CreateVoiceProfile"], resources=["*"])
         )
-        self.handler.add_to_role_policy(
+        function_role(self.handler).add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["chime:GetVoiceProfile", "chime:UpdateVoiceProfile", "chime:DeleteVoiceProfile"],
                 resources=[profiles],
@@ -361,15 +368,14 @@ class SpeakerSearch(Construct):
         # Only to find the profile of a CreateVoiceProfile whose response was lost (the API has
         # no idempotency token). [U] The resource type is assumed to be the domain; if IAM wants
         # "*", the lost-response check fails with a failure event and creates nothing.
-        self.handler.add_to_role_policy(
+        function_role(self.handler).add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["chime:ListVoiceProfiles"],
                 resources=[self.voice_profile_domain.voice_profile_domain_arn],
             )
         )
-        assert self.handler.role is not None  # python_function always gives the handler its own role
         acknowledge(
-            self.handler.role,
+            function_role(self.handler),
             "chime:CreateVoiceProfile has no resource type in IAM; the other voice profile actions "
             "are limited to this account's and Region's voice profiles.",
             "AwsSolutions-IAM5[Resource::*]",

@@ -4,12 +4,14 @@ cdk-nag 2 and 3 cannot share one environment (one package name), so this script 
 own venv (``.venv-nag2``, made by ``make setup`` from requirements-nag2.txt) and
 test_cdk_nag.py reads its output. Each stack is synthesized twice: with the partition as the
 ``AWS::Partition`` token and as the literal ``aws`` (the ``enablePartitionLiterals`` feature
-flag with a known Region), because cdk-nag names findings after the rendered partition; and once
-more with the ``aspectStabilization`` feature flag off (on by default in aws-cdk-lib 2.275, off in
-apps that set it so), which invokes Aspects the older way: the library's own Aspect must run before
-cdk-nag's on every resource either way.
+flag with a known Region), because cdk-nag names findings after the rendered partition. Then once
+more under each feature flag in ``VARIANTS`` that changes where the acknowledged findings end up:
+``aspectStabilization`` off (on by default in aws-cdk-lib 2.275) invokes Aspects the older way, and
+the library's own Aspect must still run before cdk-nag's on every resource;
+``createNewPoliciesWithAddToRolePolicy`` on puts a function's ``add_to_role_policy`` statements in
+new policies under the function.
 
-Output: ``{"<stack>/<partition>[/legacyAspects]": {"Non-Compliant": [[rule, resource], ...],
+Output: ``{"<stack>/<partition>[/<variant>]": {"Non-Compliant": [[rule, resource], ...],
 "Suppressed": N}}``.
 """
 
@@ -30,15 +32,16 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from tests.compliance.nag_stacks import STACKS  # noqa: E402
 
 PARTITION_LITERALS = "@aws-cdk/core:enablePartitionLiterals"
-ASPECT_STABILIZATION = "@aws-cdk/core:aspectStabilization"
+#: Extra runs (with the partition as a token): name -> feature flags.
+VARIANTS: dict[str, dict[str, bool]] = {
+    "legacyAspects": {"@aws-cdk/core:aspectStabilization": False},
+    "newPolicyPerStatement": {"@aws-cdk/aws-lambda:createNewPoliciesWithAddToRolePolicy": True},
+}
 
 
-def report(name: str, literal_partition: bool, legacy_aspects: bool = False) -> dict[str, object]:
+def report(name: str, literal_partition: bool, flags: dict[str, bool] | None = None) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as outdir:
-        context = {PARTITION_LITERALS: literal_partition}
-        if legacy_aspects:
-            context[ASPECT_STABILIZATION] = False
-        app = cdk.App(outdir=outdir, context=context)
+        app = cdk.App(outdir=outdir, context={PARTITION_LITERALS: literal_partition, **(flags or {})})
         stack = STACKS[name](app)
         cdk.Aspects.of(app).add(AwsSolutionsChecks(reports=True, verbose=True))
         app.synth()
@@ -60,7 +63,13 @@ def main() -> None:
         for name in STACKS
         for literal in (False, True)
     }
-    results.update({f"{name}/AWS::Partition/legacyAspects": report(name, False, True) for name in STACKS})
+    results.update(
+        {
+            f"{name}/AWS::Partition/{variant}": report(name, False, flags)
+            for name in STACKS
+            for variant, flags in VARIANTS.items()
+        }
+    )
     print(json.dumps(results, indent=1, sort_keys=True))
 
 

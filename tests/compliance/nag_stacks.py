@@ -74,10 +74,21 @@ def imported_by_parameter(app: cdk.App) -> cdk.Stack:
     return stack
 
 
+def consent_and_enrollment(app: cdk.App) -> cdk.Stack:
+    """Consent and enrollment: the handler's voice profile permissions, one of them on ``*``."""
+    stack = cdk.Stack(app, "ConsentAndEnrollment", env=ENV)
+    pbx = VoiceConnector.from_voice_connector_id(stack, "Pbx", "abcdef1ghij2klmno3pqr4")
+    SpeakerSearch(
+        stack, "SpeakerSearch", voice_connectors=[pbx], require_consent=True, enable_enrollment=True
+    )
+    return stack
+
+
 STACKS: dict[str, Callable[[cdk.App], cdk.Stack]] = {
     "example": example,
     "minimal": minimal,
     "with_options": with_options,
     "region_agnostic": region_agnostic,
     "imported_by_parameter": imported_by_parameter,
+    "consent_and_enrollment": consent_and_enrollment,
 }
