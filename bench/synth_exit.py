@@ -7,8 +7,8 @@ queue + Lambda reference of ``bench/synth.py`` and ``app.py``, each a fresh proc
 
 * **kernel exit**: jsii's ``atexit`` hook sends the kernel its exit request and waits for the
   Node.js process to end (``_NodeProcess.stop``);
-* **Python teardown**: from there to the end of the Python process (interpreter finalization,
-  measured from outside).
+* **Python teardown**: from there until the parent sees the process end (interpreter finalization,
+  plus the parent's own wait for the child to be reaped, which the empty app pays too).
 
 Each case also runs with the kernel started as ``node --liftoff-only`` (through ``JSII_NODE``), which
 keeps V8 from optimizing WebAssembly in background threads: if the kernel's exit shrinks there, Node.js

@@ -111,9 +111,10 @@ def node_areas(profile_path: Path) -> tuple[float, collections.Counter[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--empty", action="store_true", help="profile an empty app instead of app.py")
+    subject = parser.add_mutually_exclusive_group()
+    subject.add_argument("--empty", action="store_true", help="profile an empty app instead of app.py")
     parser.add_argument("--nag", action="store_true", help="app.py with context nag=true")
-    parser.add_argument(
+    subject.add_argument(
         "--connectors",
         type=int,
         metavar="N",
@@ -122,6 +123,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.connectors is not None and args.connectors < 1:
         parser.error("--connectors must be at least 1")
+    if args.nag and (args.empty or args.connectors is not None):
+        parser.error("--nag applies to app.py only")
     cdk_json = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))
     context = {**cdk_json.get("context", {}), **({"nag": "true"} if args.nag else {})}
     with tempfile.TemporaryDirectory(prefix="synth-profile-") as work:

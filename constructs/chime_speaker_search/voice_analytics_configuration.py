@@ -149,6 +149,8 @@ class VoiceAnalyticsConfiguration(Construct):
         )
         # Added with the first connector: an identity policy statement needs a resource.
         self._call_audio_statement: iam.PolicyStatement | None = None
+        # The provider's statements every connector needs alike, granted with the first one.
+        self._connector_statements_granted = False
         if self.notification_queue is not None:
             self.notification_queue.grant_send_messages(self.resource_access_role)
         if self.kinesis_stream is not None:
@@ -274,8 +276,7 @@ class VoiceAnalyticsConfiguration(Construct):
             nag_resource_finding(self, call_streams),
         )
         provider = self._provider
-        if len(self.voice_connectors) == 1:
-            # The same statements for every connector: granted with the first one.
+        if not self._connector_statements_granted:
             provider.allow(
                 ["iam:CreateServiceLinkedRole"],
                 [
@@ -303,6 +304,7 @@ class VoiceAnalyticsConfiguration(Construct):
                 "changes only the connector named in its request and refuses one attached to another "
                 "configuration.",
             )
+            self._connector_statements_granted = True
         association = provider.custom_resource(
             self,
             _association_id(voice_connector),

@@ -76,8 +76,8 @@ def voice_connector_list(prop: str, value: object) -> list[IVoiceConnector]:
 
 
 def _is_voice_connector(value: object) -> bool:
-    # The library's own connectors are recognized by class first: the Protocol check reads every
-    # member, and reading ``node`` of a construct is a call into the Node.js process.
+    # The library's own connectors are recognized by class first: on Python 3.11 the Protocol
+    # check reads every member, and reading ``node`` of a construct is a call into Node.js.
     return isinstance(value, (_VoiceConnectorBase, IVoiceConnector))
 
 
