@@ -387,6 +387,44 @@ def test_a_connector_cannot_be_associated_twice_in_one_app() -> None:
         config.add_voice_connector(created)
 
 
+def test_a_first_connector_that_failed_does_not_skip_the_provider_statements() -> None:
+    """The statements every connector needs are granted once; a first add that raised part-way
+    (after the connector was listed) must not make the next connector skip them."""
+
+    class Unreadable(cdk.Resource):  # a user's IVoiceConnector whose ID fails after the type check
+        voice_connector_arn = "arn:aws:chime:us-east-1:111122223333:vc/unreadable"
+        reads = 0
+
+        @property
+        def voice_connector_id(self) -> str:
+            self.reads += 1
+            if self.reads > 1:
+                raise RuntimeError("unreadable")
+            return "unreadable"
+
+        def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+            raise NotImplementedError
+
+        def grant_speaker_search(self, grantee: iam.IGrantable) -> iam.Grant:
+            raise NotImplementedError
+
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    config = VoiceAnalyticsConfiguration(stack, "C", notification_queue=sqs.Queue(stack, "Q"))
+    with pytest.raises(RuntimeError, match="unreadable"):
+        config.add_voice_connector(Unreadable(stack, "Unreadable"))
+    config.add_voice_connector(VoiceConnector.from_voice_connector_id(stack, "P", IMPORTED_IDS[0]))
+    policies = cdk.assertions.Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    actions = {
+        action
+        for policy in policies.values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert {"iam:CreateServiceLinkedRole", "chime:GetVoiceConnectorStreamingConfiguration"} <= actions
+
+
 def test_kinesis_sink_can_be_supplied_or_turned_off() -> None:
     stack = cdk.Stack(cdk.App(), "S", env=ENV)
     queue = sqs.Queue(stack, "Q")
