@@ -580,9 +580,8 @@ def test_a_consent_state_that_cannot_be_read_fails_the_record(
     }
 
 
-def test_a_decline_read_after_the_start_stops_the_new_task(
-    handler: ModuleType, stubs: Stubs, gate: FakeState
-) -> None:
+def _decline_during_the_start(gate: FakeState, stubs: Stubs) -> None:
+    """Consent is granted when the notification is read and declined while task t-5 starts."""
     gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
 
     def decline_meanwhile(**_: Any) -> None:
@@ -594,11 +593,22 @@ def test_a_decline_read_after_the_start_stops_the_new_task(
     stubs.chime.add_response(
         "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-5"}}
     )
+
+
+def _expect_stop(stubs: Stubs, task_id: str) -> None:
+    """The next StopSpeakerSearchTask must name ``task_id`` on the served connector, and succeeds."""
     stubs.chime.add_response(
         "stop_speaker_search_task",
         {},
-        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "SpeakerSearchTaskId": "t-5"},
+        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "SpeakerSearchTaskId": task_id},
     )
+
+
+def test_a_decline_read_after_the_start_stops_the_new_task(
+    handler: ModuleType, stubs: Stubs, gate: FakeState
+) -> None:
+    _decline_during_the_start(gate, stubs)
+    _expect_stop(stubs, "t-5")
     assert handler.handler(n.analytics_ready(), None)["outcome"] == "started"
 
 
@@ -606,17 +616,7 @@ def test_a_failed_stop_after_a_racing_decline_fails_the_record_and_the_redeliver
     handler: ModuleType, stubs: Stubs, gate: FakeState, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A declined caller's search must not keep running because one stop was throttled."""
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
-
-    def decline_meanwhile(**_: Any) -> None:
-        gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
-
-    clients.chime().meta.events.register(
-        "before-parameter-build.chime-sdk-voice.StartSpeakerSearchTask", decline_meanwhile
-    )
-    stubs.chime.add_response(
-        "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-5"}}
-    )
+    _decline_during_the_start(gate, stubs)
     error(stubs, "stop_speaker_search_task", "AccessDeniedException", 403)
     with pytest.raises(handler.NotificationFailedError) as raised:
         handler.handler(n.analytics_ready(), None)
@@ -624,11 +624,7 @@ def test_a_failed_stop_after_a_racing_decline_fails_the_record_and_the_redeliver
         "consent declined during the start; speaker_search: AccessDeniedException: not retryable"
     )
     # The redelivery finds the gate declined and stops the task before it skips the call.
-    stubs.chime.add_response(
-        "stop_speaker_search_task",
-        {},
-        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "SpeakerSearchTaskId": "t-5"},
-    )
+    _expect_stop(stubs, "t-5")
     assert handler.handler(n.analytics_ready(), None) == {"outcome": "skipped", "reason": "consent declined"}
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("speaker_search_stop")] == [
         "speaker_search_stop_failed",
@@ -709,11 +705,7 @@ def test_every_started_task_of_the_call_is_stopped_by_its_id(
     reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
     table.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-1")
     table.starts[TONE_TOKEN] = state.StartRecord(state.STARTED, "tone-1")
-    stubs.chime.add_response(
-        "stop_speaker_search_task",
-        {},
-        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "SpeakerSearchTaskId": "t-1"},
-    )
+    _expect_stop(stubs, "t-1")
     stubs.chime.add_response(
         "stop_voice_tone_analysis_task",
         {},
@@ -1007,11 +999,7 @@ def test_a_decline_after_one_of_two_starts_stops_the_started_one(
     monkeypatch.setattr(
         state, "get_call", lambda *_: state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
     )
-    stubs.chime.add_response(
-        "stop_speaker_search_task",
-        {},
-        expected_params={"VoiceConnectorId": n.SERVED_CONNECTOR, "SpeakerSearchTaskId": "t-old"},
-    )
+    _expect_stop(stubs, "t-old")
     stubs.chime.add_response(
         "stop_voice_tone_analysis_task",
         {},
