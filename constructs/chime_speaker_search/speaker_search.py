@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, Fn, Names, Stack
+from aws_cdk import ArnFormat, Duration, Fn, Names, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -617,8 +617,18 @@ def _check_handler_props(
     max_concurrency: int,
     handler_memory_size: int,
 ) -> Duration:
-    """Validate the props of the queue and the handler; return the handler's timeout."""
-    if not 1 <= max_receive_count <= 1000:
+    """Validate the props of the queue and the handler; return the handler's timeout.
+
+    A number that is a deploy-time token (a ``CfnParameter``'s ``value_as_number``) is passed through
+    unchecked, as aws-cdk-lib does: CloudFormation and the service check it at deploy time. The
+    handler's timeout cannot be one, because the queue's visibility timeout is computed from it.
+    """
+
+    def out_of_range(value: int, low: int, high: int) -> bool:
+        # Token.is_unresolved is a call into Node.js: made only for a value that fails the check.
+        return not low <= value <= high and not Token.is_unresolved(value)
+
+    if out_of_range(max_receive_count, 1, 1000):
         raise ValueError(f"max_receive_count: {max_receive_count} is out of range; expected 1 to 1000")
     timeout = handler_timeout or Duration.seconds(30)
     if timeout.is_unresolved():
@@ -633,9 +643,9 @@ def _check_handler_props(
         raise ValueError(
             f"handler_timeout: {timeout.to_human_string()} is out of range; expected 30 seconds to 15 minutes"
         )
-    if not 2 <= max_concurrency <= 1000:  # the range the event source mapping accepts
+    if out_of_range(max_concurrency, 2, 1000):  # the range the event source mapping accepts
         raise ValueError(f"max_concurrency: {max_concurrency} is out of range; expected 2 to 1000")
-    if not 128 <= handler_memory_size <= 10240:
+    if out_of_range(handler_memory_size, 128, 10240):
         raise ValueError(
             f"handler_memory_size: {handler_memory_size} is out of range; expected 128 to 10240 MiB"
         )

@@ -134,6 +134,30 @@ def test_handler_timeout_token_is_refused_clearly(stack: cdk.Stack) -> None:
         )
 
 
+def test_number_tokens_pass_through_to_the_template(stack: cdk.Stack) -> None:
+    """Deploy-time numbers are not range-checked at synth (CloudFormation checks them)."""
+    parameters = {
+        name: cdk.CfnParameter(stack, name, type="Number")
+        for name in ("Deliveries", "Concurrency", "Memory")
+    }
+    SpeakerSearch(
+        stack,
+        "Search",
+        voice_connectors=[_pbx(stack)],
+        max_receive_count=parameters["Deliveries"].value_as_number,  # type: ignore[arg-type]
+        max_concurrency=parameters["Concurrency"].value_as_number,  # type: ignore[arg-type]
+        handler_memory_size=parameters["Memory"].value_as_number,  # type: ignore[arg-type]
+    )
+    template = cdk.assertions.Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::SQS::Queue", {"RedrivePolicy": {"maxReceiveCount": {"Ref": "Deliveries"}}}
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping", {"ScalingConfig": {"MaximumConcurrency": {"Ref": "Concurrency"}}}
+    )
+    template.has_resource_properties("AWS::Lambda::Function", {"MemorySize": {"Ref": "Memory"}})
+
+
 def test_connector_region_is_checked(stack: cdk.Stack) -> None:
     with pytest.raises(ValueError, match=r"aws_region: 'mars-1' is not allowed; expected a Region name"):
         VoiceConnector(stack, "Bad", aws_region="mars-1")
