@@ -23,6 +23,13 @@ def check_pattern(prop: str, value: str | None, pattern: str, allowed: str) -> N
         raise ValueError(f"{prop}: {value!r} is not allowed; expected {allowed}")
 
 
+def check_choice(prop: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``allowed`` (``None`` and tokens are skipped)."""
+    if value is None or is_token(value) or value in allowed:
+        return
+    raise ValueError(f"{prop}: {value!r} is not allowed; allowed values are {', '.join(map(repr, allowed))}")
+
+
 def check_not_alias(prop: str, key: object) -> None:
     """Raise ``ValueError`` if ``key`` is a KMS alias (created, imported, or an alias ARN).
 

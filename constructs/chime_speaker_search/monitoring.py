@@ -47,6 +47,9 @@ VOICE_TONE_RESULT_STATUSES = (
     "VoiceToneAnalysisFailure",
     "VoiceToneAnalysisCompleted",
 )
+#: ``Status`` dimension values of ``CallsNotSearched``: why the consent gate kept a call from
+#: being searched (lambda/speaker_search/tasks.py and user_requests.py emit them).
+CALLS_NOT_SEARCHED_REASONS = ("declined", "ended")
 
 #: Source and detail-type of the pipeline's state changes. They reach only the account's default
 #: bus (Chime SDK developer guide, "Using Amazon EventBridge notifications").

@@ -28,7 +28,7 @@ from ._shared import (
     python_function,
 )
 from ._state_table import state_table
-from ._validation import check_not_alias
+from ._validation import check_choice, check_not_alias
 from .call_leg import CallLeg, resolve_call_leg
 from .voice_analytics_configuration import VoiceAnalyticsConfiguration
 from .voice_connector import IVoiceConnector, check_voice_connector, voice_connector_list
@@ -504,6 +504,7 @@ class SpeakerSearch(Construct):
 
     def metric_results(self, *, status: str | None = None, **options: Any) -> cloudwatch.Metric:
         """Published Speaker Search Result events, all or those with one ``status``, sum per period."""
+        check_choice("status", status, monitoring.SPEAKER_SEARCH_RESULT_STATUSES)
         return self._handler_metric(monitoring.SPEAKER_SEARCH_RESULTS, options, status=status)
 
     def metric_voice_tone_starts(self, **options: Any) -> cloudwatch.Metric:
@@ -525,6 +526,7 @@ class SpeakerSearch(Construct):
 
     def metric_voice_tone_results(self, *, status: str | None = None, **options: Any) -> cloudwatch.Metric:
         """Published Voice Tone Analysis Result events, all or those with one ``status``."""
+        check_choice("status", status, monitoring.VOICE_TONE_RESULT_STATUSES)
         return self._handler_metric(monitoring.VOICE_TONE_RESULTS, options, status=status)
 
     def metric_pipeline_failures(self, **options: Any) -> cloudwatch.Metric:
@@ -607,6 +609,7 @@ class SpeakerSearch(Construct):
         """Calls the consent gate kept from being searched: ``reason`` ``"declined"`` or ``"ended"``
         (consent arrived after the call was over). Calls that never got a decision are not counted:
         nothing happens for them."""
+        check_choice("reason", reason, monitoring.CALLS_NOT_SEARCHED_REASONS)
         return self._handler_metric("CallsNotSearched", options, status=reason)
 
 

@@ -196,6 +196,23 @@ def test_results_by_status_add_the_status_dimension(tone: Synthesized) -> None:
     assert tone_metric.dimensions["Status"] == "VoiceToneAnalysisCompleted"
 
 
+@pytest.mark.parametrize(
+    ("method", "argument", "value", "allowed"),
+    [
+        ("metric_results", "status", "Identified", "'IdentificationSuccessful', "),
+        ("metric_voice_tone_results", "status", "Completed", "'VoiceToneAnalysisSuccessful', "),
+        ("metric_calls_not_searched", "reason", "refused", "'declined', 'ended'"),
+    ],
+)
+def test_a_status_the_handler_never_emits_is_refused(
+    tone: Synthesized, method: str, argument: str, value: str, allowed: str
+) -> None:
+    """A misspelt status would give a metric with no data, and an alarm on it would never fire."""
+    message = rf"^{argument}: '{value}' is not allowed; allowed values are {allowed}"
+    with pytest.raises(ValueError, match=message):
+        getattr(tone.constructs["search"], method)(**{argument: value})
+
+
 def test_pipeline_failures_and_throttles_metrics(tone: Synthesized) -> None:
     search = tone.constructs["search"]
     failures = search.metric_pipeline_failures()
@@ -291,6 +308,12 @@ def test_construct_and_handler_agree_on_metric_names_statuses_and_event_types() 
     assert set(monitoring.PIPELINE_FAILURE_EVENT_TYPES) == health.FAILURE_EVENT_TYPES
     assert results.VOICE_TONE_DETAIL_TYPE == VOICE_TONE_EVENT_DETAIL_TYPE
     assert health.PIPELINE_DETAIL_TYPE == monitoring.PIPELINE_EVENT_DETAIL_TYPE
+    emitted = {
+        reason
+        for source in lambda_dir.glob("*.py")
+        for reason in re.findall(r'CALLS_NOT_SEARCHED, status="(\w+)"', source.read_text(encoding="utf-8"))
+    }
+    assert emitted == set(monitoring.CALLS_NOT_SEARCHED_REASONS)
 
 
 def test_aws_metric_methods_take_metric_options(tone: Synthesized) -> None:

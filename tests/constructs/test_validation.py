@@ -137,8 +137,7 @@ def test_handler_timeout_token_is_refused_clearly(stack: cdk.Stack) -> None:
 def test_number_tokens_pass_through_to_the_template(stack: cdk.Stack) -> None:
     """Deploy-time numbers are not range-checked at synth (CloudFormation checks them)."""
     parameters = {
-        name: cdk.CfnParameter(stack, name, type="Number")
-        for name in ("Deliveries", "Concurrency", "Memory")
+        name: cdk.CfnParameter(stack, name, type="Number") for name in ("Deliveries", "Concurrency", "Memory")
     }
     SpeakerSearch(
         stack,
