@@ -597,6 +597,10 @@ class SpeakerSearch(Construct):
         """Voice profiles created by ``Enroll Voice Profile`` requests (sum over the period)."""
         return self._handler_metric("VoiceProfilesEnrolled", options)
 
+    def metric_voice_profiles_updated(self, **options: Any) -> cloudwatch.Metric:
+        """Voice profiles updated by ``Update Voice Profile`` requests (sum over the period)."""
+        return self._handler_metric("VoiceProfilesUpdated", options)
+
     def metric_voice_profiles_deleted(self, **options: Any) -> cloudwatch.Metric:
         """Voice profiles deleted by ``Delete Voice Profile`` requests (already gone included)."""
         return self._handler_metric("VoiceProfilesDeleted", options)
@@ -604,6 +608,14 @@ class SpeakerSearch(Construct):
     def metric_voice_profile_requests_failed(self, **options: Any) -> cloudwatch.Metric:
         """Voice profile requests answered with ``Voice Profile Request Failed``."""
         return self._handler_metric("VoiceProfileRequestsFailed", options)
+
+    def metric_consents_granted(self, **options: Any) -> cloudwatch.Metric:
+        """``Speaker Search Consent`` requests recorded with ``"granted"`` (sum over the period)."""
+        return self._handler_metric("ConsentGranted", options)
+
+    def metric_consents_declined(self, **options: Any) -> cloudwatch.Metric:
+        """``Speaker Search Consent`` requests recorded with ``"declined"`` (sum over the period)."""
+        return self._handler_metric("ConsentDeclined", options)
 
     def metric_calls_not_searched(self, *, reason: str = "declined", **options: Any) -> cloudwatch.Metric:
         """Calls the consent gate kept from being searched: ``reason`` ``"declined"`` or ``"ended"``

@@ -164,7 +164,10 @@ def test_metrics_for_the_audit_trail(single: Synthesized) -> None:
     search = single.constructs["search"]
     for metric, name in [
         (search.metric_voice_profiles_enrolled(), "VoiceProfilesEnrolled"),
+        (search.metric_voice_profiles_updated(), "VoiceProfilesUpdated"),
         (search.metric_voice_profiles_deleted(), "VoiceProfilesDeleted"),
+        (search.metric_consents_granted(), "ConsentGranted"),
+        (search.metric_consents_declined(), "ConsentDeclined"),
         (search.metric_voice_profile_requests_failed(), "VoiceProfileRequestsFailed"),
         (search.metric_calls_not_searched(), "CallsNotSearched"),
     ]:

@@ -316,6 +316,26 @@ def test_construct_and_handler_agree_on_metric_names_statuses_and_event_types() 
     assert emitted == set(monitoring.CALLS_NOT_SEARCHED_REASONS)
 
 
+def test_every_metric_the_handler_emits_has_a_metric_method(tone: Synthesized) -> None:
+    """A metric the handler emits but no ``metric_*`` method returns is one users cannot alarm on."""
+    handler_metrics = import_path(
+        "obs_handler_metrics", REPO_ROOT / "lambda" / "speaker_search" / "metrics.py"
+    )
+    emitted = {
+        value
+        for name, value in vars(handler_metrics).items()
+        if name.isupper() and isinstance(value, str) and name not in {"NAMESPACE", "COUNT", "MILLISECONDS"}
+    }
+    search = tone.constructs["search"]
+    offered = {
+        getattr(search, name)().metric_name
+        for name in dir(search)
+        if name.startswith("metric_") and callable(getattr(search, name))
+    }
+    assert emitted, "no metric names found in the handler's metrics.py"
+    assert emitted <= offered, sorted(emitted - offered)
+
+
 def test_aws_metric_methods_take_metric_options(tone: Synthesized) -> None:
     search = tone.constructs["search"]
     for method, default in (
