@@ -560,7 +560,8 @@ class SpeakerSearch(Construct):
         )
 
     def grant_enroll_voice_profiles(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to read this construct's search tasks and enroll or update voice profiles.
+        """Allow ``grantee`` to read this construct's search tasks and enroll, read, update and delete
+        voice profiles.
 
         ``CreateVoiceProfile`` has no resource type in IAM, so it is granted on ``*``; the
         profile actions are limited to this account and Region.

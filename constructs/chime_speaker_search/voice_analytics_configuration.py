@@ -59,10 +59,10 @@ class VoiceAnalyticsConfiguration(Construct):
     :param voice_tone_analysis: Turn on voice tone analysis. Default: ``False``.
     :param streaming_data_retention: How long Kinesis Video Streams keeps each call's audio
         (``DataRetentionInHours``), 1 hour to 10 years in whole hours. A longer retention
-        already set on a connector is kept. Default: 24 hours.
+        already set on a connector whose streaming was on is kept. Default: 24 hours.
     :param configuration_name: 2 to 64 characters of ``[0-9a-zA-Z._-]``, unique in the account
         and Region. Default: derived from the construct path. Changing it replaces the
-        configuration.
+        configuration (CloudFormation deletes the old one after the connectors move to the new one).
     :param encryption_key: Key of the shared stream this construct uses (one stream per key and
         stack). Default: the stack's chime-speaker-search data key.
     """

@@ -114,7 +114,8 @@ class VoiceConnector(_VoiceConnectorBase):
     """An Amazon Chime SDK Voice Connector (``AWS::Chime::VoiceConnector``).
 
     Encryption (TLS signalling and SRTP media) is required by default. Voice analytics runs
-    only in us-east-1 and us-west-2; the connector is created in the stack's Region.
+    only in us-east-1 and us-west-2; the connector is created in the stack's Region unless
+    ``aws_region`` names another (which warns: the library's other resources must be in its Region).
 
     :param voice_connector_name: Name shown in the console. Default: a name unique in the app.
     :param require_encryption: Require TLS and SRTP on calls. Default: ``True``. Turning it off
