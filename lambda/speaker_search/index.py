@@ -34,8 +34,18 @@ Environment variables
 ``VOICE_TONE_ANALYSIS`` (``true`` or anything else)
     Also start a voice tone analysis task for every call. Voice tone needs neither ``CALL_LEG``
     nor ``VOICE_PROFILE_DOMAIN_ID``, so a bad value of either fails only the speaker search start.
+``STATE_TABLE_NAME``
+    The DynamoDB state table (``state.py``): start records, consent and enrollment progress. Unset:
+    starts still work on their tokens alone, and consent and enrollment cannot run.
+``DEAD_LETTER_QUEUE_URL``
+    Where a permanently failed record is sent at once (``dead_letters.py``). Unset: it is
+    redelivered like any failure until SQS moves it after ``maxReceiveCount``.
+``REQUIRE_CONSENT`` / ``ENABLE_ENROLLMENT`` (``true`` or anything else)
+    The consent gate and voice profile requests (``user_requests.py``); only ``true`` turns one on.
+``REQUEST_SOURCE`` (default ``chime-speaker-search.requests``)
+    The ``source`` a request event must carry.
 ``LOG_LEVEL`` (default ``INFO``)
-``AWS_ENDPOINT_URL_CHIME_SDK_VOICE`` / ``AWS_ENDPOINT_URL_EVENTBRIDGE``
+``AWS_ENDPOINT_URL_<SERVICE>`` (for example ``AWS_ENDPOINT_URL_CHIME_SDK_VOICE``)
     Standard boto3 endpoint overrides; used by the tests, never needed in production.
 
 Input shapes
@@ -122,7 +132,8 @@ Modules (imported top-level: the construct ships them beside this file, with ``a
 ``settings`` (environment), ``clients`` (clients, timeouts, retry budget), ``notifications``
 (unwrapping and validation, pure), ``tasks`` (AnalyticsReady -> task starts), ``results``
 (SpeakerSearchStatus / VoiceToneAnalysisStatus -> events), ``health`` (pipeline failures),
-``outcomes``, ``metrics``.
+``user_requests`` (consent and voice profile requests), ``state`` (the state table),
+``dead_letters`` (direct dead-lettering), ``outcomes``, ``metrics``.
 
 Tests reset the cached settings and clients with :func:`reset_for_tests`, and replace
 ``aws_calls._sleep``, ``_rng`` and ``_clock`` to make backoff instant and deterministic.
