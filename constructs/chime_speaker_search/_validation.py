@@ -23,9 +23,10 @@ def check_pattern(prop: str, value: str | None, pattern: str, allowed: str) -> N
         raise ValueError(f"{prop}: {value!r} is not allowed; expected {allowed}")
 
 
-def check_choice(prop: str, value: str | None, allowed: tuple[str, ...]) -> None:
-    """Raise ``ValueError`` unless ``value`` is one of ``allowed`` (``None`` and tokens are skipped)."""
-    if value is None or is_token(value) or value in allowed:
+def check_choice(prop: str, value: str | None, allowed: tuple[str, ...], *, optional: bool = True) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of ``allowed`` (tokens are skipped, and so is
+    ``None`` where ``optional``)."""
+    if (value is None and optional) or is_token(value) or value in allowed:
         return
     raise ValueError(f"{prop}: {value!r} is not allowed; allowed values are {', '.join(map(repr, allowed))}")
 

@@ -622,7 +622,9 @@ class SpeakerSearch(Construct):
         """Calls the consent gate kept from being searched: ``reason`` ``"declined"`` or ``"ended"``
         (consent arrived after the call was over). Calls that never got a decision are not counted:
         nothing happens for them."""
-        check_choice("reason", reason, monitoring.CALLS_NOT_SEARCHED_REASONS)
+        # Required: the handler emits CallsNotSearched only with a Status, so a metric without
+        # one would never have data.
+        check_choice("reason", reason, monitoring.CALLS_NOT_SEARCHED_REASONS, optional=False)
         return self._handler_metric("CallsNotSearched", options, status=reason)
 
 

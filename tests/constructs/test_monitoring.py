@@ -202,13 +202,14 @@ def test_results_by_status_add_the_status_dimension(tone: Synthesized) -> None:
         ("metric_results", "status", "Identified", "'IdentificationSuccessful', "),
         ("metric_voice_tone_results", "status", "Completed", "'VoiceToneAnalysisSuccessful', "),
         ("metric_calls_not_searched", "reason", "refused", "'declined', 'ended'"),
+        ("metric_calls_not_searched", "reason", None, "'declined', 'ended'"),
     ],
 )
 def test_a_status_the_handler_never_emits_is_refused(
-    tone: Synthesized, method: str, argument: str, value: str, allowed: str
+    tone: Synthesized, method: str, argument: str, value: str | None, allowed: str
 ) -> None:
     """A misspelt status would give a metric with no data, and an alarm on it would never fire."""
-    message = rf"^{argument}: '{value}' is not allowed; allowed values are {allowed}"
+    message = rf"^{argument}: {value!r} is not allowed; allowed values are {allowed}"
     with pytest.raises(ValueError, match=message):
         getattr(tone.constructs["search"], method)(**{argument: value})
 
