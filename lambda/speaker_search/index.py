@@ -36,7 +36,8 @@ Environment variables
     nor ``VOICE_PROFILE_DOMAIN_ID``, so a bad value of either fails only the speaker search start.
 ``STATE_TABLE_NAME``
     The DynamoDB state table (``state.py``): start records, consent and enrollment progress. Unset:
-    starts still work on their tokens alone, and consent and enrollment cannot run.
+    starts work on their tokens alone, and consent and enrollment cannot run (with
+    ``REQUIRE_CONSENT=true`` every AnalyticsReady then fails as a configuration error).
 ``DEAD_LETTER_QUEUE_URL``
     Where a permanently failed record is sent at once (``dead_letters.py``). Unset: it is
     redelivered like any failure until SQS moves it after ``maxReceiveCount``.
@@ -45,6 +46,8 @@ Environment variables
 ``REQUEST_SOURCE`` (default ``chime-speaker-search.requests``)
     The ``source`` a request event must carry.
 ``LOG_LEVEL`` (default ``INFO``)
+``CHIME_SPEAKER_SEARCH_VERSION``
+    The library's version, set by the construct; ``aws_calls`` adds it to the AWS user agent.
 ``AWS_ENDPOINT_URL_<SERVICE>`` (for example ``AWS_ENDPOINT_URL_CHIME_SDK_VOICE``)
     Standard boto3 endpoint overrides; used by the tests, never needed in production.
 
