@@ -17,9 +17,12 @@ Cases:
   same stack plus cdk-nag's AwsSolutions checks.
 - ``example-phases``: app.py's ``TelephonyStack`` built in-process, to time its phases.
 - ``plain-lambda``: a reference without this library: one SQS queue feeding one inline Lambda
-  function in plain aws-cdk-lib. ``plain-queue`` and ``plain-l1-function``: floors under it, also
-  without this library: one queue alone, and one queue with one L1 role and one L1 Lambda function
-  (``CfnRole``, ``CfnFunction`` with inline code), the least an app that runs code in Lambda defines.
+  function in plain aws-cdk-lib. Two more cases without this library bound what item 3 of the
+  performance issue can reach: ``raw-function``, one IAM role and one Lambda function written as
+  plain ``CfnResource`` s (no ``aws_iam`` or ``aws_lambda`` import, no L1 or L2 class), the least an
+  app with a function and its role can define; and ``provider-only``, aws-cdk-lib's
+  ``custom_resources.Provider`` with one inline ``on_event`` function and one custom resource, the
+  provider architecture that issue's item 1 asks for, with nothing of this library.
 - ``vc1`` / ``vc10`` / ``vc40``: one ``SpeakerSearch`` over 1, 10, 40 imported connectors
   (``VoiceConnector.from_voice_connector_id`` with 22-character lowercase hex IDs).
 - ``ss10``: 10 separate ``SpeakerSearch`` constructs in one stack, one imported connector each.
@@ -153,39 +156,38 @@ function = lambda_.Function(
 )
 function.add_event_source(sources.SqsEventSource(queue))
 """
-# Floors under that reference, also without this library: one queue alone, and the least an app
-# that runs code in Lambda can define (one queue, one L1 role, one L1 function with inline code:
-# no L2 Lambda construct, no event source, no grants).
-_QUEUE_IMPORTS = """
-import aws_cdk as cdk
-from aws_cdk import aws_sqs as sqs
-"""
-_QUEUE_BUILD = """
+# Bounds without this library: a role and a function as plain CfnResources (no aws_iam or
+# aws_lambda import, no L1 or L2 class), and aws-cdk-lib's Provider framework on its own.
+_RAW_FUNCTION_IMPORTS = "import aws_cdk as cdk"
+_RAW_FUNCTION_BUILD = """
 app = cdk.App()
-stack = cdk.Stack(app, "Plain", env=cdk.Environment(region="us-east-1"))
-queue = sqs.Queue(stack, "Queue")
+stack = cdk.Stack(app, "Raw", env=cdk.Environment(region="us-east-1"))
+role = cdk.CfnResource(
+    stack, "Role", type="AWS::IAM::Role",
+    properties={"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}},
+)
+cdk.CfnResource(
+    stack, "Function", type="AWS::Lambda::Function",
+    properties={"Role": role.get_att("Arn"), "Runtime": "python3.13", "Handler": "index.handler",
+                "Code": {"ZipFile": "def handler(event, context):\\n    return None\\n"}},
+)
 """
-_L1_FUNCTION_IMPORTS = (
-    _QUEUE_IMPORTS
-    + """
-from aws_cdk import aws_iam as iam
+_PROVIDER_IMPORTS = """
+import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import custom_resources as cr
 """
+_PROVIDER_BUILD = """
+app = cdk.App()
+stack = cdk.Stack(app, "Provider", env=cdk.Environment(region="us-east-1"))
+on_event = lambda_.Function(
+    stack, "OnEvent", runtime=lambda_.Runtime.PYTHON_3_13, handler="index.handler",
+    code=lambda_.Code.from_inline("def handler(event, context):\\n    return None\\n"),
 )
-_L1_FUNCTION_BUILD = (
-    _QUEUE_BUILD
-    + """
-role = iam.CfnRole(
-    stack, "Role",
-    assume_role_policy_document={"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-)
-lambda_.CfnFunction(
-    stack, "Function", role=role.attr_arn, runtime="python3.13", handler="index.handler",
-    code=lambda_.CfnFunction.CodeProperty(zip_file="def handler(event, context):\\n    return None\\n"),
-)
+provider = cr.Provider(stack, "Provider", on_event_handler=on_event)
+cdk.CustomResource(stack, "Thing", service_token=provider.service_token, resource_type="Custom::Thing")
 """
-)
 
 
 @dataclass(frozen=True)
@@ -207,12 +209,12 @@ CASES = (
     Case("example-nag", "(b) app.py -c nag=true (make synth)", ("app.py",), context=(("nag", "true"),)),
     Case("example-phases", "(b) app.py's stack, phase marks", _program(_EXAMPLE_IMPORTS, _EXAMPLE_BUILD)),
     Case("plain-lambda", "reference: plain queue + Lambda", _program(_PLAIN_IMPORTS, _PLAIN_BUILD)),
-    Case("plain-queue", "floor: one plain queue", _program(_QUEUE_IMPORTS, _QUEUE_BUILD)),
     Case(
-        "plain-l1-function",
-        "floor: queue + L1 role + L1 Lambda",
-        _program(_L1_FUNCTION_IMPORTS, _L1_FUNCTION_BUILD),
+        "raw-function",
+        "bound: role + function as CfnResources",
+        _program(_RAW_FUNCTION_IMPORTS, _RAW_FUNCTION_BUILD),
     ),
+    Case("provider-only", "bound: aws-cdk-lib Provider alone", _program(_PROVIDER_IMPORTS, _PROVIDER_BUILD)),
     Case("vc1", "(c) 1 connector", _connectors(_ONE_SEARCH_IMPORTED, 1)),
     Case("vc10", "(c) 10 connectors", _connectors(_ONE_SEARCH_IMPORTED, 10)),
     Case("vc40", "(c) 40 connectors", _connectors(_ONE_SEARCH_IMPORTED, 40)),
@@ -438,7 +440,8 @@ def main() -> None:
     example_ratio = ratio("example")
     nag_ratio = ratio("example-nag")
     plain_ratio = ratio("plain-lambda")
-    l1_function_ratio = ratio("plain-l1-function")
+    raw_ratio = ratio("raw-function")
+    provider_ratio = ratio("provider-only")
     max_added = max(r for _, (r, _, _) in growth)
     max_added_lambdas = max(fn for _, (_, fn, _) in growth)
     big = counts["vc40"]
@@ -447,7 +450,7 @@ def main() -> None:
             example_ratio <= 1.4,
             f"example app / empty app <= 1.4: {example_ratio:.2f} "
             f"(with cdk-nag: {nag_ratio:.2f}; no library: plain queue + Lambda {plain_ratio:.2f}, "
-            f"queue + L1 role + L1 Lambda {l1_function_ratio:.2f}, one queue {ratio('plain-queue'):.2f})",
+            f"Provider alone {provider_ratio:.2f}, role + function as CfnResources {raw_ratio:.2f})",
         ),
         (
             max_added <= 2 and max_added_lambdas == 0,
@@ -474,11 +477,11 @@ def main() -> None:
     over_plain = ratio("example", base="plain-lambda")
     over_plain_cpu = ratio("example", cpu_times, "plain-lambda")
     print(f"  INFO  example app / plain queue + Lambda: {over_plain:.2f} wall, {over_plain_cpu:.2f} CPU")
-    # The 1.4 x target against the least any app with a Lambda function costs (no library at all).
-    l1_function_cpu = ratio("plain-l1-function", cpu_times)
+    # Item 3's 1.4 x against item 1's architecture without this library (same-round ratios).
+    where = "above" if provider_ratio > 1.4 else "within"
     print(
-        f"  INFO  queue + L1 role + L1 Lambda, no library / empty app: {l1_function_ratio:.2f} wall, "
-        f"{l1_function_cpu:.2f} CPU ({'above' if l1_function_ratio > 1.4 else 'within'} the 1.4 target)"
+        f"  INFO  aws-cdk-lib Provider alone, no library / empty app: {provider_ratio:.2f} wall, "
+        f"{ratio('provider-only', cpu_times):.2f} CPU ({where} the 1.4 target)"
     )
     print(f"\nTotal wall time: {time.perf_counter() - wall:.0f} s; load average at the end: {load_average()}")
 

@@ -3,8 +3,8 @@
 
 ``bench/synth.py`` shows that an app with L2 constructs spends about 0.4 s more than an empty app
 after ``app.synth()`` has returned. This benchmark splits that time, for the empty app, the plain
-queue + Lambda reference of ``bench/synth.py``, its two floors (one queue; a queue with an L1 role
-and an L1 Lambda function) and ``app.py``, each a fresh process:
+queue + Lambda reference of ``bench/synth.py``, its two bounds (a role and a function as plain
+``CfnResource`` s; aws-cdk-lib's Provider alone) and ``app.py``, each a fresh process:
 
 * **kernel exit**: jsii's ``atexit`` hook sends the kernel its exit request and waits for the
   Node.js process to end (``_NodeProcess.stop``);
@@ -38,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import NODE_BIN, REPO_ROOT, load_average, median, node_version, project_env, source_state, table
 from synth import (
-    _L1_FUNCTION_BUILD,
-    _L1_FUNCTION_IMPORTS,
     _PLAIN_BUILD,
     _PLAIN_IMPORTS,
-    _QUEUE_BUILD,
-    _QUEUE_IMPORTS,
+    _PROVIDER_BUILD,
+    _PROVIDER_IMPORTS,
+    _RAW_FUNCTION_BUILD,
+    _RAW_FUNCTION_IMPORTS,
 )
 
 # Runs inside the child: times jsii's kernel stop, then runs the case.
@@ -66,8 +66,8 @@ else:
 
 _CASES = {
     "empty": "import aws_cdk as cdk\ncdk.App().synth()",
-    "plain-queue": f"{_QUEUE_IMPORTS}\n{_QUEUE_BUILD}\napp.synth()",
-    "plain-l1-function": f"{_L1_FUNCTION_IMPORTS}\n{_L1_FUNCTION_BUILD}\napp.synth()",
+    "raw-function": f"{_RAW_FUNCTION_IMPORTS}\n{_RAW_FUNCTION_BUILD}\napp.synth()",
+    "provider-only": f"{_PROVIDER_IMPORTS}\n{_PROVIDER_BUILD}\napp.synth()",
     "plain-lambda": f"{_PLAIN_IMPORTS}\n{_PLAIN_BUILD}\napp.synth()",
     "example": "",
 }
