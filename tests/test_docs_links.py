@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -67,8 +68,9 @@ def github_slugs(headings: list[str]) -> list[str]:
     return slugs
 
 
-def github_anchors(path: Path) -> set[str]:
-    return set(github_slugs(_heading_texts(_prose_lines(path))))
+@functools.cache  # one parse per linked file, not per link
+def github_anchors(path: Path) -> frozenset[str]:
+    return frozenset(github_slugs(_heading_texts(_prose_lines(path))))
 
 
 @pytest.mark.parametrize(
