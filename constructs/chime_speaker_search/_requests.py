@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable, Sequence
 
 import jsii
-from aws_cdk import IStableListProducer, Lazy, Stack
+from aws_cdk import Lazy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -23,14 +23,25 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
-#: Default ``source`` of request events (``SpeakerSearch(request_source=...)``).
-DEFAULT_REQUEST_SOURCE = "chime-speaker-search.requests"
-CONSENT_DETAIL_TYPE = "Speaker Search Consent"
-ENROLLMENT_DETAIL_TYPES = ("Enroll Voice Profile", "Update Voice Profile", "Delete Voice Profile")
+from ._lazy import ListProducer
+from .event_types import (
+    CONSENT_REQUEST_DETAIL_TYPE,
+    DEFAULT_REQUEST_SOURCE,
+    ENROLLMENT_REQUEST_DETAIL_TYPES,
+    REQUEST_ENVELOPE,
+    RESULT_EVENT_SOURCE,
+)
+from .notification_queues import NotificationQueues
+
+__all__ = ["DEFAULT_REQUEST_SOURCE", "add_request_rules", "grant_send_requests", "validate_request_source"]
 
 
 def validate_request_source(value: str) -> str:
-    """EventBridge refuses PutEvents with an ``aws.`` source, and a source is 1 to 256 characters."""
+    """EventBridge refuses PutEvents with an ``aws.`` source, and a source is 1 to 256 characters.
+
+    The result source is refused too: a request with it would be indistinguishable from the
+    library's own events, and the bus's perimeter could not keep the two apart.
+    """
     if not isinstance(value, str) or not value.strip() or len(value) > 256:
         raise ValueError(f"request_source: {value!r} is not allowed; expected 1 to 256 characters")
     if value.lower().startswith("aws."):
@@ -38,11 +49,34 @@ def validate_request_source(value: str) -> str:
             f"request_source: {value!r} is not allowed; sources starting with 'aws.' are reserved "
             "for AWS services and PutEvents refuses them"
         )
+    if value == RESULT_EVENT_SOURCE:
+        raise ValueError(
+            f"request_source: {value!r} is the source of the library's own results and outcome events; "
+            "choose another source for requests (default 'chime-speaker-search.requests')"
+        )
     return value
 
 
 def request_detail_types(*, require_consent: bool, enable_enrollment: bool) -> list[str]:
-    return [CONSENT_DETAIL_TYPE] * require_consent + list(ENROLLMENT_DETAIL_TYPES) * enable_enrollment
+    return [CONSENT_REQUEST_DETAIL_TYPE] * require_consent + list(ENROLLMENT_REQUEST_DETAIL_TYPES) * (
+        enable_enrollment
+    )
+
+
+def request_envelope() -> events.RuleTargetInput:
+    """What a request rule puts on the queue: the whole event, and when EventBridge received it.
+
+    ``aws.events.event.ingestion-time`` is set by EventBridge and cannot be set by the producer, unlike
+    the event's ``time``: the handler orders consent decisions by it. The envelope also marks the
+    request as delivered by one of the construct's rules.
+    """
+    return events.RuleTargetInput.from_object(
+        {
+            "envelope": REQUEST_ENVELOPE,
+            "ingestionTime": "<aws.events.event.ingestion-time>",
+            "event": events.EventField.from_path("$"),
+        }
+    )
 
 
 def add_request_rules(
@@ -71,9 +105,9 @@ def add_request_rules(
                 description="chime-speaker-search: consent decisions for this construct's connectors",
                 event_pattern=events.EventPattern(
                     source=[request_source],
-                    detail_type=[CONSENT_DETAIL_TYPE],
+                    detail_type=[CONSENT_REQUEST_DETAIL_TYPE],
                     # Lazy: connectors added later with add_voice_connector are matched too.
-                    detail={"voiceConnectorId": Lazy.list(_ListProducer(connector_ids))},
+                    detail={"voiceConnectorId": Lazy.list(ListProducer(connector_ids))},
                 ),
             )
         )
@@ -86,13 +120,13 @@ def add_request_rules(
                 description="chime-speaker-search: voice profile requests for this construct",
                 event_pattern=events.EventPattern(
                     source=[request_source],
-                    detail_type=list(ENROLLMENT_DETAIL_TYPES),
+                    detail_type=list(ENROLLMENT_REQUEST_DETAIL_TYPES),
                     detail={"searchId": [search_id]},
                 ),
             )
         )
     for rule in rules:
-        rule.add_target(_QueueTarget(queue))
+        rule.add_target(_QueueTarget(queue, message=request_envelope()))
     return rules
 
 
@@ -111,6 +145,9 @@ class _QueueTarget:
         self._message = message  # what to deliver instead of the whole event (the health rule's)
 
     def bind(self, rule: events_refs.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        perimeter = NotificationQueues.of(self._queue)
+        if perimeter is not None:  # its Deny statement lets EventBridge through for this rule only
+            perimeter.allow_rule(rule.rule_ref.rule_arn)
         self._queue.add_to_resource_policy(
             iam.PolicyStatement(
                 principals=[iam.ServicePrincipal("events.amazonaws.com")],
@@ -152,15 +189,6 @@ def _allow_event_bridge(key: kms.IKey) -> None:
             },
         )
     )
-
-
-@jsii.implements(IStableListProducer)
-class _ListProducer:
-    def __init__(self, produce: Callable[[], Sequence[str]]) -> None:
-        self._produce = produce
-
-    def produce(self) -> list[str]:
-        return list(self._produce())
 
 
 def grant_send_requests(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, Fn, Names, Stack, Token
+from aws_cdk import Duration, Fn, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -14,7 +14,6 @@ from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from . import _requests, monitoring
@@ -30,16 +29,21 @@ from ._shared import (
 from ._state_table import state_table
 from ._validation import check_choice, check_not_alias
 from .call_leg import CallLeg, resolve_call_leg
+from .event_bus_perimeter import (
+    REQUEST_KINDS,
+    EventBusPerimeter,
+    check_same_account,
+    principal_arn,
+    warn_without_perimeter,
+)
+from .event_types import RESULT_EVENT_DETAIL_TYPE, RESULT_EVENT_SOURCE, VOICE_TONE_EVENT_DETAIL_TYPE
+
+__all__ = ["SpeakerSearch"]
+from .notification_queues import NotificationQueues
 from .voice_analytics_configuration import VoiceAnalyticsConfiguration
 from .voice_connector import IVoiceConnector, check_voice_connector, voice_connector_list
 from .voice_profile_domain import IVoiceProfileDomain, VoiceProfileDomain
 
-#: ``source`` of the events the handler publishes for each speaker search result.
-RESULT_EVENT_SOURCE = "chime-speaker-search"
-#: ``detail-type`` of those events.
-RESULT_EVENT_DETAIL_TYPE = "Speaker Search Result"
-#: ``detail-type`` of the events the handler publishes for each voice tone analysis status.
-VOICE_TONE_EVENT_DETAIL_TYPE = "Voice Tone Analysis Result"
 #: CloudWatch namespace of the handler's metrics (Embedded Metric Format, dimension ``SearchId``).
 METRIC_NAMESPACE = monitoring.METRIC_NAMESPACE
 
@@ -66,7 +70,14 @@ class SpeakerSearch(Construct):
         each status as a ``Voice Tone Analysis Result`` event (see :meth:`on_voice_tone_result`).
         Default: ``False``.
     :param streaming_data_retention: Kinesis Video Streams retention of call audio. Default: 24 hours.
-    :param event_bus: Where results are published. Default: the account's default bus.
+    :param event_bus: Where results are published and requests are sent. Default: with
+        ``require_consent`` or ``enable_enrollment``, the construct's own bus (:attr:`event_bus`),
+        whose policy denies results to every principal but the handler and requests to every
+        principal not granted them (:meth:`grant_send_consent`, :meth:`grant_send_enrollment`);
+        without them, the account's default bus. A bus created in the same stack gets the same
+        policy statements; the default bus, an imported bus or one of another stack cannot, and with
+        requests that warns at synth (what can then be forged). A bus of another account raises
+        ``ValueError``.
     :param encryption_key: Key for the queues, the stream and the handler's logs. Default: the
         stack's chime-speaker-search data key (rotation on).
     :param kinesis_stream: See :class:`VoiceAnalyticsConfiguration`. Default: a new stream.
@@ -98,8 +109,9 @@ class SpeakerSearch(Construct):
         Default: ``False`` (every call is searched: consent is obtained outside this library).
     :param enable_enrollment: Serve ``Enroll``/``Update``/``Delete Voice Profile`` requests that
         carry this construct's ``search_id``. Default: ``False``.
-    :param request_source: ``source`` of the request events on ``event_bus``; not ``aws.``-prefixed.
-        Default: ``"chime-speaker-search.requests"``.
+    :param request_source: ``source`` of the request events on ``event_bus``; not ``aws.``-prefixed,
+        and not the result source ``"chime-speaker-search"``. Default:
+        ``"chime-speaker-search.requests"``.
     """
 
     def __init__(
@@ -147,41 +159,18 @@ class SpeakerSearch(Construct):
         #: Identifies this construct's results on the bus (``detail.searchId``).
         self.search_id = self.node.addr
         key = encryption_key or data_key(self)
-        self.event_bus = event_bus or events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        self.event_bus = self._event_bus(event_bus)
         self.voice_profile_domain = voice_profile_domain or VoiceProfileDomain(self, "VoiceProfileDomain")
 
-        # The dead-letter queue names its one source queue (RedriveAllowPolicy byQueue, as AWS
-        # Control Tower's CT.SQS.PR.1 asks). That ARN must be known before the source queue
-        # exists, which refers to the dead-letter queue: so the source queue gets a fixed name.
-        queue_name = Names.unique_resource_name(self, max_length=80, separator="-")
-        queue_arn = Stack.of(self).format_arn(
-            service="sqs", resource=queue_name, arn_format=ArnFormat.NO_RESOURCE_NAME
-        )
-        self.dead_letter_queue = sqs.Queue(
+        self._queues = NotificationQueues(
             self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            redrive_allow_policy=sqs.RedriveAllowPolicy(
-                redrive_permission=sqs.RedrivePermission.BY_QUEUE,
-                source_queues=[sqs.Queue.from_queue_arn(self, "NotificationQueueArn", queue_arn)],
-            ),
-        )
-        self.queue = sqs.Queue(
-            self,
-            "NotificationQueue",
-            queue_name=queue_name,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
+            key=key,
             # AWS's guidance for Lambda event sources: six times the function timeout.
             visibility_timeout=Duration.seconds(timeout.to_seconds() * 6),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=max_receive_count
-            ),
+            max_receive_count=max_receive_count,
         )
+        self.dead_letter_queue = self._queues.dead_letter_queue
+        self.queue = self._queues.queue
         #: Per-call start and consent state and enrollment progress (IDs only, TTL about a day).
         self.state_table: dynamodb.ITable = state_table(self, "StateTable", key=key)
 
@@ -196,6 +185,8 @@ class SpeakerSearch(Construct):
             streaming_data_retention=streaming_data_retention,
             encryption_key=key,
         )
+
+        self._queues.allow_sender(self.configuration.resource_access_role.role_arn)
 
         self.handler = python_function(
             self,
@@ -219,14 +210,21 @@ class SpeakerSearch(Construct):
                 "ENABLE_ENROLLMENT": "true" if enable_enrollment else "false",
                 "REQUEST_SOURCE": self.request_source,
                 "VOICE_TONE_ANALYSIS": "true" if voice_tone_analysis else "false",
+                # Records must come from this queue (its receipt handles prove it); other
+                # invocations are refused.
+                "NOTIFICATION_QUEUE_ARN": self.queue.queue_arn,
+                "NOTIFICATION_QUEUE_URL": self.queue.queue_url,
+                "NOTIFICATION_VISIBILITY_TIMEOUT_S": str(int(timeout.to_seconds() * 6)),
             },
         )
+        self._queues.allow_consumer(function_role(self.handler))
         self.handler.add_event_source(
             event_sources.SqsEventSource(
                 self.queue, batch_size=10, report_batch_item_failures=True, max_concurrency=max_concurrency
             )
         )
         self.event_bus.grant_put_events_to(self.handler)
+        self._bus_perimeter = self._protect_event_bus()
         self._grant_handler_state_and_dead_letter_queue(key)
         if enable_enrollment:
             self._grant_handler_voice_profiles()
@@ -264,6 +262,32 @@ class SpeakerSearch(Construct):
             self.add_to_dashboard(dashboard)
 
         acknowledge(self.dead_letter_queue, "This queue is the dead-letter queue.", "AwsSolutions-SQS3")
+
+    @property
+    def _serves_requests(self) -> bool:
+        return self.require_consent or self.enable_enrollment
+
+    def _event_bus(self, given: events.IEventBus | None) -> events.IEventBus:
+        """The bus of results and requests: ``given``, else the construct's own when it serves
+        requests (their perimeter needs a bus whose policy it controls), else the default bus."""
+        if given is not None:
+            check_same_account(self, "event_bus", given)
+            return given
+        if self._serves_requests:
+            return events.EventBus(self, "EventBus")
+        return events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+
+    def _protect_event_bus(self) -> EventBusPerimeter | None:
+        """Let only the handler publish results on the bus and, with requests, only granted principals
+        send them; where the bus's policy is not this stack's to change, warn what can be forged."""
+        perimeter = EventBusPerimeter.of(self.event_bus, self)
+        if perimeter is not None:
+            perimeter.add_publisher(function_role(self.handler))
+            if self._serves_requests:
+                perimeter.protect_requests(self.request_source)
+        elif self._serves_requests:
+            warn_without_perimeter(self, self.event_bus, request_source=self.request_source)
+        return perimeter
 
     def _add_alarms(self, actions: Sequence[cloudwatch.IAlarmAction]) -> None:
         """The three alarms of ``enable_alarms=True`` (README: Alarms), each with ``actions``."""
@@ -382,26 +406,66 @@ class SpeakerSearch(Construct):
             nag_resource_finding(self, profiles),
         )
 
-    def grant_send_requests(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``grantee`` to send this construct's consent and enrollment requests.
+    def grant_send_consent(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to send ``Speaker Search Consent`` requests, and nothing else.
 
-        ``events:PutEvents`` on the construct's bus only, with ``source`` = ``request_source``
-        and the detail-types this construct serves (``events:source`` / ``events:detail-type``
-        conditions). Whoever may send a request may grant consent or delete a voiceprint, so
-        keep this grant narrow. Raises ``ValueError`` when neither ``require_consent`` nor
-        ``enable_enrollment`` is on (there would be nothing to send).
+        ``events:PutEvents`` on the construct's bus only with ``source`` = ``request_source`` and that
+        detail-type (``events:source`` / ``events:detail-type`` conditions); on a bus the construct
+        protects (its own, or one created in the same stack), ``grantee`` also becomes one of the
+        principals that the bus's policy lets send consent at all. ``grantee`` must be a role or a
+        user (a Lambda function: its role). Raises ``ValueError`` without ``require_consent``.
         """
-        detail_types = _requests.request_detail_types(
-            require_consent=self.require_consent, enable_enrollment=self.enable_enrollment
-        )
-        if not detail_types:
+        return self._grant_requests(grantee, ("consent",), prop="grant_send_consent")
+
+    def grant_send_enrollment(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to send every voice profile request (enroll, update, delete), not consent.
+
+        As :meth:`grant_send_consent`, for the voice profile detail-types. Whoever holds this grant
+        can create, change and erase voiceprints: keep it narrow. Raises ``ValueError`` without
+        ``enable_enrollment``.
+        """
+        return self._grant_requests(grantee, ("enrollment",), prop="grant_send_enrollment")
+
+    def grant_send_requests(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to send every request this construct serves: :meth:`grant_send_consent`
+        and :meth:`grant_send_enrollment` in one.
+
+        Raises ``ValueError`` when neither ``require_consent`` nor ``enable_enrollment`` is on (there
+        would be nothing to send).
+        """
+        kinds = ("consent",) * self.require_consent + ("enrollment",) * self.enable_enrollment
+        if not kinds:
             raise ValueError(
                 "grant_send_requests: this SpeakerSearch serves no requests; "
                 "set require_consent=True or enable_enrollment=True"
             )
+        return self._grant_requests(grantee, kinds, prop="grant_send_requests")
+
+    def _grant_requests(self, grantee: iam.IGrantable, kinds: Sequence[str], *, prop: str) -> iam.Grant:
+        enabled = {"consent": self.require_consent, "enrollment": self.enable_enrollment}
+        for kind in kinds:
+            if not enabled[kind]:
+                flag = "require_consent" if kind == "consent" else "enable_enrollment"
+                raise ValueError(f"{prop}: this SpeakerSearch serves no {kind} requests; set {flag}=True")
+        arn = principal_arn(grantee, prop)
+        if self._bus_perimeter is not None:
+            for kind in kinds:
+                self._bus_perimeter.add_request_sender(self.request_source, kind, arn)
+        detail_types = [detail_type for kind in kinds for detail_type in REQUEST_KINDS[kind]]
         return _requests.grant_send_requests(
             grantee, event_bus=self.event_bus, request_source=self.request_source, detail_types=detail_types
         )
+
+    def grant_redrive_dead_letters(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to move the dead-letter queue's messages back to the notification queue.
+
+        ``sqs:StartMessageMoveTask`` (with what it needs) on the dead-letter queue and
+        ``sqs:SendMessage`` on the notification queue, whose policy otherwise denies every sender but
+        the voice analytics pipeline and the construct's rules. SQS authorises a move as a send by
+        the caller, so whoever holds this grant can put any message on the queue, forged results and
+        requests included: grant it to an operator role, not to an application.
+        """
+        return self._queues.grant_redrive(grantee, principal_arn(grantee, "grant_redrive_dead_letters"))
 
     def on_speaker_search_result(
         self,

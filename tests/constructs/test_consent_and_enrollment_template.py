@@ -143,7 +143,9 @@ def test_grant_send_requests_is_conditioned_on_source_and_detail_types(both: Syn
             ],
         }
     }
-    assert "event-bus/default" in json.dumps(statement["Resource"])
+    # The construct's own bus: with requests, the default bus could not deny forgeries.
+    bus_id = next(iter(both.resources("AWS::Events::EventBus")))
+    assert statement["Resource"] == {"Fn::GetAtt": [bus_id, "Arn"]}
 
 
 def test_grant_send_requests_without_requests_to_serve_is_an_error(single: Synthesized) -> None:
@@ -152,7 +154,7 @@ def test_grant_send_requests_without_requests_to_serve_is_an_error(single: Synth
         single.constructs["search"].grant_send_requests(role)
 
 
-@pytest.mark.parametrize("source", ["", "aws.chime", "AWS.partner", "x" * 257])
+@pytest.mark.parametrize("source", ["", "aws.chime", "AWS.partner", "x" * 257, "chime-speaker-search"])
 def test_request_source_is_validated(source: str) -> None:
     stack = cdk.Stack()
     connector = VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[0])
@@ -183,3 +185,144 @@ def test_the_consent_and_enrollment_template_passes_cfn_lint(both: Synthesized) 
         json.dumps(both.template), config=ManualArgs(regions=["us-east-1"], ignore_checks=["W3005"])
     )
     assert [f"{m.rule.id} {m.message}" for m in matches] == []
+
+
+def test_request_rules_deliver_the_event_with_its_ingestion_time(both: Synthesized) -> None:
+    """Consent is ordered by EventBridge's ingestion time, which the producer cannot set."""
+    for rule_id in ("ConsentRequestRule", "EnrollmentRequestRule"):
+        [rule] = [v for k, v in both.resources("AWS::Events::Rule").items() if rule_id in k]
+        [target] = rule["Properties"]["Targets"]
+        transformer = target["InputTransformer"]
+        assert transformer["InputPathsMap"] == {"f1": "$"}
+        assert json.loads(transformer["InputTemplate"].replace("<f1>", '{"the": "event"}')) == {
+            "envelope": "chime-speaker-search/request",
+            "ingestionTime": "<aws.events.event.ingestion-time>",
+            "event": {"the": "event"},
+        }
+
+
+def test_handler_is_told_which_queue_feeds_it(both: Synthesized) -> None:
+    [fn] = [v for k, v in both.resources("AWS::Lambda::Function").items() if "SpeakerSearchHandler" in k]
+    env = fn["Properties"]["Environment"]["Variables"]
+    queue_id = next(k for k in both.resources("AWS::SQS::Queue") if "NotificationQueue" in k)
+    assert env["NOTIFICATION_QUEUE_ARN"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert env["NOTIFICATION_QUEUE_URL"] == {"Ref": queue_id}
+    [queue] = [v for k, v in both.resources("AWS::SQS::Queue").items() if k == queue_id]
+    assert env["NOTIFICATION_VISIBILITY_TIMEOUT_S"] == str(queue["Properties"]["VisibilityTimeout"])
+
+
+def _search_with(bus_factory: Any, **props: Any) -> tuple[cdk.App, cdk.Stack, SpeakerSearch]:
+    app = cdk.App()
+    stack = cdk.Stack(app, "S", env=cdk.Environment(account="111122223333", region="us-east-1"))
+    connector = VoiceConnector.from_voice_connector_id(stack, "Pbx", IMPORTED_IDS[0])
+    search = SpeakerSearch(
+        stack, "Search", voice_connectors=[connector], event_bus=bus_factory(stack), **props
+    )
+    return app, stack, search
+
+
+def _warnings(app: cdk.App) -> list[str]:
+    [stack] = [child for child in app.node.children if isinstance(child, cdk.Stack)]
+    found = cdk.assertions.Annotations.from_stack(stack).find_warning("*", cdk.assertions.Match.any_value())
+    return [str(message.entry.data) for message in found]
+
+
+@pytest.mark.parametrize(
+    "bus_factory",
+    [
+        lambda stack: cdk.aws_events.EventBus.from_event_bus_name(stack, "Default", "default"),
+        lambda stack: cdk.aws_events.EventBus.from_event_bus_arn(
+            stack, "Imported", "arn:aws:events:us-east-1:111122223333:event-bus/shared"
+        ),
+    ],
+    ids=["default bus", "imported bus"],
+)
+@pytest.mark.parametrize("props", [{"require_consent": True}, {"enable_enrollment": True}])
+def test_a_bus_without_perimeter_warns_what_can_be_forged(bus_factory: Any, props: dict[str, Any]) -> None:
+    app, _, _ = _search_with(bus_factory, **props)
+    [warning] = [w for w in _warnings(app) if "busWithoutPerimeter" in w]
+    assert "Speaker Search Result" in warning
+    assert "'chime-speaker-search.requests'" in warning
+
+
+def test_the_default_bus_without_requests_does_not_warn() -> None:
+    app, _, _ = _search_with(lambda stack: None)
+    assert not [w for w in _warnings(app) if "busWithoutPerimeter" in w]
+
+
+def test_a_bus_of_the_same_stack_gets_the_perimeter() -> None:
+    app, stack, _ = _search_with(lambda stack: cdk.aws_events.EventBus(stack, "Mine"), require_consent=True)
+    template = app.synth().get_stack_by_name(stack.stack_name).template
+    policies = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Events::EventBusPolicy"
+    ]
+    assert sorted(p["StatementId"].split("-")[0] for p in policies) == [
+        "DenyForgedSpeakerSearchEvents",
+        "DenyUngrantedConsentRequests",
+        "DenyUngrantedEnrollmentRequests",
+    ]
+    assert all(
+        p["EventBusName"]
+        == {
+            "Ref": next(
+                iter(k for k, v in template["Resources"].items() if v["Type"] == "AWS::Events::EventBus")
+            )
+        }
+        for p in policies
+    )
+    assert not [w for w in _warnings(app) if "busWithoutPerimeter" in w]
+
+
+def test_two_searches_on_one_bus_share_one_perimeter() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "S", env=cdk.Environment(account="111122223333", region="us-east-1"))
+    bus = cdk.aws_events.EventBus(stack, "Shared")
+    for n in range(2):
+        connector = VoiceConnector.from_voice_connector_id(stack, f"Pbx{n}", IMPORTED_IDS[n])
+        SpeakerSearch(
+            stack, f"Search{n}", voice_connectors=[connector], event_bus=bus, enable_enrollment=True
+        )
+    template = app.synth().get_stack_by_name(stack.stack_name).template
+    [results] = [
+        r["Properties"]["Statement"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Events::EventBusPolicy"
+        and r["Properties"]["StatementId"] == "DenyForgedSpeakerSearchEvents"
+    ]
+    publishers = results["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert sorted(p["Fn::GetAtt"][0][:14] for p in publishers) == ["Search0Handler", "Search1Handler"]
+
+
+def test_a_bus_of_another_account_is_refused_at_synth() -> None:
+    with pytest.raises(ValueError, match=r"event_bus: .* is in account 444455556666"):
+        _search_with(
+            lambda stack: cdk.aws_events.EventBus.from_event_bus_arn(
+                stack, "Other", "arn:aws:events:us-east-1:444455556666:event-bus/central"
+            )
+        )
+
+
+def test_grants_need_the_feature_they_send_to() -> None:
+    _, stack, search = _search_with(lambda stack: None, enable_enrollment=True)
+    role = iam.Role(stack, "R", assumed_by=iam.AccountRootPrincipal())
+    with pytest.raises(ValueError, match=r"grant_send_consent: .*require_consent=True"):
+        search.grant_send_consent(role)
+    search.grant_send_enrollment(role)
+    _, stack, search = _search_with(lambda stack: None, require_consent=True)
+    with pytest.raises(ValueError, match=r"grant_send_enrollment: .*enable_enrollment=True"):
+        search.grant_send_enrollment(iam.Role(stack, "R", assumed_by=iam.AccountRootPrincipal()))
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        iam.AccountRootPrincipal(),
+        iam.AccountPrincipal("111122223333"),
+        iam.ServicePrincipal("lambda.amazonaws.com"),
+    ],
+    ids=["account root", "account", "service"],
+)
+def test_grants_refuse_principals_the_bus_policy_cannot_name(principal: iam.IPrincipal) -> None:
+    _, _, search = _search_with(lambda stack: None, require_consent=True)
+    with pytest.raises(TypeError, match=r"grant_send_consent: .* not a role or user"):
+        search.grant_send_consent(principal)
