@@ -344,6 +344,8 @@ class SpeakerSearch(Construct):
             actions = ["chime:StartSpeakerSearchTask"]
             if self.require_consent:  # a "declined" after the start stops the running task
                 actions.append("chime:StopSpeakerSearchTask")
+            if self.enable_enrollment:  # an enroll waits until the task's voiceprint is ready
+                actions.append("chime:GetSpeakerSearchTask")
             self._start_statement = iam.PolicyStatement(actions=actions)
             function_role(self.handler).add_to_principal_policy(self._start_statement)
         self._start_statement.add_resources(voice_connector.voice_connector_arn)

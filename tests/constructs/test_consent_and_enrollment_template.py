@@ -120,6 +120,11 @@ def test_handler_iam_for_consent_and_enrollment(both: Synthesized) -> None:
     assert "VoiceProfileDomain" in json.dumps(by_action["chime:ListVoiceProfiles"]["Resource"])
     stop = _as_list(by_action["chime:StopSpeakerSearchTask"]["Resource"])
     assert len(stop) == 2 and all(":vc/" in json.dumps(r) for r in stop)
+    # An enroll reads the task's voiceprint status, on this construct's connectors only.
+    assert (
+        by_action["chime:GetSpeakerSearchTask"]["Resource"]
+        == by_action["chime:StopSpeakerSearchTask"]["Resource"]
+    )
     ddb = by_action["dynamodb:UpdateItem"]
     assert sorted(_as_list(ddb["Action"])) == [
         "dynamodb:DeleteItem",
