@@ -169,6 +169,52 @@ def hook_mismatches(makefile: str, pre_commit_config: str) -> list[str]:
     return problems
 
 
+_STANDARD_SECTIONS = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
+_RELEASE_HEADING = re.compile(r"## \[(\d+)\.(\d+)\.(\d+)\] - \d{4}-\d{2}-\d{2}")
+
+
+def changelog_problems(text: str, version: str) -> list[str]:
+    """How a CHANGELOG.md departs from Keep a Changelog 1.1.0 as this project uses it: ``## [Unreleased]``
+    first, then ``## [X.Y.Z] - YYYY-MM-DD`` newest first, each with at most one of each standard
+    ``###`` heading; the package's ``version`` either has its section or is newer than every release."""
+    lines = text.splitlines()
+    problems = []
+    if lines[:1] != ["# Changelog"]:
+        problems.append("the first line is not '# Changelog'")
+    for needed in ("https://keepachangelog.com/en/1.1.0/", "Semantic Versioning"):
+        if needed not in text:
+            problems.append(f"the header does not name {needed}")
+    sections: list[tuple[str, list[str]]] = []
+    for line in lines:
+        if line.startswith("## "):
+            sections.append((line, []))
+        elif line.startswith("### ") and sections:
+            sections[-1][1].append(line.removeprefix("### "))
+        elif line.startswith("### "):
+            problems.append(f"{line!r} before any release section")
+    if not sections or sections[0][0] != "## [Unreleased]":
+        problems.append("the first section is not '## [Unreleased]'")
+    released = []
+    for heading, kinds in sections:
+        match = _RELEASE_HEADING.fullmatch(heading)
+        if heading != "## [Unreleased]":
+            if match:
+                released.append(tuple(int(part) for part in match.groups()))
+            else:
+                problems.append(f"{heading!r} is neither '## [Unreleased]' nor '## [X.Y.Z] - YYYY-MM-DD'")
+        for kind in kinds:
+            if kind not in _STANDARD_SECTIONS:
+                problems.append(f"{heading}: '### {kind}' is not one of {', '.join(_STANDARD_SECTIONS)}")
+        if len(set(kinds)) != len(kinds):
+            problems.append(f"{heading}: a '###' heading appears twice")
+    if released != sorted(released, reverse=True):
+        problems.append("the releases are not newest first")
+    current = tuple(int(part) for part in version.split("."))
+    if current not in released and any(release >= current for release in released):
+        problems.append(f"version {version} has no section and is not newer than every release")
+    return problems
+
+
 def _workflow(name: str) -> dict[Any, Any]:
     return _load((WORKFLOWS / name).read_text())
 
@@ -325,6 +371,51 @@ def test_the_hook_checker_reports_hooks_that_differ_from_make_lint(old: str, new
     assert any(expected in problem for problem in hook_mismatches(makefile, pre_commit))
 
 
+CHANGELOG = """# Changelog
+
+Based on [Keep a Changelog](https://keepachangelog.com/en/1.1.0/); Semantic Versioning.
+
+## [Unreleased]
+
+### Added
+- something new
+
+### Fixed
+- something broken
+
+## [0.1.0] - 2026-01-31
+
+### Added
+- the first release
+"""
+
+
+def test_the_changelog_checker_accepts_keep_a_changelog() -> None:
+    assert changelog_problems(CHANGELOG, "0.2.0") == []
+    assert changelog_problems(CHANGELOG, "0.1.0") == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "version", "expected"),
+    [
+        ("## [Unreleased]", "## 0.2.0 (unreleased)", "0.2.0", "is neither"),
+        ("## [Unreleased]", "## [Unreleased] (soon)", "0.2.0", "the first section is not"),
+        ("## [0.1.0] - 2026-01-31", "## [0.1.0]", "0.2.0", "is neither"),
+        ("### Fixed", "### Fixed (found by the soak)", "0.2.0", "is not one of"),
+        ("### Fixed", "### Added", "0.2.0", "appears twice"),
+        ("## [0.1.0] - 2026-01-31", "## [0.3.0] - 2026-01-31", "0.2.0", "has no section"),
+        ("## [0.1.0] - 2026-01-31", "## [0.0.1] - 2025-01-01\n\n## [0.1.0] - 2026-01-31", "0.1.0", "newest"),
+        ("(https://keepachangelog.com/en/1.1.0/)", "", "0.2.0", "keepachangelog"),
+    ],
+)
+def test_the_changelog_checker_reports_each_departure(
+    old: str, new: str, version: str, expected: str
+) -> None:
+    assert old in CHANGELOG
+    problems = changelog_problems(CHANGELOG.replace(old, new, 1), version)
+    assert any(expected in problem for problem in problems), problems
+
+
 # --- the repository ---------------------------------------------------------------------------------
 
 
@@ -460,3 +551,7 @@ def test_dependabot_moves_the_cdk_library_and_cli_in_one_pull_request() -> None:
         == "weekly"
     )
     assert updates["github-actions"]["schedule"]["interval"] == "weekly"
+
+
+def test_changelog_follows_keep_a_changelog_and_the_package_version() -> None:
+    assert changelog_problems((REPO_ROOT / "CHANGELOG.md").read_text(), _package_version()) == []
