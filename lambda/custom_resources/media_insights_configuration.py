@@ -387,17 +387,20 @@ def _adoptable(event: Mapping[str, Any], props: ConfigurationProps, configuratio
     return legacy and configuration.get("ResourceAccessRoleArn") == props.role_arn
 
 
-def _delete_if_ours(name: str, client: ChimeSDKMediaPipelinesClient, deadline: Deadline) -> Deletion:
-    """One delete attempt of this stack's configuration ``name``; never waits for it to be unused."""
+def _delete_if_ours(
+    name: str, client: ChimeSDKMediaPipelinesClient, deadline: Deadline
+) -> tuple[Deletion, str | None]:
+    """One delete attempt of this stack's configuration ``name``, never waiting for it to be unused:
+    the outcome, and the error code that said it is in use."""
     try:
         arn = _get(name, client, deadline)["MediaInsightsPipelineConfigurationArn"]
     except ApiError as exc:
         if exc.code != "NotFoundException":
             raise
-        return Deletion.GONE
+        return Deletion.GONE, None
     tags = read_tags(client, arn, _resource(name), deadline=deadline)
     if tags is None:
-        return Deletion.GONE
+        return Deletion.GONE, None
     refuse_unless_ours(owner_in(tags), "delete", _resource(name))
     try:
         call_api(
@@ -409,12 +412,12 @@ def _delete_if_ours(name: str, client: ChimeSDKMediaPipelinesClient, deadline: D
         )
     except ApiError as exc:
         if exc.code == "NotFoundException":
-            return Deletion.GONE
+            return Deletion.GONE, None
         if exc.code in IN_USE_CODES:
             logger.info("configuration_in_use", extra={"configuration_name": name, "errorCode": exc.code})
-            return Deletion.IN_USE
+            return Deletion.IN_USE, exc.code
         raise
-    return Deletion.DELETED
+    return Deletion.DELETED, None
 
 
 def _deleted(name: str, outcome: Deletion) -> None:
@@ -433,7 +436,7 @@ def _delete(
         logger.info("delete_skipped_not_a_configuration_name")
         return done
     _check_physical_id(name, event.get("ResourceProperties", {}), "ResourceProperties")
-    outcome = _delete_if_ours(name, client, deadline)
+    outcome, _ = _delete_if_ours(name, client, deadline)
     if outcome is Deletion.IN_USE:
         # The Provider framework's isComplete calls is_complete until it is deleted (or gives up).
         return {**done, COMPLETION_KEY: {"Awaiting": AWAITING_DELETION, "Since": _wall_clock()}}
@@ -464,15 +467,15 @@ def is_complete(
     if not NAME_PATTERN.fullmatch(name):
         raise ValueError(f"Invalid physical ID {name!r}: expected a configuration name")
     _check_physical_id(name, event.get("ResourceProperties", {}), "ResourceProperties")
-    outcome = _delete_if_ours(name, client, deadline)
+    outcome, code = _delete_if_ours(name, client, deadline)
     if outcome is not Deletion.IN_USE:
         _deleted(name, outcome)
         return {"IsComplete": True}
     waited_s = _wall_clock() - float(since)
     if waited_s >= IN_USE_WAIT_S:
         raise RuntimeError(
-            f"DeleteMediaInsightsPipelineConfiguration failed for {_resource(name)}: still in use after "
-            f"{waited_s / 60:.0f} minutes of retries; detach it from every Voice Connector streaming "
+            f"DeleteMediaInsightsPipelineConfiguration failed for {_resource(name)}: {code}: still in use "
+            f"after {waited_s / 60:.0f} minutes of retries; detach it from every Voice Connector streaming "
             "configuration (changes take about 5 minutes to propagate), let the calls in progress end, and "
             "retry the delete"
         )

@@ -657,7 +657,7 @@ def test_a_delete_gives_up_with_its_reason_before_the_framework_and_cloudformati
     outcome = provider(configuration_handler, pipelines, cfn_event("Delete", PROPS, physical_id=NAME))
 
     assert outcome.status == "FAILED"
-    assert "still in use after 45 minutes" in outcome.reason
+    assert f"{in_use_answer}: still in use after 45 minutes" in outcome.reason
     assert "DeleteMediaInsightsPipelineConfiguration" in outcome.reason and NAME in outcome.reason
     assert "detach it from every Voice Connector" in outcome.reason
     assert wait_s <= outcome.elapsed_s < wait_s + QUERY_INTERVAL_S

@@ -288,7 +288,8 @@ def test_a_lasting_conflict_on_delete_says_what_to_do(
 
     assert str(excinfo.value) == (
         "DeleteMediaInsightsPipelineConfiguration failed for "
-        f"media insights pipeline configuration {NAME!r}: still in use after 45 minutes of retries; "
+        f"media insights pipeline configuration {NAME!r}: ConflictException: still in use after 45 "
+        "minutes of retries; "
         "detach it from every Voice Connector streaming configuration (changes take about 5 minutes to "
         "propagate), let the calls in progress end, and retry the delete"
     )
