@@ -292,3 +292,92 @@ def test_the_fake_context_counts_down_on_the_fake_clock(clock: FakeClock) -> Non
     context = FakeContext(clock, 30.0)
     clock.now += 12.5
     assert context.get_remaining_time_in_millis() == 17_500
+
+
+# --- a stack deployed with the version before owner tags on configurations, upgraded ----------------
+
+LEGACY_CONFIGURATION = {k: v for k, v in PROPERTIES["media_insights_configuration"].items() if k != "Tags"}
+CONFIGURATION_NAME = "TestStack-SpeakerSearch"
+
+
+def test_an_upgraded_stack_tags_its_configuration_and_can_then_be_deleted(
+    voice: FakeChimeSdkVoice, pipelines: FakeChimeSdkMediaPipelines, invoke: Invoke
+) -> None:
+    # The state the earlier version left (its handler did not read tags), built directly.
+    voice.connectors.add(VC)
+    domain_id = invoke(
+        load("voice_profile_domain"), voice, cfn_event("Create", PROPERTIES["voice_profile_domain"])
+    )["PhysicalResourceId"]
+    pipelines.seed(CONFIGURATION_NAME, role=LEGACY_CONFIGURATION["ResourceAccessRoleArn"])
+    association_id = f"{VC}|streaming=none|eventbridge=added|retention=none"
+    voice.streaming[VC] = {
+        "DataRetentionInHours": 24,
+        "Disabled": False,
+        "StreamingNotificationTargets": [{"NotificationTarget": "EventBridge"}],
+        "MediaInsightsConfiguration": {"Disabled": False, "ConfigurationArn": CONFIGURATION_ARN},
+    }
+
+    # The upgrade: the configuration's Tags (and ServiceTimeout) changed, nothing else.
+    upgraded = {**PROPERTIES["media_insights_configuration"], "ServiceTimeout": "3600"}
+    invoke(
+        load("media_insights_configuration"),
+        pipelines,
+        cfn_event("Update", upgraded, physical_id=CONFIGURATION_NAME, old_properties=LEGACY_CONFIGURATION),
+    )
+    assert pipelines.tags[CONFIGURATION_ARN] == OWNED
+
+    # Then the stack is deleted: association, configuration, domain (DESTROY), in that order.
+    invoke(
+        load("streaming_association"),
+        voice,
+        cfn_event("Delete", PROPERTIES["streaming_association"], physical_id=association_id),
+    )
+    invoke(
+        load("media_insights_configuration"),
+        pipelines,
+        cfn_event("Delete", upgraded, physical_id=CONFIGURATION_NAME),
+    )
+    invoke(
+        load("voice_profile_domain"),
+        voice,
+        cfn_event("Delete", PROPERTIES["voice_profile_domain"], physical_id=domain_id),
+    )
+    assert VC not in voice.streaming
+    assert pipelines.configurations == {}
+    assert voice.domains == {}
+
+
+def test_the_upgrade_edge_removing_an_untagged_configuration_in_the_upgrade_itself_is_refused(
+    voice: FakeChimeSdkVoice, pipelines: FakeChimeSdkMediaPipelines, invoke: Invoke
+) -> None:
+    """Removed in the deployment that upgrades, the configuration gets no Update, so no tag: the
+    association's and the configuration's clean-up Deletes are refused and change nothing (the
+    README's upgrade note: deploy the upgrade first, then remove)."""
+    voice.connectors.add(VC)
+    pipelines.seed(CONFIGURATION_NAME, role=LEGACY_CONFIGURATION["ResourceAccessRoleArn"])
+    attached = {
+        "DataRetentionInHours": 24,
+        "Disabled": False,
+        "StreamingNotificationTargets": [{"NotificationTarget": "EventBridge"}],
+        "MediaInsightsConfiguration": {"Disabled": False, "ConfigurationArn": CONFIGURATION_ARN},
+    }
+    voice.streaming[VC] = dict(attached)
+    association_id = f"{VC}|streaming=none|eventbridge=added|retention=none"
+
+    with pytest.raises(RuntimeError, match="carries no chime-speaker-search:stack tag"):
+        invoke(
+            load("streaming_association"),
+            voice,
+            cfn_event("Delete", PROPERTIES["streaming_association"], physical_id=association_id),
+        )
+    with pytest.raises(RuntimeError, match="carries no chime-speaker-search:stack tag"):
+        invoke(
+            load("media_insights_configuration"),
+            pipelines,
+            cfn_event("Delete", LEGACY_CONFIGURATION, physical_id=CONFIGURATION_NAME),
+        )
+
+    assert voice.streaming[VC] == attached
+    assert CONFIGURATION_NAME in pipelines.configurations
+    assert voice.mutating_calls == []
+    assert pipelines.mutating_calls == []
