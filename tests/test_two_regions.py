@@ -19,7 +19,7 @@ def test_each_region_has_its_own_voice_profile_domain(two_regions: dict[str, dic
     """Voiceprints are regional: a search matches only the domain of its own Region."""
     for template in two_regions.values():
         (domain,) = _of_type(template, "Custom::ChimeVoiceProfileDomain")
-        assert domain["DeletionPolicy"] == "Retain"
+        assert domain["DeletionPolicy"] == "RetainExceptOnCreate"
         (association,) = _of_type(template, "Custom::ChimeVoiceConnectorStreamingAssociation")
         assert association["Properties"]["VoiceConnectorId"]
 

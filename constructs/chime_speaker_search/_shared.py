@@ -20,9 +20,11 @@ from aws_cdk import (
     ArnFormat,
     AspectPriority,
     Aspects,
+    Aws,
     CfnResource,
     CustomResource,
     Duration,
+    Fn,
     IAspect,
     Names,
     RemovalPolicy,
@@ -34,6 +36,7 @@ from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
@@ -178,6 +181,7 @@ def encrypted_log_group(
     id: str,
     key: kms.IKey | None = None,
     retention: logs.RetentionDays = LOG_RETENTION,
+    log_group_name: str | None = None,
 ) -> logs.LogGroup:
     """A log group with bounded retention, encrypted with ``key`` (default: the stack's data key)."""
     key = key or data_key(scope)
@@ -188,6 +192,7 @@ def encrypted_log_group(
         retention=retention,
         encryption_key=key,
         removal_policy=RemovalPolicy.DESTROY,
+        log_group_name=log_group_name,
     )
 
 
@@ -250,6 +255,11 @@ def function_role(function: lambda_.IFunction) -> iam.IRole:
     return role
 
 
+#: Tag on every voice profile domain and media insights pipeline configuration the library creates,
+#: with the stack's ID: the custom-resource function changes only resources that carry its stack's.
+OWNER_TAG = "chime-speaker-search:stack"
+
+
 @dataclass(frozen=True)
 class CustomResourceType:
     """One of the library's custom-resource types, served by the stack's one Provider."""
@@ -257,14 +267,27 @@ class CustomResourceType:
     #: The CloudFormation type; ``lambda/custom_resources/index.py`` routes requests on it.
     resource_type: str
     #: CloudFormation's ServiceTimeout for resources of this type: the handler's budget for the
-    #: type (``BUDGET_S`` in its module) plus ``_FRAMEWORK_MARGIN`` for cold starts and the reply.
+    #: type (``BUDGET_S`` in its module) plus ``_FRAMEWORK_MARGIN`` for cold starts and the reply,
+    #: or, for a type that completes asynchronously, CloudFormation's maximum.
     service_timeout: Duration
     #: Construct ID of this type's own Provider in the three-provider layout (see ``LEGACY_CONTEXT``).
     legacy_construct_id: str
+    #: Whether a request of this type may still be in progress when on_event answers (the Provider
+    #: framework's isComplete then polls the on_event function, see ``SharedProvider``).
+    completes_asynchronously: bool = False
 
 
-#: Cold starts of the framework and on_event functions, and the framework's reply to CloudFormation.
+#: Cold starts of the framework and on_event functions, the waiter's start and first isComplete call,
+#: and the framework's reply to CloudFormation.
 _FRAMEWORK_MARGIN = Duration.minutes(2)
+#: CloudFormation's largest ServiceTimeout for a custom resource.
+MAX_SERVICE_TIMEOUT = Duration.hours(1)
+#: How often the Provider framework's waiter calls isComplete, and for how long in all (its
+#: ``query_interval`` and ``total_timeout``: at most 100 retries). A configuration delete gives up
+#: by itself after 45 minutes (``IN_USE_WAIT_S`` in its module) with its reason; the framework's own
+#: timeout comes after that, and both before CloudFormation's hour (``MAX_SERVICE_TIMEOUT``).
+COMPLETION_QUERY_INTERVAL = Duration.seconds(30)
+COMPLETION_TOTAL_TIMEOUT = Duration.minutes(50)
 
 VOICE_PROFILE_DOMAIN = CustomResourceType(
     resource_type="Custom::ChimeVoiceProfileDomain",
@@ -273,9 +296,10 @@ VOICE_PROFILE_DOMAIN = CustomResourceType(
 )
 MEDIA_INSIGHTS_CONFIGURATION = CustomResourceType(
     resource_type="Custom::ChimeMediaInsightsPipelineConfiguration",
-    # BUDGET_S 660 s (a delete waits up to 10 minutes for a detach to propagate) + margin.
-    service_timeout=Duration.minutes(11 + 2),
+    # A delete of a configuration in use waits through isComplete calls for up to 45 minutes.
+    service_timeout=MAX_SERVICE_TIMEOUT,
     legacy_construct_id="ChimeSpeakerSearchMediaInsightsConfigurationProvider",
+    completes_asynchronously=True,
 )
 STREAMING_ASSOCIATION = CustomResourceType(
     resource_type="Custom::ChimeVoiceConnectorStreamingAssociation",
@@ -284,10 +308,11 @@ STREAMING_ASSOCIATION = CustomResourceType(
 )
 CUSTOM_RESOURCE_TYPES = (VOICE_PROFILE_DOMAIN, MEDIA_INSIGHTS_CONFIGURATION, STREAMING_ASSOCIATION)
 
-#: The on_event function's timeout: the longest type budget (660 s) plus the handler's safety
-#: margin, and strictly below the Provider framework's own 15 minutes, so the framework always
-#: outlives the handler and can report its failure to CloudFormation.
-ON_EVENT_TIMEOUT = Duration.minutes(12)
+#: The on_event function's timeout: the longest budget of one invocation (a type's ``BUDGET_S`` or an
+#: isComplete call's ``CHECK_BUDGET_S``, 120 s) plus the handler's safety margin, and strictly below
+#: the Provider framework's own 15 minutes, so the framework always outlives the handler and can
+#: report its failure to CloudFormation.
+ON_EVENT_TIMEOUT = Duration.minutes(3)
 
 #: Context key (``cdk.json`` or ``-c``) for stacks first deployed with the three-provider layout
 #: (one Provider per custom-resource type). CloudFormation refuses to change a custom resource's
@@ -301,8 +326,14 @@ class SharedProvider(Construct):
     """The one Provider for every custom-resource type of the library, shared by the whole stack.
 
     One on_event function (lambda/custom_resources/, routing on the resource type) and one
-    Provider framework function serve every domain, configuration and streaming association of
-    the stack. Each user widens the one role's least-privilege statements with its own ARNs.
+    Provider framework serve every domain, configuration and streaming association of the stack.
+    Each user widens the one role's least-privilege statements with its own ARNs.
+
+    The on_event function knows its stack (``STACK_ID``) and serves no other stack's requests. It is
+    also the Provider's ``is_complete_handler``: a configuration that is still in use when it is
+    deleted is polled every ``COMPLETION_QUERY_INTERVAL`` by the framework's waiter (a Step Functions
+    state machine with the framework's isComplete and onTimeout functions), which answers at once for
+    every other request. In the three-provider layout only the configuration's Provider has a waiter.
     """
 
     CONSTRUCT_ID = "ChimeSpeakerSearchCustomResourceProvider"
@@ -321,7 +352,9 @@ class SharedProvider(Construct):
             description="chime-speaker-search: creates, updates and deletes voice profile domains, media "
             "insights pipeline configurations and Voice Connector streaming associations",
             timeout=ON_EVENT_TIMEOUT,
-            common_modules=("aws_calls.py", "cfn_custom_resource.py"),
+            # The handler serves only this stack's requests (cfn_ownership.check_stack).
+            environment={"STACK_ID": Stack.of(self).stack_id},
+            common_modules=HANDLER_COMMON_MODULES,
         )
         # The wildcard findings are reported on this role's policy. Acknowledged on the role rather
         # than on the whole provider, they stay off the provider's other resources' metadata.
@@ -365,13 +398,19 @@ class SharedProvider(Construct):
             # Legacy: a Construct with the old provider's ID at stack level, holding a Provider
             # named "Provider", gives the framework function the logical ID it was deployed with.
             scope: Construct = Construct(Stack.of(self), key) if key else self
+            # The shared Provider serves every type, including those added later; in the legacy
+            # layout each Provider serves one type, and only a type that needs it gets a waiter.
+            waits = kind.completes_asynchronously or not self.legacy
             provider = cr.Provider(
                 scope,
                 "Provider",
                 on_event_handler=self.on_event,
                 log_group=encrypted_log_group(scope, "FrameworkLogs"),
+                **(_waiter_props(scope, self.on_event) if waits else {}),
             )
             _acknowledge_framework_findings(provider, self.on_event_logical_id)
+            if waits:
+                _trace_and_acknowledge_waiter(provider, self.on_event_logical_id)
             self._providers[key] = provider
         return provider.service_token
 
@@ -411,6 +450,81 @@ class SharedProvider(Construct):
         self._resources[key].update(fresh)
         if fresh:
             statement.add_resources(*fresh)
+
+
+#: Modules of lambda/_common/ the custom-resource function imports, shipped beside its index.py.
+HANDLER_COMMON_MODULES = (
+    "aws_calls.py",
+    "cfn_custom_resource.py",
+    "cfn_ownership.py",
+    "streaming_settings.py",
+)
+
+
+def _waiter_props(scope: Construct, on_event: lambda_.IFunction) -> dict[str, Any]:
+    """The Provider's asynchronous completion: the on_event function is its isComplete handler too.
+
+    The waiter state machine logs every event (without execution data, which holds the request's
+    properties and its presigned response URL) to an encrypted log group under
+    ``/aws/vendedlogs/states/``, the prefix for which CloudWatch Logs needs no resource policy entry
+    per log group.
+    """
+    name = Fn.join(
+        "-", ["/aws/vendedlogs/states/chime-speaker-search", Aws.STACK_NAME, Names.unique_id(scope)]
+    )
+    return {
+        "is_complete_handler": on_event,
+        "total_timeout": COMPLETION_TOTAL_TIMEOUT,
+        "query_interval": COMPLETION_QUERY_INTERVAL,
+        "disable_waiter_state_machine_logging": False,
+        "waiter_state_machine_log_options": cr.LogOptions(
+            destination=encrypted_log_group(scope, "WaiterLogs", log_group_name=name),
+            level=sfn.LogLevel.ALL,
+            include_execution_data=False,
+        ),
+    }
+
+
+def _trace_and_acknowledge_waiter(provider: cr.Provider, on_event_logical_id: str) -> None:
+    """X-Ray tracing for the framework's waiter state machine, and its cdk-nag findings.
+
+    aws-cdk-lib 2.275's ``WaiterStateMachine`` has no tracing option, so it is set on the
+    CloudFormation resource, with the permissions Step Functions needs to send traces.
+    """
+    waiter = provider.node.try_find_child("waiter-state-machine")
+    machine = waiter.node.try_find_child("Resource") if waiter is not None else None
+    role = waiter.node.try_find_child("Role") if waiter is not None else None
+    if not isinstance(machine, sfn.CfnStateMachine) or not isinstance(role, iam.Role):
+        raise RuntimeError(f"{provider.node.path}: aws-cdk-lib's waiter state machine is not where expected")
+    machine.tracing_configuration = sfn.CfnStateMachine.TracingConfigurationProperty(enabled=True)
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=[
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+                "xray:GetSamplingRules",
+                "xray:GetSamplingTargets",
+            ],
+            resources=["*"],
+        )
+    )
+    acknowledge(
+        role,
+        "Step Functions delivers logs through CloudWatch Logs' log delivery APIs and sends X-Ray traces; "
+        "neither has a resource type in IAM (aws-cdk-lib's own statement for the waiter's logs, and AWS's "
+        "documented X-Ray statement for state machines).",
+        "AwsSolutions-IAM5[Resource::*]",
+    )
+    for name in ("framework-isComplete", "framework-onTimeout"):
+        function = provider.node.try_find_child(name)
+        if isinstance(function, lambda_.Function):
+            logical_id = Stack.of(provider).get_logical_id(cast(Any, function.node.default_child))
+            acknowledge(
+                role,
+                "The waiter may invoke any version of the framework's own isComplete and onTimeout functions "
+                "(<function arn>:*); the wildcard is the version qualifier, not other functions.",
+                f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]",
+            )
 
 
 def nag_resource_finding(scope: IConstruct, arn: str) -> str:
@@ -549,36 +663,41 @@ _NAG_METADATA: weakref.WeakKeyDictionary[Stack, _NagMetadata] = weakref.WeakKeyD
 
 
 def _acknowledge_framework_findings(provider: cr.Provider, on_event_logical_id: str) -> None:
-    """Findings on code the library does not write: the CDK Provider framework's own Lambda.
+    """Findings on code the library does not write: the CDK Provider framework's own Lambda functions.
 
-    Each finding is acknowledged on the construct it is reported for (the framework function's
-    role, or the function), so its cdk-nag 2 metadata is not repeated on the provider's other
-    resources. ``framework-onEvent`` is aws-cdk-lib's ID for that function (its logical IDs
-    derive from it); should it ever change, the whole provider is acknowledged instead.
+    Each finding is acknowledged on the construct it is reported for (a framework function's role,
+    or the function), so its cdk-nag 2 metadata is not repeated on the provider's other resources.
+    ``framework-onEvent``, ``framework-isComplete`` and ``framework-onTimeout`` are aws-cdk-lib's IDs
+    for those functions (the last two exist with a waiter); should they ever change, the whole
+    provider is acknowledged instead.
     """
-    framework = provider.node.try_find_child("framework-onEvent")
-    function_scope: IConstruct = provider
-    role_scope: IConstruct = provider
-    if isinstance(framework, lambda_.Function) and framework.role is not None:
-        # The function's own resource, not the function: its role is one of its children.
-        function_scope = framework.node.default_child or provider
-        role_scope = framework.role
-    acknowledge(
-        role_scope,
-        "The CDK Provider framework's function uses AWSLambdaBasicExecutionRole only to write its own logs.",
-        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-    )
-    acknowledge(
-        role_scope,
-        "The CDK Provider framework may invoke any version of the one on_event function it fronts "
-        "(<function arn>:*); the wildcard is the version qualifier, not other functions.",
-        f"AwsSolutions-IAM5[Resource::<{on_event_logical_id}.Arn>:*]",
-    )
-    acknowledge(
-        function_scope,
-        "The Provider framework's Node.js runtime is chosen and kept current by aws-cdk-lib.",
-        "AwsSolutions-L1",
-    )
+    names = ("framework-onEvent", "framework-isComplete", "framework-onTimeout")
+    functions = [provider.node.try_find_child(name) for name in names]
+    scopes: list[tuple[IConstruct, IConstruct]] = [
+        (function.node.default_child or provider, function.role)
+        for function in functions
+        if isinstance(function, lambda_.Function) and function.role is not None
+    ]
+    if not any(isinstance(function, lambda_.Function) for function in functions):
+        scopes = [(provider, provider)]
+    for function_scope, role_scope in scopes:
+        acknowledge(
+            role_scope,
+            "The CDK Provider framework's function uses AWSLambdaBasicExecutionRole only to write its own "
+            "logs.",
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        )
+        acknowledge(
+            role_scope,
+            "The CDK Provider framework may invoke any version of the one on_event function it fronts "
+            "(<function arn>:*); the wildcard is the version qualifier, not other functions.",
+            f"AwsSolutions-IAM5[Resource::<{on_event_logical_id}.Arn>:*]",
+        )
+        acknowledge(
+            function_scope,
+            "The Provider framework's Node.js runtime is chosen and kept current by aws-cdk-lib.",
+            "AwsSolutions-L1",
+        )
 
 
 def _truthy(value: Any) -> bool:

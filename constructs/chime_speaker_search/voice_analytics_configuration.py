@@ -14,6 +14,7 @@ from constructs import Construct, IConstruct
 
 from ._shared import (
     MEDIA_INSIGHTS_CONFIGURATION,
+    OWNER_TAG,
     STREAMING_ASSOCIATION,
     SharedProvider,
     acknowledge,
@@ -40,8 +41,14 @@ class VoiceAnalyticsConfiguration(Construct):
     (a custom resource, because ``AWS::Chime::MediaInsightsPipelineConfiguration`` cannot
     express a ``VoiceAnalyticsProcessor``), its sinks, and one streaming association per
     Voice Connector. Each association turns on the connector's streaming and attaches this
-    configuration without touching settings it does not own. Changes take about 5 minutes
-    to reach new calls.
+    configuration without touching settings it does not own; deleted, it detaches only this
+    configuration and restores only what it set (streaming another tool started relying on
+    stays on). Changes take about 5 minutes to reach new calls.
+
+    The configuration carries the tag ``chime-speaker-search:stack`` (the stack ID): the
+    library's custom-resource function updates, deletes, attaches and detaches only
+    configurations that carry its own stack's. A configuration still in use when it is deleted
+    (calls in progress) is retried for up to 45 minutes before the delete fails.
 
     :param voice_connectors: Connectors whose calls run voice analytics. More can be added
         with :meth:`add_voice_connector`. A connector can be associated only once per app.
@@ -172,11 +179,14 @@ class VoiceAnalyticsConfiguration(Construct):
         # Removal-safe permissions: CloudFormation deletes a configuration that left the template
         # only after it has updated the handler's policy, so Get/Delete cannot name the
         # configuration; they name this account's and Region's configurations instead (the API
-        # refuses to delete one that is still attached to a connector).
+        # refuses to delete one that is still attached to a connector, and the handler one that
+        # does not carry this stack's owner tag, read with ListTagsForResource; a streaming
+        # association reads the tag of whatever configuration a connector has attached).
         self._provider.allow(
             [
                 "chime:GetMediaInsightsPipelineConfiguration",
                 "chime:DeleteMediaInsightsPipelineConfiguration",
+                "chime:ListTagsForResource",
             ],
             [
                 stack.format_arn(
@@ -188,17 +198,20 @@ class VoiceAnalyticsConfiguration(Construct):
             ],
             wildcard_reason="A configuration removed from the stack is deleted after the handler's policy "
             "has been updated without it, so its name cannot be listed; Delete fails for a configuration "
-            "that is still attached, and Get only reads.",
+            "that is still attached, the handler deletes only configurations tagged with this stack's ID, "
+            "and Get and ListTagsForResource only read.",
         )
-        # Exactly this configuration: the handler updates it; a streaming association's Put
-        # attaches it, and Put checks it (a dependent Get). Whether IAM also authorises Put against
-        # the configuration's ARN (the service authorization reference lists it as a resource type)
-        # is not documented: allowing Put on exactly this configuration is right either way. A
-        # detach names no configuration, so a removed association's Delete does not need this.
+        # Exactly this configuration: the handler updates and tags it (TagResource also authorises
+        # the owner tag on create); a streaming association's Put attaches it, and Put checks it (a
+        # dependent Get). Whether IAM also authorises Put against the configuration's ARN (the
+        # service authorization reference lists it as a resource type) is not documented: allowing
+        # Put on exactly this configuration is right either way. A detach names no configuration,
+        # so a removed association's Delete does not need this.
         self._provider.allow(
             [
                 "chime:GetMediaInsightsPipelineConfiguration",
                 "chime:PutVoiceConnectorStreamingConfiguration",
+                "chime:TagResource",
                 "chime:UpdateMediaInsightsPipelineConfiguration",
             ],
             [self.configuration_arn],
@@ -212,6 +225,10 @@ class VoiceAnalyticsConfiguration(Construct):
             "ResourceAccessRoleArn": self.resource_access_role.role_arn,
             "SpeakerSearch": "Enabled" if speaker_search else "Disabled",
             "VoiceToneAnalysis": "Enabled" if voice_tone_analysis else "Disabled",
+            # The handler updates, deletes, attaches and detaches only configurations tagged with
+            # this stack's ID. A property, so a configuration of an earlier version that lacks the
+            # tag gets an Update (which tags it) when the stack is upgraded.
+            "Tags": [{"Key": OWNER_TAG, "Value": stack.stack_id}],
         }
         if self.kinesis_stream is not None:
             self._provider.allow(["kinesis:DescribeStream"], [self.kinesis_stream.stream_arn])

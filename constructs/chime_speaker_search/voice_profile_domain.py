@@ -11,12 +11,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct, Node
 
-from ._shared import VOICE_PROFILE_DOMAIN, SharedProvider, deny_grants_except_for_aws_services
+from ._shared import OWNER_TAG, VOICE_PROFILE_DOMAIN, SharedProvider, deny_grants_except_for_aws_services
 from ._validation import check_length, check_not_alias, check_pattern, warn_if_other_region
 
 _NAME_PATTERN = r"[a-zA-Z0-9 _.-]{1,256}"
-#: Tag on every domain this library creates; the handler may delete only domains carrying it.
-OWNER_TAG = "chime-speaker-search:stack"
+#: The removal policies a domain accepts (and gives the key it creates).
+_REMOVAL_POLICIES = (RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, RemovalPolicy.RETAIN, RemovalPolicy.DESTROY)
 
 
 @runtime_checkable
@@ -59,7 +59,8 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
 
     Deleting a domain irreversibly deletes every voiceprint in it, so by default the domain
     and the key it was created with are **retained** when the stack is deleted or the domain
-    is replaced.
+    is replaced, but deleted when the deployment that created them fails and rolls back (a
+    Region holds only 3 domains by default; a new domain holds no voiceprint yet).
 
     :param voice_profile_domain_name: 1 to 256 characters of ``[a-zA-Z0-9 _.-]``. Default: a name
         unique in the app. Changing it renames the domain in place.
@@ -74,10 +75,14 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
         a replacement always has a name distinct from the domain it replaces; the old domain and
         its profiles are retained (or deleted, with ``RemovalPolicy.DESTROY``), and callers must
         be enrolled again in the new one.
-    :param removal_policy: What happens to the domain when it leaves the stack. Default:
-        ``RemovalPolicy.RETAIN``. ``DESTROY`` deletes every voiceprint and adds a warning.
+    :param removal_policy: What happens to the domain (and the key it creates) when it leaves the
+        stack. Default: ``RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE`` (CloudFormation
+        ``DeletionPolicy: RetainExceptOnCreate``, ``UpdateReplacePolicy: Retain``): kept when the
+        stack is deleted or the domain replaced, deleted when the deployment that created it rolls
+        back. ``RETAIN`` keeps even a domain of a failed first deployment. ``DESTROY`` deletes every
+        voiceprint and adds a warning.
     :param tags: Tags on the domain. Default: none. The library adds ``chime-speaker-search:stack``
-        (the stack ID): its handler may delete only domains that carry this stack's tag.
+        (the stack ID): its handler updates and deletes only domains that carry this stack's tag.
     """
 
     def __init__(
@@ -89,7 +94,7 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
         description: str | None = None,
         encryption_key: kms.IKey | None = None,
         allow_replacement_on_key_change: bool = False,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         tags: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id)
@@ -100,10 +105,10 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
             "1 to 256 characters of letters, digits, space, '_', '.' and '-'",
         )
         check_length("description", description, 0, 1024)
-        if removal_policy not in (RemovalPolicy.RETAIN, RemovalPolicy.DESTROY):
+        if removal_policy not in _REMOVAL_POLICIES:
             raise ValueError(
                 f"removal_policy: {removal_policy} is not supported; allowed values are "
-                "RemovalPolicy.RETAIN and RemovalPolicy.DESTROY"
+                "RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, RemovalPolicy.RETAIN and RemovalPolicy.DESTROY"
             )
         if removal_policy == RemovalPolicy.DESTROY:
             Annotations.of(self).add_warning_v2(
@@ -118,7 +123,8 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
                 "Key",
                 description="chime-speaker-search: encrypts the voiceprints of a voice profile domain",
                 enable_key_rotation=True,
-                # Voiceprints encrypted with this key outlive the stack when the domain is retained.
+                # Voiceprints encrypted with this key outlive the stack when the domain is retained,
+                # and a key of a failed first deployment goes with its domain.
                 removal_policy=removal_policy,
             )
             deny_grants_except_for_aws_services(encryption_key)
@@ -140,6 +146,7 @@ class VoiceProfileDomain(_VoiceProfileDomainBase):
         provider.allow(
             [
                 "chime:GetVoiceProfileDomain",
+                "chime:ListTagsForResource",
                 "chime:UpdateVoiceProfileDomain",
                 "chime:TagResource",
                 "chime:UntagResource",

@@ -130,6 +130,11 @@ def call_api(
     return result
 
 
+#: Key of every on_event answer, which the Provider framework passes on to its isComplete call (the
+#: same function): ``{}`` when the request is complete, else what is still awaited (see index.py).
+COMPLETION_KEY = "ChimeSpeakerSearchCompletion"
+
+
 def client_request_token(event: Mapping[str, Any]) -> str:
     """64 hex chars: the same CloudFormation request always gets the same token (fits [-_a-zA-Z0-9]{2,64})."""
     seed = f"{event['StackId']}|{event['LogicalResourceId']}|{event['RequestId']}"

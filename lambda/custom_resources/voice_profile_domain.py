@@ -17,11 +17,18 @@ Properties (``ServiceToken`` and ``ServiceTimeout`` are ignored; any other key i
 Returned Data: ``VoiceProfileDomainId``, ``VoiceProfileDomainArn``.
 
 Physical ID: the ``VoiceProfileDomainId``.
+
+Who may ask (before any change): the request's StackId is this function's stack (index.py), and the
+domain carries this stack's owner tag ``chime-speaker-search:stack`` (``ListTagsForResource``), which
+Create sets whatever the properties say (a ``Tags`` entry naming another stack is refused). Another
+stack's tag, or none, refuses an Update or a Delete.
     Create                  CreateVoiceProfileDomain with a deterministic ClientRequestToken (sha256 of
-                            StackId|LogicalResourceId|RequestId), so a retried Create names the same domain.
-    Update                  first GetVoiceProfileDomain: decisions compare the domain as it is with the new
-                            properties (robust to rollbacks after a partly applied Update). Tags are diffed
-                            against OldResourceProperties (tags added outside CloudFormation are kept).
+                            StackId|LogicalResourceId|RequestId), so a retried Create names the same domain,
+                            and the owner tag.
+    Update                  first GetVoiceProfileDomain and its tags: decisions compare the domain as it is
+                            with the new properties (robust to rollbacks after a partly applied Update). Tags
+                            are diffed against OldResourceProperties (tags added outside CloudFormation are
+                            kept); the owner tag is never removed.
     Update, KmsKeyArn new   the service cannot change the key in place, so only a NEW domain can have the new
                             key, and every voice profile enrolled in the old one stays behind. Unless
                             AllowReplacementOnKeyChange is "true" the Update FAILS with a message saying so
@@ -31,13 +38,14 @@ Physical ID: the ``VoiceProfileDomainId``.
     Update, Name/Description  UpdateVoiceProfileDomain (same ID).
     Update, Tags            UntagResource / TagResource with only the difference (same ID).
     Update, nothing changed only the GetVoiceProfileDomain; no mutating call.
-    Delete                  DeleteVoiceProfileDomain; an already deleted domain, or a physical ID that cannot
-                            be a domain ID (a failed Create's placeholder), counts as success.
+    Delete                  GetVoiceProfileDomain and its tags, then DeleteVoiceProfileDomain; an already
+                            deleted domain, or a physical ID that cannot be a domain ID (a failed Create's
+                            placeholder), counts as success.
 
 IAM actions the handler's role needs:
     chime:CreateVoiceProfileDomain   Resource "*" (the action has no resource type)
     chime:GetVoiceProfileDomain, chime:UpdateVoiceProfileDomain, chime:DeleteVoiceProfileDomain,
-    chime:TagResource, chime:UntagResource
+    chime:TagResource, chime:UntagResource, chime:ListTagsForResource
                                      arn:<partition>:chime:<region>:<account>:voice-profile-domain/*
                                      (TagResource is also what tag-on-create is authorised with)
     kms:CreateGrant, kms:DescribeKey, kms:Decrypt
@@ -75,6 +83,7 @@ from cfn_custom_resource import (
     reject_unknown,
     sync_tags,
 )
+from cfn_ownership import OWNER_TAG, owner_in, read_tags, refuse_unless_ours, with_owner_tag
 
 if TYPE_CHECKING:
     from mypy_boto3_chime_sdk_voice import ChimeSDKVoiceClient
@@ -160,8 +169,7 @@ def _create(
     }
     if props.description:
         kwargs["Description"] = props.description
-    if props.tags:
-        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in props.tags.items()]
+    kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in with_owner_tag(props.tags).items()]
     response = call_api(
         "CreateVoiceProfileDomain",
         f"voice profile domain {props.name!r}",
@@ -186,6 +194,10 @@ def _update(
         deadline=deadline,
         VoiceProfileDomainId=domain_id,
     )["VoiceProfileDomain"]
+    tags = read_tags(client, domain["VoiceProfileDomainArn"], resource, deadline=deadline)
+    if tags is None:
+        raise RuntimeError(f"{resource} was deleted while it was being updated; retry the deployment")
+    refuse_unless_ours(owner_in(tags), "update", resource)
     if _key_changed(event, props, domain):
         if not props.allow_replacement_on_key_change:
             # Failing leaves the domain and its voiceprints as they are; CloudFormation rolls back.
@@ -211,8 +223,11 @@ def _update(
             Name=props.name,
             Description=props.description,
         )["VoiceProfileDomain"]
+    # The owner tag is diffed against what the domain carries, every other tag against the old properties.
     old_tags = previous_tags(event.get("OldResourceProperties", {}).get("Tags"), MAX_TAGS)
-    sync_tags(client, domain["VoiceProfileDomainArn"], resource, old_tags, props.tags, deadline=deadline)
+    old_tags = {k: v for k, v in old_tags.items() if k != OWNER_TAG} | {OWNER_TAG: tags[OWNER_TAG]}
+    new_tags = with_owner_tag(props.tags)
+    sync_tags(client, domain["VoiceProfileDomainArn"], resource, old_tags, new_tags, deadline=deadline)
     return _data(domain)
 
 
@@ -235,14 +250,29 @@ def _key_changed(event: Mapping[str, Any], props: DomainProps, domain: Mapping[s
 
 def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient, deadline: Deadline) -> dict[str, Any]:
     domain_id = event["PhysicalResourceId"]
+    done = {"PhysicalResourceId": domain_id, "Data": {}}
     if not DOMAIN_ID_PATTERN.fullmatch(domain_id):
         logger.info("delete_skipped_not_a_domain_id")
-        return {"PhysicalResourceId": domain_id, "Data": {}}
+        return done
+    resource = f"voice profile domain {domain_id!r}"
     try:
+        arn = call_api(
+            "GetVoiceProfileDomain",
+            resource,
+            client.get_voice_profile_domain,
+            deadline=deadline,
+            VoiceProfileDomainId=domain_id,
+        )["VoiceProfileDomain"]["VoiceProfileDomainArn"]
+        tags = read_tags(client, arn, resource, deadline=deadline)
+        if tags is None:
+            logger.info("domain_already_gone", extra={"voice_profile_domain_id": domain_id})
+            return done
+        # Deleting a domain destroys every voiceprint in it: only this stack's own domains.
+        refuse_unless_ours(owner_in(tags), "delete", resource)
         # ConflictException: the domain allows one concurrent API call; wait a little for the other one.
         call_api(
             "DeleteVoiceProfileDomain",
-            f"voice profile domain {domain_id!r}",
+            resource,
             client.delete_voice_profile_domain,
             deadline=deadline,
             conflict_budget_s=20.0,
@@ -253,7 +283,7 @@ def _delete(event: Mapping[str, Any], client: ChimeSDKVoiceClient, deadline: Dea
         if exc.code != "NotFoundException":
             raise
         logger.info("domain_already_gone", extra={"voice_profile_domain_id": domain_id})
-    return {"PhysicalResourceId": domain_id, "Data": {}}
+    return done
 
 
 def handle(event: Mapping[str, Any], client: ChimeSDKVoiceClient, deadline: Deadline) -> dict[str, Any]:

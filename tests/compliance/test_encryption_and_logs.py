@@ -48,13 +48,23 @@ def test_log_groups_are_encrypted_with_bounded_retention(
     template = every_stack[name].template
     log_groups = _of_type(template, "AWS::Logs::LogGroup")
     functions = _of_type(template, "AWS::Lambda::Function")
-    # Every function, including the Provider framework's, writes to a log group declared here.
-    assert len(log_groups) == len(functions)
+    machines = _of_type(template, "AWS::StepFunctions::StateMachine")
     for logical_id, log_group in log_groups.items():
         assert log_group["Properties"]["KmsKeyId"], logical_id
         assert 0 < log_group["Properties"]["RetentionInDays"] <= 365, logical_id
+    # Every function, including the Provider framework's, and every state machine (the framework's
+    # waiter) writes to a log group declared here; every log group declared here is written to.
+    used = set()
     for logical_id, function in functions.items():
-        assert "LogGroup" in function["Properties"]["LoggingConfig"], logical_id
+        reference = function["Properties"]["LoggingConfig"]["LogGroup"]
+        assert reference["Ref"] in log_groups, logical_id
+        used.add(reference["Ref"])
+    for logical_id, machine in machines.items():
+        (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+        (target, _) = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"]
+        assert target in log_groups, logical_id
+        used.add(target)
+    assert used == set(log_groups)
 
 
 @pytest.mark.parametrize("name", STACKS)

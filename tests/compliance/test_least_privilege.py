@@ -25,6 +25,36 @@ ACTIONS_WITHOUT_RESOURCE_TYPE = frozenset(
 )
 
 
+#: Statements aws-cdk-lib or AWS's documentation write on ``Resource: "*"`` for actions that either have
+#: no resource type or are documented that way for the service that uses them, each with the reason.
+DOCUMENTED_WILDCARDS = {
+    frozenset(
+        {
+            "logs:CreateLogDelivery",
+            "logs:CreateLogStream",
+            "logs:GetLogDelivery",
+            "logs:UpdateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:ListLogDeliveries",
+            "logs:PutLogEvents",
+            "logs:PutResourcePolicy",
+            "logs:DescribeResourcePolicies",
+            "logs:DescribeLogGroups",
+        }
+    ): "aws-cdk-lib's statement for the Provider framework's waiter state machine: Step Functions "
+    "delivers its logs through CloudWatch Logs' log delivery, and AWS documents this action set on '*' "
+    "for a state machine's role",
+    frozenset(
+        {
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+            "xray:GetSamplingRules",
+            "xray:GetSamplingTargets",
+        }
+    ): "X-Ray tracing of the waiter state machine: these X-Ray actions have no resource type",
+}
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -50,6 +80,8 @@ def violations(template: dict[str, Any]) -> list[str]:
             continue
         actions = _as_list(statement.get("Action", []))
         resources = _as_list(statement.get("Resource", []))
+        if resources == ["*"] and frozenset(actions) in DOCUMENTED_WILDCARDS:
+            continue
         for action in actions:
             if action == "*" or action.endswith(":*"):
                 found.append(f"{logical_id}: action {action!r} is a whole service")
@@ -83,6 +115,20 @@ def test_every_identity_policy_is_least_privilege(name: str, every_stack: dict[s
             "has a resource type",
         ),
         ({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}, "without a named role"),
+        (  # a documented wildcard statement widened by one action is no longer the documented one
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets",
+                    "chime:StartSpeakerSearchTask",
+                ],
+                "Resource": "*",
+            },
+            "has a resource type",
+        ),
         ({"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": []}, "without a resource"),
     ],
 )

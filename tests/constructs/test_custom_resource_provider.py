@@ -1,4 +1,5 @@
-"""The stack's one custom-resource provider: footprint, timeouts, upgrades, and the shared stream."""
+"""The stack's one custom-resource provider: footprint, timeouts, asynchronous completion, upgrades, and
+the shared stream."""
 
 from __future__ import annotations
 
@@ -11,16 +12,33 @@ import aws_cdk as cdk
 import pytest
 
 from chime_speaker_search import SpeakerSearch, VoiceConnector, VoiceProfileDomain
-from chime_speaker_search._shared import CUSTOM_RESOURCE_TYPES, LEGACY_CONTEXT, ON_EVENT_TIMEOUT
+from chime_speaker_search._shared import (
+    _FRAMEWORK_MARGIN,
+    COMPLETION_QUERY_INTERVAL,
+    COMPLETION_TOTAL_TIMEOUT,
+    CUSTOM_RESOURCE_TYPES,
+    HANDLER_COMMON_MODULES,
+    LEGACY_CONTEXT,
+    MAX_SERVICE_TIMEOUT,
+    MEDIA_INSIGHTS_CONFIGURATION,
+    ON_EVENT_TIMEOUT,
+)
 from tests.conftest import ENV, IMPORTED_IDS, Synthesized, synthesize
+from tests.custom_resources import conftest as handler_tests
 from tests.custom_resources.conftest import load
+from tests.support import COMMON_ROOT, LAMBDA_ROOT
 
 #: ServiceToken of each custom resource of the stack below as the three-provider layout (one
 #: Provider per type, up to commit 1ff6b05) synthesized it; recorded from that commit.
 THREE_PROVIDER_TOKENS = json.loads((Path(__file__).parent / "three_provider_layout_tokens.json").read_text())
 #: What a stack may hold once the other open work lands (a state table, a pipeline-health rule).
-RESOURCE_BUDGET = 28
-MAX_FUNCTIONS = 3
+#: The Provider's asynchronous completion (a configuration delete that waits while it is in use) added
+#: ten: the framework's isComplete and onTimeout functions with their roles and policies (6), the
+#: waiter state machine with its role and policy (3), and the state machine's log group (1).
+RESOURCE_BUDGET = 38
+#: The runtime handler, the one on_event function, and the Provider framework's onEvent, isComplete
+#: and onTimeout functions.
+MAX_FUNCTIONS = 5
 
 
 def _search_on(connectors: int, context: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -48,7 +66,6 @@ def footprints() -> dict[int, dict[str, Any]]:
 def test_one_search_on_one_imported_connector_fits_the_budget(footprints: dict[int, dict[str, Any]]) -> None:
     template = footprints[1]
     functions = _of_type(template, "AWS::Lambda::Function")
-    # The runtime handler, the one on_event function and the one Provider framework function.
     assert len(functions) <= MAX_FUNCTIONS, sorted(functions)
     assert len(template["Resources"]) <= RESOURCE_BUDGET, sorted(template["Resources"])
 
@@ -129,7 +146,21 @@ def test_the_three_frameworks_front_the_one_on_event_function(legacy: Synthesize
     for framework in frameworks.values():
         target = framework["Properties"]["Environment"]["Variables"]["USER_ON_EVENT_FUNCTION_ARN"]
         assert target == {"Fn::GetAtt": [on_event, "Arn"]}
-    assert len(functions) == 5  # was 7: three on_event functions became one
+    # Was 7 with three on_event functions, 5 with one; the configuration's Provider has a waiter (+2).
+    assert len(functions) == 7
+
+
+def test_in_the_three_provider_layout_only_the_configurations_provider_waits(legacy: Synthesized) -> None:
+    functions = legacy.resources("AWS::Lambda::Function")
+    waiting = {
+        k: v
+        for k, v in functions.items()
+        if "frameworkonEvent" in k
+        and "WAITER_STATE_MACHINE_ARN" in v["Properties"]["Environment"]["Variables"]
+    }
+    (framework,) = waiting
+    assert framework.startswith(MEDIA_INSIGHTS_CONFIGURATION.legacy_construct_id)
+    assert len(legacy.resources("AWS::StepFunctions::StateMachine")) == 1
 
 
 def test_without_the_context_key_there_is_one_framework(footprints: dict[int, dict[str, Any]]) -> None:
@@ -213,3 +244,127 @@ def test_an_opted_in_domain_is_named_after_its_key() -> None:
     assert first.startswith("callers-k") and second.startswith("callers-k")
     assert first != second
     assert _domain_properties(voice_profile_domain_name="callers")["Name"] == "callers"
+
+
+# --- who may ask, and asynchronous completion ------------------------------------------------------
+
+
+def _on_event(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    ((logical_id, function),) = [
+        (k, v)
+        for k, v in _of_type(template, "AWS::Lambda::Function").items()
+        if v["Properties"]["Handler"] == "index.on_event"
+    ]
+    return logical_id, function
+
+
+def test_the_on_event_function_knows_its_stack(footprints: dict[int, dict[str, Any]]) -> None:
+    _, on_event = _on_event(footprints[1])
+    assert on_event["Properties"]["Environment"]["Variables"]["STACK_ID"] == {"Ref": "AWS::StackId"}
+
+
+def test_the_on_event_function_ships_every_common_module_its_handlers_import() -> None:
+    """Handlers import lambda/_common modules top-level; one not shipped fails only in Lambda."""
+    import ast
+
+    common = {p.name for p in COMMON_ROOT.glob("*.py")}
+    needed: set[str] = set()
+    pending = sorted((LAMBDA_ROOT / "custom_resources").glob("*.py"))
+    while pending:
+        tree = ast.parse(pending.pop().read_text())
+        for node in ast.walk(tree):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module
+                else []
+            )
+            for name in names:
+                module = f"{name.split('.')[0]}.py"
+                if module in common and module not in needed:
+                    needed.add(module)
+                    pending.append(COMMON_ROOT / module)
+    assert needed == set(HANDLER_COMMON_MODULES)
+
+
+def test_the_on_event_function_is_also_the_is_complete_handler(footprints: dict[int, dict[str, Any]]) -> None:
+    template = footprints[1]
+    on_event_id, _ = _on_event(template)
+    frameworks = {k: v for k, v in _of_type(template, "AWS::Lambda::Function").items() if "framework" in k}
+    assert len(frameworks) == 3  # onEvent, isComplete, onTimeout
+    for logical_id, framework in frameworks.items():
+        variables = framework["Properties"]["Environment"]["Variables"]
+        assert variables["USER_ON_EVENT_FUNCTION_ARN"] == {"Fn::GetAtt": [on_event_id, "Arn"]}, logical_id
+        assert variables["USER_IS_COMPLETE_FUNCTION_ARN"] == {"Fn::GetAtt": [on_event_id, "Arn"]}, logical_id
+
+
+def _waiter(template: dict[str, Any]) -> dict[str, Any]:
+    (machine,) = _of_type(template, "AWS::StepFunctions::StateMachine").values()
+    return machine
+
+
+def _retry(machine: dict[str, Any]) -> dict[str, Any]:
+    definition = "".join(
+        part if isinstance(part, str) else "ARN"
+        for part in machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    )
+    (retry,) = json.loads(definition)["States"]["framework-isComplete-task"]["Retry"]
+    return dict(retry)
+
+
+def test_the_waiter_polls_as_the_handler_tests_assume(footprints: dict[int, dict[str, Any]]) -> None:
+    retry = _retry(_waiter(footprints[1]))
+    assert (
+        retry["IntervalSeconds"] == handler_tests.QUERY_INTERVAL_S == COMPLETION_QUERY_INTERVAL.to_seconds()
+    )
+    assert retry["MaxAttempts"] == handler_tests.MAX_ATTEMPTS
+    assert retry["MaxAttempts"] * retry["IntervalSeconds"] == COMPLETION_TOTAL_TIMEOUT.to_seconds()
+    assert retry["BackoffRate"] == 1
+
+
+def test_a_configuration_delete_in_use_gives_up_before_the_framework_and_cloudformation() -> None:
+    """The handler's own wait (45 minutes) ends its delete with a reason; the framework's timeout
+    (50 minutes of intervals) comes later; and whichever ends it, the framework reports before
+    CloudFormation's ServiceTimeout (its maximum, one hour) would cut it off.
+
+    The latest report: on_event (its budget), then isComplete calls until the wait is over (the wait,
+    one more interval, one more check), then the framework's margin (cold starts, the reply)."""
+    index = load("index")
+    configuration = load("media_insights_configuration")
+    wait_s = configuration.IN_USE_WAIT_S
+    assert wait_s < COMPLETION_TOTAL_TIMEOUT.to_seconds()
+    latest = (
+        configuration.BUDGET_S
+        + index.SAFETY_MARGIN_S
+        + wait_s
+        + COMPLETION_QUERY_INTERVAL.to_seconds()
+        + index.CHECK_BUDGET_S
+        + index.SAFETY_MARGIN_S
+        + _FRAMEWORK_MARGIN.to_seconds()
+    )
+    assert (
+        latest < MEDIA_INSIGHTS_CONFIGURATION.service_timeout.to_seconds() == MAX_SERVICE_TIMEOUT.to_seconds()
+    )
+    assert MAX_SERVICE_TIMEOUT.to_seconds() == 3600  # CloudFormation's maximum ServiceTimeout
+    # More than ten minutes: contact-centre calls outlast the old 10-minute conflict loop.
+    assert wait_s >= 30 * 60
+    # An isComplete call fits in the on_event function's timeout too.
+    assert ON_EVENT_TIMEOUT.to_seconds() >= index.CHECK_BUDGET_S + index.SAFETY_MARGIN_S
+
+
+def test_the_waiter_logs_every_event_without_execution_data_and_is_traced(
+    footprints: dict[int, dict[str, Any]],
+) -> None:
+    template = footprints[1]
+    machine = _waiter(template)["Properties"]
+    logging = machine["LoggingConfiguration"]
+    assert logging["Level"] == "ALL"
+    assert logging["IncludeExecutionData"] is False  # the request's properties and its presigned URL
+    ((log_group_id, _),) = [
+        d["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"] for d in logging["Destinations"]
+    ]
+    log_group = template["Resources"][log_group_id]["Properties"]
+    assert log_group["LogGroupName"]["Fn::Join"][1][0] == "/aws/vendedlogs/states/chime-speaker-search"
+    assert log_group["KmsKeyId"] and log_group["RetentionInDays"] == 365
+    assert machine["TracingConfiguration"] == {"Enabled": True}

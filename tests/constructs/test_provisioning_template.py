@@ -79,13 +79,61 @@ def test_unencrypted_connector_warns() -> None:
 # --- VoiceProfileDomain ---------------------------------------------------------------------
 
 
-def test_default_domain_key_rotates_and_is_retained(single: Synthesized) -> None:
+def test_default_domain_key_rotates_and_is_retained_unless_its_first_deployment_fails(
+    single: Synthesized,
+) -> None:
     keys = {k: v for k, v in single.resources("AWS::KMS::Key").items() if "VoiceProfileDomain" in k}
     (key,) = keys.values()
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain"
     (domain,) = single.resources("Custom::ChimeVoiceProfileDomain").values()
     assert domain["Properties"]["KmsKeyArn"] == {"Fn::GetAtt": [next(iter(keys)), "Arn"]}
+    # RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE: a rollback of the deployment that created them deletes
+    # both (a Region holds 3 domains); a stack delete or a replacement keeps both.
+    for resource in (domain, key):
+        assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
+        assert resource["UpdateReplacePolicy"] == "Retain"
+
+
+def _domain_policies(removal_policy: cdk.RemovalPolicy | None) -> tuple[list[tuple[str, str]], list[str]]:
+    """(DeletionPolicy, UpdateReplacePolicy) of the domain and of its key, and the warnings."""
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    kwargs = {} if removal_policy is None else {"removal_policy": removal_policy}
+    VoiceProfileDomain(stack, "Domain", **kwargs)
+    template = cdk.assertions.Template.from_stack(stack).to_json()["Resources"]
+    policies = [
+        (v["DeletionPolicy"], v["UpdateReplacePolicy"])
+        for k, v in template.items()
+        if v["Type"] in ("Custom::ChimeVoiceProfileDomain", "AWS::KMS::Key") and k.startswith("Domain")
+    ]
+    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning(
+        "*", cdk.assertions.Match.any_value()
+    )
+    return policies, [json.dumps(w.entry.data) for w in warnings]
+
+
+@pytest.mark.parametrize(
+    ("removal_policy", "rendered", "warns"),
+    [
+        (None, ("RetainExceptOnCreate", "Retain"), False),
+        (cdk.RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, ("RetainExceptOnCreate", "Retain"), False),
+        (cdk.RemovalPolicy.RETAIN, ("Retain", "Retain"), False),
+        (cdk.RemovalPolicy.DESTROY, ("Delete", "Delete"), True),
+    ],
+)
+def test_each_removal_policy_renders_on_the_domain_and_its_key(
+    removal_policy: cdk.RemovalPolicy | None, rendered: tuple[str, str], warns: bool
+) -> None:
+    policies, warnings = _domain_policies(removal_policy)
+    assert policies == [rendered, rendered]
+    assert any("every voiceprint" in w for w in warnings) is warns
+
+
+def test_a_removal_policy_the_domain_cannot_honour_is_refused() -> None:
+    stack = cdk.Stack(cdk.App(), "S", env=ENV)
+    with pytest.raises(
+        ValueError, match=r"removal_policy: .* allowed values are RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE"
+    ):
+        VoiceProfileDomain(stack, "Domain", removal_policy=cdk.RemovalPolicy.SNAPSHOT)
 
 
 def test_domain_handler_kms_access_is_scoped_to_the_key(single: Synthesized) -> None:
@@ -190,15 +238,37 @@ def test_configuration_handler_passes_only_the_resource_access_role(single: Synt
         (
             "chime:GetMediaInsightsPipelineConfiguration",
             "chime:PutVoiceConnectorStreamingConfiguration",
+            "chime:TagResource",
             "chime:UpdateMediaInsightsPipelineConfiguration",
         )
     ]
     assert ":media-insights-pipeline-configuration/" in _flatten(update["Resource"])
     assert "*" not in json.dumps(update["Resource"])
     removal = by_actions[
-        ("chime:DeleteMediaInsightsPipelineConfiguration", "chime:GetMediaInsightsPipelineConfiguration")
+        (
+            "chime:DeleteMediaInsightsPipelineConfiguration",
+            "chime:GetMediaInsightsPipelineConfiguration",
+            "chime:ListTagsForResource",
+        )
     ]
     assert _flatten(removal["Resource"]).endswith(":media-insights-pipeline-configuration/*")
+
+
+def test_configurations_carry_their_stacks_owner_tag(single: Synthesized) -> None:
+    (configuration,) = single.resources("Custom::ChimeMediaInsightsPipelineConfiguration").values()
+    assert configuration["Properties"]["Tags"] == [
+        {"Key": "chime-speaker-search:stack", "Value": {"Ref": "AWS::StackId"}}
+    ]
+
+
+def test_owner_tags_are_read_only_on_this_accounts_domains_and_configurations(single: Synthesized) -> None:
+    statements = _statements(single, "CustomResourceProviderOnEventRole")
+    reads = [s for s in statements if "chime:ListTagsForResource" in _as_list(s["Action"])]
+    resources = sorted(_flatten(r) for s in reads for r in _as_list(s["Resource"]))
+    assert resources == [
+        "arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuration/*",
+        "arn:aws:chime:us-east-1:111122223333:voice-profile-domain/*",
+    ]
 
 
 def test_streaming_handler_permissions_and_the_service_linked_role(many: Synthesized) -> None:
@@ -269,14 +339,24 @@ def test_permissions_a_removed_resource_needs_survive_its_removal() -> None:
             arn = f"arn:aws:chime:us-east-1:111122223333:vc/{props['VoiceConnectorId']}"
             for action in ("Get", "Put", "Delete"):
                 assert _allowed(association_role, f"chime:{action}VoiceConnectorStreamingConfiguration", arn)
+            # A Delete reads the owner tag of the configuration the connector has attached.
+            configuration = "arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuration/x"
+            assert _allowed(association_role, "chime:ListTagsForResource", configuration)
         elif resource["Type"] == "Custom::ChimeMediaInsightsPipelineConfiguration":
             arn = (
                 f"arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuration/{props['Name']}"
             )
-            assert _allowed(configuration_role, "chime:DeleteMediaInsightsPipelineConfiguration", arn)
+            for action in ("Get", "Delete"):
+                assert _allowed(configuration_role, f"chime:{action}MediaInsightsPipelineConfiguration", arn)
+            assert _allowed(configuration_role, "chime:ListTagsForResource", arn)
         elif resource["Type"] == "Custom::ChimeVoiceProfileDomain":
             arn = "arn:aws:chime:us-east-1:111122223333:voice-profile-domain/3f3b5b3e-4c2a-4d6b"
-            assert _allowed(domain_role, "chime:DeleteVoiceProfileDomain", arn)
+            for action in (
+                "chime:GetVoiceProfileDomain",
+                "chime:ListTagsForResource",
+                "chime:DeleteVoiceProfileDomain",
+            ):
+                assert _allowed(domain_role, action, arn)
         else:
             continue
         checked += 1
@@ -336,8 +416,10 @@ def test_one_provider_for_every_type_however_many_connectors_and_searches(many: 
     ]
     framework = [k for k in functions if "frameworkonEvent" in k]
     assert len(framework) == 1
-    # Two searches: their two runtime handlers, plus the one provider's two functions.
-    assert len(functions) == 4
+    # Two searches: their two runtime handlers, plus the one provider's on_event function and the
+    # framework's onEvent, isComplete and onTimeout functions.
+    assert len(functions) == 6
+    assert len(many.resources("AWS::StepFunctions::StateMachine")) == 1
     assert len(many.resources("Custom::ChimeVoiceConnectorStreamingAssociation")) == 11
     assert len(many.resources("Custom::ChimeMediaInsightsPipelineConfiguration")) == 2
     (token,) = {

@@ -16,17 +16,22 @@ import importlib
 import random
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
-from tests.custom_resources.fakes import FakeChimeSdkMediaPipelines, FakeChimeSdkVoice
+from tests.custom_resources.fakes import STACK_ID, FakeChimeSdkMediaPipelines, FakeChimeSdkVoice
 from tests.support import LAMBDA_ROOT, add_handler_paths, load_handler, use_offline_aws
 
 FUNCTION_ROOT = LAMBDA_ROOT / "custom_resources"
 TYPE_MODULES = ("voice_profile_domain", "media_insights_configuration", "streaming_association")
 
 Invoke = Callable[..., dict[str, Any]]
+#: The key of every on_event answer that the framework passes to isComplete (cfn_custom_resource).
+COMPLETION_KEY = "ChimeSpeakerSearchCompletion"
+#: The construct's Provider: isComplete every 30 s, at most 100 retries (50 minutes), see _shared.py.
+QUERY_INTERVAL_S = 30.0
+MAX_ATTEMPTS = 100
 
 
 def load(module_name: str) -> ModuleType:
@@ -68,7 +73,8 @@ class FakeContext:
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_offline_aws(monkeypatch)
+    """Offline boto3, and the function's own stack (the construct sets STACK_ID)."""
+    use_offline_aws(monkeypatch, {"STACK_ID": STACK_ID})
 
 
 @pytest.fixture
@@ -104,8 +110,11 @@ def quiet_handlers(monkeypatch: pytest.MonkeyPatch, sleeps: list[float], clock: 
     monkeypatch.setattr(calls, "_sleep", sleep)
     monkeypatch.setattr(calls, "_clock", clock)
     monkeypatch.setattr(calls, "_rng", random.Random(1234))
+    # A configuration delete's wait spans invocations on the wall clock: the same fake clock.
+    monkeypatch.setattr(load("media_insights_configuration"), "_wall_clock", clock)
     for name in TYPE_MODULES:
         load(name)._client.cache_clear()
+    load("streaming_association")._configuration_client.cache_clear()
 
 
 class SmallJitter:
@@ -144,21 +153,100 @@ def voice() -> FakeChimeSdkVoice:
 
 
 @pytest.fixture
-def pipelines() -> FakeChimeSdkMediaPipelines:
-    return FakeChimeSdkMediaPipelines()
+def pipelines(clock: FakeClock) -> FakeChimeSdkMediaPipelines:
+    return FakeChimeSdkMediaPipelines(clock)
+
+
+#: The Lambda time left of an invocation in the tests: the construct's on_event timeout.
+FUNCTION_TIMEOUT_S = 180.0
 
 
 @pytest.fixture
-def invoke(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Invoke:
-    """Run ``index.on_event`` for ``module``'s type; ``remaining_s``: Lambda time left (None: no context)."""
+def invoke(
+    monkeypatch: pytest.MonkeyPatch, clock: FakeClock, pipelines: FakeChimeSdkMediaPipelines
+) -> Invoke:
+    """Run ``index.on_event`` for ``module``'s type; ``remaining_s``: Lambda time left (None: no context).
+
+    The answer is returned without ``COMPLETION_KEY`` when that is ``{}`` (nothing awaited), as the
+    framework would reduce it for CloudFormation; ``raw=True`` returns it as on_event gave it. A streaming
+    association reads configuration tags from ``pipelines``, or from ``configuration_client``.
+    """
 
     def run(
-        module: ModuleType, client: Any, event: dict[str, Any], *, remaining_s: float | None = 720.0
+        module: ModuleType,
+        client: Any,
+        event: dict[str, Any],
+        *,
+        remaining_s: float | None = FUNCTION_TIMEOUT_S,
+        raw: bool = False,
+        configuration_client: Any = None,
     ) -> dict[str, Any]:
         monkeypatch.setattr(module, "_client", lambda: client)
+        if hasattr(module, "_configuration_client"):
+            tags_client = pipelines if configuration_client is None else configuration_client
+            monkeypatch.setattr(module, "_configuration_client", lambda: tags_client)
         event = {**event, "ResourceType": module.RESOURCE_TYPE}
         context = None if remaining_s is None else FakeContext(clock, remaining_s)
         result: dict[str, Any] = load("index").on_event(event, context)
+        if not raw and result.get(COMPLETION_KEY) == {}:
+            result = {k: v for k, v in result.items() if k != COMPLETION_KEY}
         return result
+
+    return run
+
+
+class Outcome(NamedTuple):
+    """What the Provider framework reports to CloudFormation, and when (on the fake clock)."""
+
+    status: str  # "SUCCESS" | "FAILED"
+    reason: str
+    response: dict[str, Any]
+    checks: int  # isComplete calls
+    elapsed_s: float
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch, clock: FakeClock, pipelines: FakeChimeSdkMediaPipelines) -> Any:
+    """The Provider framework around ``index.on_event`` (aws-cdk-lib 2.275, runtime/framework.js and the
+    waiter state machine), on the fake clock: onEvent, then isComplete at once and every ``interval_s``
+    after a "not complete", at most ``max_attempts`` retries, then the timeout handler's FAILED."""
+
+    def run(
+        module: ModuleType,
+        client: Any,
+        event: dict[str, Any],
+        *,
+        interval_s: float = QUERY_INTERVAL_S,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> Outcome:
+        monkeypatch.setattr(module, "_client", lambda: client)
+        if hasattr(module, "_configuration_client"):
+            monkeypatch.setattr(module, "_configuration_client", lambda: pipelines)
+        index = load("index")
+        request = {**event, "ResourceType": module.RESOURCE_TYPE}
+        started = clock.now
+        try:
+            answer = index.on_event(request, FakeContext(clock, FUNCTION_TIMEOUT_S))
+        except Exception as exc:  # the framework reports the error as FAILED
+            return Outcome("FAILED", str(exc), {}, 0, clock.now - started)
+        physical_id = answer.get("PhysicalResourceId") or request.get("PhysicalResourceId")
+        if request["RequestType"] == "Delete" and physical_id != request.get("PhysicalResourceId"):
+            return Outcome("FAILED", "DELETE: cannot change the physical resource ID", {}, 0, 0.0)
+        merged = {**request, **answer, "PhysicalResourceId": physical_id}
+        for check in range(max_attempts + 1):
+            try:
+                result = index.on_event(merged, FakeContext(clock, FUNCTION_TIMEOUT_S))
+            except Exception as exc:
+                return Outcome("FAILED", str(exc), {}, check + 1, clock.now - started)
+            if result.get("IsComplete"):
+                response = {**merged, **result, "Data": {**merged.get("Data", {}), **result.get("Data", {})}}
+                return Outcome("SUCCESS", "", response, check + 1, clock.now - started)
+            if result.get("Data"):
+                return Outcome(
+                    "FAILED", '"Data" is not allowed if "IsComplete" is "False"', {}, check + 1, 0.0
+                )
+            if check < max_attempts:
+                clock.now += interval_s
+        return Outcome("FAILED", "Operation timed out", {}, max_attempts + 1, clock.now - started)
 
     return run

@@ -14,6 +14,7 @@ import copy
 import functools
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +65,7 @@ class FakeService:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._faults: dict[str, list[str]] = {}
         self._always: dict[str, str] = {}
+        self._hooks: list[tuple[str, list[int], Callable[[], None]]] = []
 
     def fail(self, operation: str, code: str, times: int = 1) -> None:
         """The next ``times`` calls of ``operation`` raise ``code`` (without any effect)."""
@@ -76,10 +78,21 @@ class FakeService:
         self._faults.clear()
         self._always.clear()
 
+    def before(self, operation: str, move: Callable[[], None], *, nth: int = 1) -> None:
+        """Run ``move`` (another writer's move) just before the ``nth`` next call of ``operation`` acts."""
+        self._hooks.append((operation, [nth], move))
+
     def _enter(self, operation: str, kwargs: dict[str, Any]) -> None:
         # What boto3 does before sending: a request the service model rejects never reaches AWS.
         validate_parameters(kwargs, _service_model(self.SERVICE).operation_model(operation).input_shape)
         self.calls.append((operation, copy.deepcopy(kwargs)))
+        for hook in list(self._hooks):
+            name, countdown, move = hook
+            if name == operation:
+                countdown[0] -= 1
+                if countdown[0] == 0:
+                    self._hooks.remove(hook)
+                    move()
         if self._faults.get(operation):
             raise client_error(self._faults[operation].pop(0), operation)
         if operation in self._always:
@@ -115,6 +128,12 @@ class FakeService:
         for key in kwargs["TagKeys"]:
             tags.pop(key, None)
         return {}
+
+    def list_tags_for_resource(self, **kwargs: Any) -> dict[str, Any]:
+        op = "ListTagsForResource"
+        self._enter(op, kwargs)
+        tags = self._tagged(kwargs["ResourceARN"], op)
+        return {"Tags": [{"Key": key, "Value": value} for key, value in tags.items()]}
 
 
 def _now() -> datetime:
@@ -285,11 +304,16 @@ class FakeChimeSdkMediaPipelines(FakeService):
         }
     )
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
         super().__init__()
         self.configurations: dict[str, dict[str, Any]] = {}  # by name
         self._tokens: dict[str, tuple[dict[str, Any], str]] = {}
-        self.in_use: set[str] = set()  # names attached to a Voice Connector: Delete -> ConflictException
+        self.in_use: set[str] = set()  # names attached to a Voice Connector or used by calls
+        # Names in use until a time of ``clock`` (a call in progress that ends then).
+        self.in_use_until: dict[str, float] = {}
+        self._clock = clock or (lambda: 0.0)
+        # What a Delete of a configuration in use answers: AWS documents neither (400 or 409).
+        self.in_use_answer = "ConflictException"
 
     @staticmethod
     def arn(name: str) -> str:
@@ -339,6 +363,28 @@ class FakeChimeSdkMediaPipelines(FakeService):
             self._tokens[token] = (copy.deepcopy(kwargs), name)
         return {"MediaInsightsPipelineConfiguration": copy.deepcopy(configuration)}
 
+    def seed(self, name: str, *, tags: dict[str, str] | None = None, role: str | None = None) -> str:
+        """A configuration made elsewhere (another stack, another tool, or this stack earlier); its ARN."""
+        self.configurations[name] = {
+            "MediaInsightsPipelineConfigurationName": name,
+            "MediaInsightsPipelineConfigurationArn": self.arn(name),
+            "ResourceAccessRoleArn": role or f"arn:aws:iam::{ACCOUNT}:role/{name}-access",
+            "Elements": [
+                {
+                    "Type": "VoiceAnalyticsProcessor",
+                    "VoiceAnalyticsProcessorConfiguration": {
+                        "SpeakerSearchStatus": "Enabled",
+                        "VoiceToneAnalysisStatus": "Disabled",
+                    },
+                }
+            ],
+            "MediaInsightsPipelineConfigurationId": str(uuid.uuid4()),
+            "CreatedTimestamp": _now(),
+            "UpdatedTimestamp": _now(),
+        }
+        self.tags[self.arn(name)] = dict(tags or {})
+        return self.arn(name)
+
     def get_media_insights_pipeline_configuration(self, **kwargs: Any) -> dict[str, Any]:
         op = "GetMediaInsightsPipelineConfiguration"
         self._enter(op, kwargs)
@@ -361,16 +407,58 @@ class FakeChimeSdkMediaPipelines(FakeService):
         self._enter(op, kwargs)
         configuration = self._configuration(kwargs["Identifier"], op)
         name = configuration["MediaInsightsPipelineConfigurationName"]
-        if name in self.in_use:
-            raise client_error("ConflictException", op, "configuration is in use by a Voice Connector")
+        if name in self.in_use or self._clock() < self.in_use_until.get(name, float("-inf")):
+            raise client_error(self.in_use_answer, op, "configuration is in use")
         del self.configurations[name]
         self.tags.pop(self.arn(name), None)
         return {}
 
 
+class OtherWriter:
+    """Another tool's read-modify-write of one connector's streaming configuration, in two moves.
+
+    ``read`` takes its copy, ``write`` stores ``change(copy)`` (None deletes the configuration), as a
+    tool that does not re-read would: whatever was written in between is overwritten. Hook the moves
+    between the handler's calls with ``FakeService.before``.
+    """
+
+    def __init__(
+        self,
+        voice: FakeChimeSdkVoice,
+        vc_id: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+    ) -> None:
+        self.voice = voice
+        self.vc_id = vc_id
+        self.change = change
+        self._copy: dict[str, Any] | None = None
+        self.writes = 0
+
+    def read(self) -> None:
+        self._copy = copy.deepcopy(self.voice.streaming.get(self.vc_id))
+
+    def write(self) -> None:
+        written = self.change(copy.deepcopy(self._copy))
+        if written is None:
+            self.voice.streaming.pop(self.vc_id, None)
+        else:
+            self.voice.streaming[self.vc_id] = written
+        self.writes += 1
+
+    def read_and_write(self) -> None:
+        self.read()
+        self.write()
+
+
 # -- CloudFormation requests as the Provider framework hands them to on_event ----------------------------
 
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/telephony/0f9a1c20-1111-2222-3333-444455556666"
+OTHER_STACK_ID = (
+    f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/billing/7e8d9c10-aaaa-bbbb-cccc-ddddeeeeffff"
+)
+#: The tag every domain and configuration of the stack STACK_ID carries.
+OWNER_TAG = "chime-speaker-search:stack"
+OWNED = {OWNER_TAG: STACK_ID}
 # What the CDK Provider framework reports as physical ID when a Create failed before returning one.
 FAILED_CREATE_PHYSICAL_ID = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"
 

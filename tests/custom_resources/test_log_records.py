@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.custom_resources.conftest import Invoke
+from tests.custom_resources.conftest import FakeClock, Invoke
 from tests.custom_resources.fakes import (
     FAILED_CREATE_PHYSICAL_ID,
+    OWNED,
     FakeChimeSdkMediaPipelines,
     FakeChimeSdkVoice,
+    OtherWriter,
     cfn_event,
 )
 
@@ -210,6 +212,12 @@ def test_configuration_records(
 # -- Voice Connector streaming association --------------------------------------------------------------
 
 
+@pytest.fixture
+def association_configuration(pipelines: FakeChimeSdkMediaPipelines) -> None:
+    pipelines.seed("telephony-SpeakerSearch", tags=OWNED)
+
+
+@pytest.mark.usefixtures("association_configuration")
 def test_association_records_for_attach_and_detach(
     association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, logs: Records
 ) -> None:
@@ -217,7 +225,7 @@ def test_association_records_for_attach_and_detach(
     voice.streaming[VC] = {"DataRetentionInHours": 0, "Disabled": True}
 
     physical_id = invoke(association_handler, voice, cfn_event("Create", ASSOCIATION))["PhysicalResourceId"]
-    assert physical_id == f"{VC}|streaming=off|eventbridge=added|retention=0"
+    assert physical_id == f"{VC}|streaming=off|eventbridge=added|retention=0|targets=none"
     assert logs.messages == ["request", "configuration_attached"]
     assert logs.fields("configuration_attached", "voice_connector_id", "prior") == {
         "voice_connector_id": VC,
@@ -242,6 +250,7 @@ def test_association_records_for_attach_and_detach(
     }
 
 
+@pytest.mark.usefixtures("association_configuration")
 def test_association_records_for_deletes_that_change_little_or_nothing(
     association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, logs: Records
 ) -> None:
@@ -271,3 +280,75 @@ def test_association_records_for_deletes_that_change_little_or_nothing(
         association_handler, voice, cfn_event("Delete", ASSOCIATION, physical_id=FAILED_CREATE_PHYSICAL_ID)
     )
     assert logs.messages == ["request", "delete_skipped_unknown_physical_id"]
+
+
+@pytest.mark.usefixtures("association_configuration")
+def test_association_records_of_another_writer_between_our_calls(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, logs: Records
+) -> None:
+    voice.connectors.add(VC)
+    before_write = OtherWriter(
+        voice, VC, lambda c: {**(c or {}), "Disabled": True, "DataRetentionInHours": 6}
+    )
+    voice.before("GetVoiceConnectorStreamingConfiguration", before_write.read_and_write, nth=2)
+    after_write = OtherWriter(voice, VC, lambda c: c)
+    voice.before("PutVoiceConnectorStreamingConfiguration", after_write.read, nth=1)
+    voice.before("GetVoiceConnectorStreamingConfiguration", after_write.write, nth=4)
+
+    invoke(association_handler, voice, cfn_event("Create", ASSOCIATION))
+
+    assert logs.messages == [
+        "request",
+        "streaming_changed_before_write",
+        "streaming_write_lost",
+        "configuration_attached",
+    ]
+    assert logs.fields("streaming_changed_before_write", "voice_connector_id", "round") == {
+        "voice_connector_id": VC,
+        "round": 1,
+    }
+    assert logs.fields("streaming_write_lost", "voice_connector_id", "round") == {
+        "voice_connector_id": VC,
+        "round": 2,
+    }
+
+
+def test_configuration_records_while_it_is_in_use_and_on_adoption(
+    configuration_handler: ModuleType,
+    pipelines: FakeChimeSdkMediaPipelines,
+    invoke: Invoke,
+    logs: Records,
+    clock: FakeClock,
+) -> None:
+    invoke(configuration_handler, pipelines, cfn_event("Create", CONFIGURATION))
+    pipelines.in_use.add(NAME)
+    pipelines.in_use_answer = "BadRequestException"
+    logs.start()
+
+    answer = invoke(configuration_handler, pipelines, cfn_event("Delete", CONFIGURATION, physical_id=NAME))
+    assert logs.messages == ["request", "configuration_in_use"]
+    assert logs.fields("configuration_in_use", "configuration_name", "errorCode") == {
+        "configuration_name": NAME,
+        "errorCode": "BadRequestException",
+    }
+
+    logs.start()
+    pipelines.in_use.clear()
+    invoke(
+        configuration_handler, pipelines, {**cfn_event("Delete", CONFIGURATION, physical_id=NAME), **answer}
+    )
+    assert logs.messages == ["configuration_deleted"]  # an isComplete call: no request record
+
+    logs.start()
+    pipelines.seed(NAME, role=CONFIGURATION["ResourceAccessRoleArn"])
+    tagged = {
+        **CONFIGURATION,
+        "Tags": [{"Key": "chime-speaker-search:stack", "Value": OWNED["chime-speaker-search:stack"]}],
+    }
+    invoke(
+        configuration_handler,
+        pipelines,
+        cfn_event("Update", tagged, physical_id=NAME, old_properties=CONFIGURATION),
+    )
+    assert logs.messages == ["request", "configuration_adopted"]
+    assert logs.fields("configuration_adopted", "configuration_name") == {"configuration_name": NAME}

@@ -16,9 +16,13 @@ from typing import Any
 
 import pytest
 
-from tests.custom_resources.conftest import Invoke
+from tests.custom_resources.conftest import FakeClock, Invoke
 from tests.custom_resources.fakes import (
     FAILED_CREATE_PHYSICAL_ID,
+    OTHER_STACK_ID,
+    OWNED,
+    OWNER_TAG,
+    STACK_ID,
     FakeChimeSdkMediaPipelines,
     FakeChimeSdkVoice,
     cfn_event,
@@ -41,6 +45,13 @@ ARN = "arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuratio
 FOREIGN = "arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuration/someone-elses"
 ASSOCIATION: dict[str, Any] = {"VoiceConnectorId": VC, "ConfigurationArn": ARN, "DataRetentionInHours": "24"}
 DENIED = "AccessDeniedException: fake AccessDeniedException"
+
+
+@pytest.fixture(autouse=True)
+def configurations(pipelines: FakeChimeSdkMediaPipelines) -> None:
+    """The configuration the associations attach: this stack's; another stack's beside it."""
+    pipelines.seed("telephony-SpeakerSearch", tags=OWNED)
+    pipelines.seed("someone-elses", tags={OWNER_TAG: OTHER_STACK_ID})
 
 
 def exactly(message: str) -> str:
@@ -261,23 +272,74 @@ def test_a_failed_configuration_call_names_operation_configuration_and_error(
 
 
 def test_a_lasting_conflict_on_delete_says_what_to_do(
-    configuration_handler: ModuleType, pipelines: FakeChimeSdkMediaPipelines, invoke: Invoke
+    configuration_handler: ModuleType, pipelines: FakeChimeSdkMediaPipelines, invoke: Invoke, clock: FakeClock
 ) -> None:
     invoke(configuration_handler, pipelines, cfn_event("Create", CONFIGURATION))
     pipelines.in_use.add(NAME)
+    answer = invoke(configuration_handler, pipelines, cfn_event("Delete", CONFIGURATION, physical_id=NAME))
+    clock.now += configuration_handler.IN_USE_WAIT_S
 
     with pytest.raises(RuntimeError) as excinfo:
-        invoke(configuration_handler, pipelines, cfn_event("Delete", CONFIGURATION, physical_id=NAME))
+        invoke(
+            configuration_handler,
+            pipelines,
+            {**cfn_event("Delete", CONFIGURATION, physical_id=NAME), **answer},
+        )
 
-    attempts = pipelines.count("DeleteMediaInsightsPipelineConfiguration")
-    assert attempts > 1
     assert str(excinfo.value) == (
         "DeleteMediaInsightsPipelineConfiguration failed for "
-        f"media insights pipeline configuration {NAME!r}: ConflictException: configuration is in use by "
-        f"a Voice Connector (after {attempts} attempts) -- still in use after up to 600 s of retries; "
-        "detach it from every Voice Connector streaming configuration "
-        "(changes take about 5 minutes to propagate) and retry the delete"
+        f"media insights pipeline configuration {NAME!r}: ConflictException: still in use after 45 "
+        "minutes of retries; "
+        "detach it from every Voice Connector streaming configuration (changes take about 5 minutes to "
+        "propagate), let the calls in progress end, and retry the delete"
     )
+
+
+def test_a_request_of_another_stack_says_which_stack_the_function_serves(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    event = {**cfn_event("Create", DOMAIN), "StackId": OTHER_STACK_ID}
+
+    with pytest.raises(
+        RuntimeError,
+        match=exactly(
+            f"Refusing a request of stack {OTHER_STACK_ID!r}: this function serves only the custom "
+            f"resources of stack {STACK_ID!r}."
+        ),
+    ):
+        invoke(domain_handler, voice, event)
+
+
+def test_a_resource_of_another_stack_is_refused_saying_whose_tag_is_missing(
+    configuration_handler: ModuleType, pipelines: FakeChimeSdkMediaPipelines, invoke: Invoke
+) -> None:
+    delete = cfn_event("Delete", {**CONFIGURATION, "Name": "someone-elses"}, physical_id="someone-elses")
+
+    with pytest.raises(
+        RuntimeError,
+        match=exactly(
+            "Refusing to delete media insights pipeline configuration 'someone-elses': it carries another "
+            "stack's owner tag, so this stack did not create it. The custom-resource function acts only on "
+            f"resources tagged chime-speaker-search:stack={STACK_ID!r}."
+        ),
+    ):
+        invoke(configuration_handler, pipelines, delete)
+
+
+def test_a_physical_id_that_is_not_the_properties_configuration_is_refused_saying_so(
+    configuration_handler: ModuleType, pipelines: FakeChimeSdkMediaPipelines, invoke: Invoke
+) -> None:
+    with pytest.raises(
+        RuntimeError,
+        match=exactly(
+            "Refusing a request for media insights pipeline configuration 'someone-elses': its "
+            f"ResourceProperties name {NAME!r}; a request acts only on the configuration its own properties "
+            "name"
+        ),
+    ):
+        invoke(
+            configuration_handler, pipelines, cfn_event("Delete", CONFIGURATION, physical_id="someone-elses")
+        )
 
 
 @pytest.mark.parametrize(
@@ -372,7 +434,7 @@ def test_every_configuration_delete_answers_with_its_physical_id_and_no_data(
             configuration_handler, pipelines, cfn_event("Delete", CONFIGURATION, physical_id=physical_id)
         )
         assert result == {"PhysicalResourceId": physical_id, "Data": {}}
-    assert pipelines.configurations == {}
+    assert NAME not in pipelines.configurations
 
 
 def test_every_association_delete_answers_with_its_physical_id_and_no_data(
@@ -430,7 +492,7 @@ def test_a_domain_update_without_old_properties_applies_the_new_ones(
     domain = voice.domains[domain_id]
     assert domain["Name"] == "renamed"
     # Without the old tags nothing is known to be ours to remove: the new one is added, "team" stays.
-    assert voice.tags[domain["VoiceProfileDomainArn"]] == {"team": "voice", "env": "prod"}
+    assert voice.tags[domain["VoiceProfileDomainArn"]] == {"team": "voice", "env": "prod", **OWNED}
 
 
 def test_a_domain_answer_without_its_key_still_lets_a_key_change_be_refused(
@@ -477,13 +539,24 @@ def test_an_association_update_without_old_properties_keeps_the_association(
     assert voice.mutating_calls == []
 
 
-def test_an_association_delete_without_properties_cannot_prove_ownership_and_changes_nothing(
+def test_an_association_delete_without_properties_cannot_prove_ownership_and_is_refused(
     association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
 ) -> None:
     voice.connectors.add(VC)
     physical_id = invoke(association_handler, voice, cfn_event("Create", ASSOCIATION))["PhysicalResourceId"]
     before = dict(voice.streaming[VC])
+    voice.reset_calls()
     event = without(cfn_event("Delete", ASSOCIATION, physical_id=physical_id), "ResourceProperties")
 
-    assert invoke(association_handler, voice, event) == {"PhysicalResourceId": physical_id, "Data": {}}
+    with pytest.raises(
+        RuntimeError,
+        match=exactly(
+            f"Refusing a request for the streaming configuration of Voice Connector {VC!r}: its "
+            "ResourceProperties name Voice Connector None; a request acts only on the connector its own "
+            "properties name"
+        ),
+    ):
+        invoke(association_handler, voice, event)
+
     assert voice.streaming[VC] == before
+    assert voice.calls == []

@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 
 from tests.custom_resources.conftest import Invoke
-from tests.custom_resources.fakes import FAILED_CREATE_PHYSICAL_ID, FakeChimeSdkVoice, cfn_event
+from tests.custom_resources.fakes import (
+    FAILED_CREATE_PHYSICAL_ID,
+    OTHER_STACK_ID,
+    OWNED,
+    OWNER_TAG,
+    FakeChimeSdkMediaPipelines,
+    FakeChimeSdkVoice,
+    OtherWriter,
+    cfn_event,
+)
 
 VC = "abcdef1ghij2klmno3pqr4"
 VC_2 = "zyxwvu9tsrq8ponml7kji6"
@@ -26,8 +35,12 @@ SQS = {"NotificationTarget": "SQS"}
 
 
 @pytest.fixture(autouse=True)
-def connectors(voice: FakeChimeSdkVoice) -> None:
+def connectors(voice: FakeChimeSdkVoice, pipelines: FakeChimeSdkMediaPipelines) -> None:
+    """Two connectors; this stack's two configurations (tagged as its own) and another stack's."""
     voice.connectors.update({VC, VC_2})
+    pipelines.seed("telephony-SpeakerSearch", tags=OWNED)
+    pipelines.seed("telephony-SpeakerSearch-v2", tags=OWNED)
+    pipelines.seed("someone-elses", tags={OWNER_TAG: OTHER_STACK_ID})
 
 
 def create(
@@ -81,7 +94,7 @@ def test_create_keeps_other_targets_and_a_longer_retention(
 
     result = invoke(association_handler, voice, cfn_event("Create", PROPS))
 
-    assert result["PhysicalResourceId"] == f"{VC}|streaming=on|eventbridge=added|retention=48"
+    assert result["PhysicalResourceId"] == f"{VC}|streaming=on|eventbridge=added|retention=48|targets=SNS+SQS"
     assert voice.streaming[VC] == {
         "DataRetentionInHours": 48,
         "Disabled": False,
@@ -101,7 +114,7 @@ def test_create_adds_eventbridge_only_if_absent_and_raises_a_shorter_retention(
 
     result = invoke(association_handler, voice, cfn_event("Create", PROPS))
 
-    assert result["PhysicalResourceId"] == f"{VC}|streaming=on|eventbridge=present|retention=2"
+    assert result["PhysicalResourceId"] == f"{VC}|streaming=on|eventbridge=present|retention=2|targets=SNS"
     assert voice.streaming[VC]["StreamingNotificationTargets"] == [EVENTBRIDGE, SNS]
     assert voice.streaming[VC]["DataRetentionInHours"] == 24
 
@@ -113,7 +126,7 @@ def test_create_on_disabled_streaming_enables_it_with_the_configured_retention(
 
     result = invoke(association_handler, voice, cfn_event("Create", PROPS))
 
-    assert result["PhysicalResourceId"] == f"{VC}|streaming=off|eventbridge=added|retention=72"
+    assert result["PhysicalResourceId"] == f"{VC}|streaming=off|eventbridge=added|retention=72|targets=none"
     assert voice.streaming[VC]["Disabled"] is False
     assert voice.streaming[VC]["DataRetentionInHours"] == 24
 
@@ -286,7 +299,7 @@ def test_update_to_another_connector_moves_the_association_and_delete_restores_t
     result = invoke(association_handler, voice, update(old_id, new_props))
 
     new_id = result["PhysicalResourceId"]
-    assert new_id == f"{VC_2}|streaming=off|eventbridge=added|retention=1"
+    assert new_id == f"{VC_2}|streaming=off|eventbridge=added|retention=1|targets=SQS"
     assert result["Data"] == {"VoiceConnectorId": VC_2}
     assert voice.streaming[VC_2]["MediaInsightsConfiguration"] == OURS
     # CloudFormation's clean-up then deletes the old association: the old connector goes back to unconfigured.
@@ -368,9 +381,11 @@ def test_delete_after_none_deletes_the_streaming_configuration(
     assert voice.mutating_calls == ["DeleteVoiceConnectorStreamingConfiguration"]
 
 
-def test_delete_after_none_keeps_targets_added_since_and_only_disables(
+def test_delete_after_none_keeps_streaming_on_for_a_target_added_since(
     association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
 ) -> None:
+    """Another tool started relying on the streaming this association turned on (it added SNS):
+    detaching neither deletes nor disables it."""
     physical_id = create(voice, association_handler, invoke)
     voice.streaming[VC]["StreamingNotificationTargets"].append(SNS)  # someone else started using it
 
@@ -378,7 +393,7 @@ def test_delete_after_none_keeps_targets_added_since_and_only_disables(
 
     assert voice.streaming[VC] == {
         "DataRetentionInHours": 24,
-        "Disabled": True,
+        "Disabled": False,
         "StreamingNotificationTargets": [SNS],
     }
 
@@ -479,14 +494,16 @@ def test_delete_of_an_unparseable_physical_id_makes_no_call(
     assert voice.calls == []
 
 
-def test_delete_never_fails_on_bad_properties(
+def test_delete_never_fails_on_a_bad_retention_and_then_keeps_streaming_on(
     association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
 ) -> None:
+    """Without the retention it set, it cannot tell whether the connector's is still its own, so it
+    may be another tool's: the configuration is detached, streaming stays on."""
     physical_id = create(voice, association_handler, invoke)
 
     invoke(association_handler, voice, delete(physical_id, {**PROPS, "DataRetentionInHours": "soon"}))
 
-    assert VC not in voice.streaming
+    assert voice.streaming[VC] == {"DataRetentionInHours": 24, "Disabled": False}
 
 
 # -- failures -------------------------------------------------------------------------------------------
@@ -631,16 +648,370 @@ def test_delete_restores_the_rest_after_the_notification_targets_were_removed_ou
     assert voice.streaming[VC] == {"DataRetentionInHours": 0, "Disabled": True}
 
 
-@pytest.mark.parametrize("props", [{}, {"VoiceConnectorId": VC}])
 def test_delete_whose_properties_name_no_configuration_changes_nothing(
-    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, props: dict[str, Any]
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
 ) -> None:
     voice.streaming[VC] = {"DataRetentionInHours": 0, "Disabled": True}
     physical_id = create(voice, association_handler, invoke)
-    voice.streaming[VC].pop("MediaInsightsConfiguration")  # detached out of band
     before = copy.deepcopy(voice.streaming[VC])
 
-    invoke(association_handler, voice, delete(physical_id, props))
+    invoke(association_handler, voice, delete(physical_id, {"VoiceConnectorId": VC}))
 
     assert voice.streaming[VC] == before
     assert voice.mutating_calls == []
+
+
+# -- who may ask: the physical ID and the configurations' owner tags ----------------------------------
+
+NONE_ID = f"{VC}|streaming=none|eventbridge=added|retention=none"
+UNTAGGED = "arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuration/untagged"
+MISSING = "arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuration/never-created"
+
+
+@pytest.mark.parametrize(
+    "props",
+    [{**PROPS, "VoiceConnectorId": VC_2}, {"ConfigurationArn": ARN}, {}],
+    ids=["another-connector", "no-connector", "no-properties"],
+)
+def test_a_delete_whose_properties_name_another_connector_is_refused(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, props: dict[str, Any]
+) -> None:
+    voice.streaming[VC] = {"DataRetentionInHours": 24, "Disabled": False, "MediaInsightsConfiguration": OURS}
+
+    with pytest.raises(RuntimeError, match="acts only on the connector its own properties name"):
+        invoke(association_handler, voice, delete(NONE_ID, props))
+
+    assert voice.calls == []
+
+
+def test_a_move_to_another_connector_must_come_from_the_physical_ids_connector(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    physical_id = create(voice, association_handler, invoke)
+    moved = {**PROPS, "VoiceConnectorId": VC_2}
+
+    with pytest.raises(RuntimeError, match="acts only on the connector its own properties name"):
+        invoke(association_handler, voice, update(physical_id, moved, old=moved))
+
+    assert voice.calls == []
+
+
+@pytest.mark.parametrize(
+    ("arn", "message"),
+    [
+        (FOREIGN, "carries another stack's owner tag"),
+        (UNTAGGED, "carries no chime-speaker-search:stack tag"),
+        (MISSING, "it does not exist"),
+    ],
+)
+def test_only_a_configuration_of_this_stack_is_attached(
+    association_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    pipelines: FakeChimeSdkMediaPipelines,
+    invoke: Invoke,
+    arn: str,
+    message: str,
+) -> None:
+    """A crafted Create cannot stream a connector's calls into another team's configuration."""
+    pipelines.seed("untagged")
+
+    with pytest.raises(RuntimeError, match=message):
+        invoke(association_handler, voice, cfn_event("Create", {**PROPS, "ConfigurationArn": arn}))
+
+    assert voice.mutating_calls == []
+    assert VC not in voice.streaming
+
+
+@pytest.mark.parametrize("owner", [{OWNER_TAG: OTHER_STACK_ID}, {}], ids=["another-stack", "untagged"])
+def test_a_delete_never_detaches_a_configuration_of_another_stack(
+    association_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    pipelines: FakeChimeSdkMediaPipelines,
+    invoke: Invoke,
+    owner: dict[str, str],
+) -> None:
+    """A crafted Delete naming the configuration another team attached (and a physical ID that says
+    streaming was never configured) would delete their streaming; it is refused."""
+    pipelines.tags[FOREIGN] = owner
+    theirs = {
+        "DataRetentionInHours": 24,
+        "Disabled": False,
+        "StreamingNotificationTargets": [EVENTBRIDGE],
+        "MediaInsightsConfiguration": {"Disabled": False, "ConfigurationArn": FOREIGN},
+    }
+    voice.streaming[VC] = copy.deepcopy(theirs)
+
+    with pytest.raises(RuntimeError, match=r"Refusing to detach from Voice Connector .*'someone-elses'"):
+        invoke(association_handler, voice, delete(NONE_ID, {**PROPS, "ConfigurationArn": FOREIGN}))
+
+    assert voice.streaming[VC] == theirs
+    assert voice.mutating_calls == []
+
+
+def test_a_configuration_that_no_longer_exists_is_detached(
+    association_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    pipelines: FakeChimeSdkMediaPipelines,
+    invoke: Invoke,
+) -> None:
+    physical_id = create(voice, association_handler, invoke)
+    del pipelines.configurations["telephony-SpeakerSearch"]
+    del pipelines.tags[ARN]
+
+    invoke(association_handler, voice, delete(physical_id))
+
+    assert VC not in voice.streaming
+
+
+def test_an_update_replaces_only_a_previous_configuration_of_this_stack(
+    association_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    pipelines: FakeChimeSdkMediaPipelines,
+    invoke: Invoke,
+) -> None:
+    """Naming another team's attached configuration as the previous one does not make it replaceable."""
+    voice.streaming[VC] = {
+        "DataRetentionInHours": 24,
+        "Disabled": False,
+        "MediaInsightsConfiguration": {"Disabled": False, "ConfigurationArn": FOREIGN},
+    }
+    before = copy.deepcopy(voice.streaming[VC])
+    forged = update(NONE_ID, PROPS, old={**PROPS, "ConfigurationArn": FOREIGN})
+
+    with pytest.raises(RuntimeError, match=r"Refusing to detach from Voice Connector .*'someone-elses'"):
+        invoke(association_handler, voice, forged)
+    assert voice.streaming[VC] == before
+
+    # A previous configuration that no longer exists is a dangling reference: replacing it is fine.
+    del pipelines.tags[FOREIGN]
+    invoke(association_handler, voice, forged)
+    assert voice.streaming[VC]["MediaInsightsConfiguration"] == OURS
+
+
+def test_nothing_is_checked_when_nothing_is_written(
+    association_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    pipelines: FakeChimeSdkMediaPipelines,
+    invoke: Invoke,
+) -> None:
+    """A configuration of an earlier version carries no owner tag until its own Update; an Update of
+    an association that changes nothing (a rollback of the upgrade, say) reads no tag and succeeds."""
+    pipelines.seed("untagged")
+    legacy = {**PROPS, "ConfigurationArn": UNTAGGED}
+    voice.streaming[VC] = {
+        "DataRetentionInHours": 24,
+        "Disabled": False,
+        "StreamingNotificationTargets": [EVENTBRIDGE],
+        "MediaInsightsConfiguration": {"Disabled": False, "ConfigurationArn": UNTAGGED},
+    }
+
+    invoke(association_handler, voice, update(NONE_ID, legacy, old=legacy))
+
+    assert pipelines.calls == []
+    assert voice.mutating_calls == []
+
+
+# -- merge rules on delete: another tool relying on the streaming ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "since", "after"),
+    [
+        pytest.param(
+            None,
+            {"DataRetentionInHours": 48},
+            {"DataRetentionInHours": 48, "Disabled": False},
+            id="none-another-retention",
+        ),
+        pytest.param(
+            {"DataRetentionInHours": 6, "Disabled": True, "StreamingNotificationTargets": [SQS]},
+            {"StreamingNotificationTargets": [SQS, EVENTBRIDGE, SNS]},
+            # The retention still holds the value this library set: that field is restored.
+            {"DataRetentionInHours": 6, "Disabled": False, "StreamingNotificationTargets": [SQS, SNS]},
+            id="off-a-new-target",
+        ),
+        pytest.param(
+            {"DataRetentionInHours": 6, "Disabled": True},
+            {"DataRetentionInHours": 12},
+            {"DataRetentionInHours": 12, "Disabled": False},
+            id="off-another-retention",
+        ),
+    ],
+)
+def test_delete_keeps_streaming_on_when_another_tool_relies_on_it(
+    association_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    invoke: Invoke,
+    before: dict[str, Any] | None,
+    since: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
+    if before is not None:
+        voice.streaming[VC] = copy.deepcopy(before)
+    physical_id = create(voice, association_handler, invoke)
+    voice.streaming[VC].update(copy.deepcopy(since))
+
+    invoke(association_handler, voice, delete(physical_id))
+
+    assert voice.streaming[VC] == after
+
+
+def test_an_id_without_recorded_targets_counts_any_other_target_as_new(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    """Physical IDs written before the targets were recorded: an SQS target may have been there or
+    not, so streaming that was off stays on rather than be turned off under another tool."""
+    voice.streaming[VC] = {
+        "DataRetentionInHours": 24,
+        "Disabled": False,
+        "StreamingNotificationTargets": [SQS, EVENTBRIDGE],
+        "MediaInsightsConfiguration": OURS,
+    }
+
+    invoke(association_handler, voice, delete(f"{VC}|streaming=off|eventbridge=added|retention=6"))
+
+    assert voice.streaming[VC] == {
+        "DataRetentionInHours": 6,
+        "Disabled": False,
+        "StreamingNotificationTargets": [SQS],
+    }
+
+
+def test_an_id_without_recorded_targets_still_restores_when_no_other_target_is_there(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    voice.streaming[VC] = {
+        "DataRetentionInHours": 24,
+        "Disabled": False,
+        "StreamingNotificationTargets": [EVENTBRIDGE],
+        "MediaInsightsConfiguration": OURS,
+    }
+
+    invoke(association_handler, voice, delete(f"{VC}|streaming=off|eventbridge=added|retention=6"))
+
+    assert voice.streaming[VC] == {"DataRetentionInHours": 6, "Disabled": True}
+
+
+# -- another writer between our calls --------------------------------------------------------------
+
+GET = "GetVoiceConnectorStreamingConfiguration"
+PUT = "PutVoiceConnectorStreamingConfiguration"
+DELETE = "DeleteVoiceConnectorStreamingConfiguration"
+
+
+def _adds_sns(configuration: dict[str, Any] | None) -> dict[str, Any]:
+    """Another tool's change: it turns streaming on with its own SNS target, keeping the rest."""
+    changed = configuration or {"DataRetentionInHours": 24}
+    changed["Disabled"] = False
+    changed["StreamingNotificationTargets"] = [*(changed.get("StreamingNotificationTargets") or []), SNS]
+    return changed
+
+
+def test_attach_merges_a_change_made_between_its_read_and_its_write(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    """Order 1: the other write lands after our first read (while the owner tags were read), before
+    our write: the re-read just before writing sees it, and the merge starts again from it."""
+    writer = OtherWriter(voice, VC, _adds_sns)
+    voice.before(GET, writer.read_and_write, nth=2)
+
+    invoke(association_handler, voice, cfn_event("Create", PROPS))
+
+    assert voice.streaming[VC]["StreamingNotificationTargets"] == [SNS, EVENTBRIDGE]
+    assert voice.streaming[VC]["MediaInsightsConfiguration"] == OURS
+    assert [name for name, _ in voice.calls] == [GET, GET, GET, PUT, GET]
+
+
+def test_attach_repeats_a_write_another_writer_overwrote(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    """Order 2: the other tool read before our write and writes after it, without our attachment:
+    the re-read after our write sees the race lost, and the attachment is merged into its result."""
+    writer = OtherWriter(voice, VC, _adds_sns)
+    voice.before(PUT, writer.read)
+    voice.before(GET, writer.write, nth=3)
+
+    result = invoke(association_handler, voice, cfn_event("Create", PROPS))
+
+    assert writer.writes == 1
+    assert voice.streaming[VC]["StreamingNotificationTargets"] == [SNS, EVENTBRIDGE]
+    assert voice.streaming[VC]["MediaInsightsConfiguration"] == OURS
+    assert voice.mutating_calls == [PUT, PUT]
+    # The state recorded is the one the attachment was finally made to: streaming the other tool enabled.
+    assert result["PhysicalResourceId"] == f"{VC}|streaming=on|eventbridge=added|retention=24|targets=SNS"
+
+
+def test_detach_merges_a_change_made_between_its_read_and_its_write(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    physical_id = create(voice, association_handler, invoke)
+    writer = OtherWriter(voice, VC, _adds_sns)
+    voice.before(GET, writer.read_and_write, nth=2)
+
+    invoke(association_handler, voice, delete(physical_id))
+
+    # The other tool relies on the streaming now: it stays on, only what this library set goes.
+    assert voice.streaming[VC] == {
+        "DataRetentionInHours": 24,
+        "Disabled": False,
+        "StreamingNotificationTargets": [SNS],
+    }
+    assert voice.mutating_calls == [PUT]
+
+
+def test_detach_repeats_a_delete_another_writer_overwrote(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    """The other tool read the attached configuration before our delete and writes it back after,
+    with its SNS target: our configuration is attached again, so it is detached again, and the
+    streaming the other tool now relies on stays on."""
+    physical_id = create(voice, association_handler, invoke)
+    writer = OtherWriter(voice, VC, _adds_sns)
+    voice.before(DELETE, writer.read)
+    voice.before(GET, writer.write, nth=3)
+
+    invoke(association_handler, voice, delete(physical_id))
+
+    assert voice.mutating_calls == [DELETE, PUT]
+    assert voice.streaming[VC] == {
+        "DataRetentionInHours": 24,
+        "Disabled": False,
+        "StreamingNotificationTargets": [SNS],
+    }
+
+
+def test_a_writer_that_overwrites_every_round_makes_the_request_fail_clearly(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    """cdklabs' ChimeVoiceConnector, say, writing its whole configuration after each of ours."""
+    whole = {"DataRetentionInHours": 12, "Disabled": False, "StreamingNotificationTargets": [SNS]}
+    writer = OtherWriter(voice, VC, lambda _: copy.deepcopy(whole))
+
+    def overwrite_after_our_put() -> None:
+        writer.write()
+        voice.before(PUT, lambda: voice.before(GET, overwrite_after_our_put))
+
+    voice.before(PUT, lambda: voice.before(GET, overwrite_after_our_put))
+
+    with pytest.raises(
+        RuntimeError, match=r"Another writer changed .*'abcdef1ghij2klmno3pqr4' in each of 4 rounds"
+    ):
+        invoke(association_handler, voice, cfn_event("Create", PROPS))
+
+    assert voice.count(PUT) == association_handler.MAX_ROUNDS
+    assert voice.streaming[VC] == whole
+
+
+def test_the_known_limit_a_write_between_our_last_read_and_our_write_is_overwritten(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    """PutVoiceConnectorStreamingConfiguration has no conditional write: a whole read-modify-write of
+    another tool that lands between our re-read and our write is lost (that tool, re-reading after
+    its write as this one does, would repair it). Pinned so that the docs stay true."""
+    writer = OtherWriter(voice, VC, _adds_sns)
+    voice.before(PUT, writer.read_and_write)
+
+    invoke(association_handler, voice, cfn_event("Create", PROPS))
+
+    assert writer.writes == 1
+    assert voice.streaming[VC]["StreamingNotificationTargets"] == [EVENTBRIDGE]

@@ -16,8 +16,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tests.custom_resources.conftest import Invoke, shared_module
-from tests.custom_resources.fakes import cfn_event
+from tests.custom_resources.conftest import COMPLETION_KEY, Invoke, shared_module
+from tests.custom_resources.fakes import OWNER_TAG, STACK_ID, cfn_event
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_2 = "arn:aws:kms:us-east-1:111122223333:key/5678abcd-12ab-34cd-56ef-1234567890ab"
@@ -31,6 +31,9 @@ CONFIG_ARN = f"arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-conf
 CONFIG_ID = "7d6e0c1a-1111-4222-8333-944455556666"
 VC = "abcdef1ghij2klmno3pqr4"
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
+OWNER = {"Key": OWNER_TAG, "Value": STACK_ID}
+#: ListTagsForResource's answer for a resource this stack created.
+OWNED = {"Tags": [{"Key": "team", "Value": "voice"}, OWNER]}
 
 
 def real_client(service: str) -> Any:
@@ -110,7 +113,7 @@ def test_create_voice_profile_domain_request(
             "Description": "consenting callers",
             "ServerSideEncryptionConfiguration": {"KmsKeyArn": KEY},
             "ClientRequestToken": domain_handler.client_request_token(event),
-            "Tags": [{"Key": "team", "Value": "voice"}],
+            "Tags": [{"Key": "team", "Value": "voice"}, OWNER],
         },
     )
 
@@ -125,6 +128,7 @@ def test_update_voice_profile_domain_and_tag_requests(
     client, stubber = voice_stub
     new = {**DOMAIN_PROPS, "Name": "renamed", "Tags": [{"Key": "owner", "Value": "ops"}]}
     stubber.add_response("get_voice_profile_domain", domain(), {"VoiceProfileDomainId": DOMAIN_ID})
+    stubber.add_response("list_tags_for_resource", OWNED, {"ResourceARN": DOMAIN_ARN})
     stubber.add_response(
         "update_voice_profile_domain",
         domain("renamed", Description="consenting callers"),
@@ -153,6 +157,7 @@ def test_key_change_requests_a_new_domain(
         old_properties=DOMAIN_PROPS,
     )
     stubber.add_response("get_voice_profile_domain", domain(), {"VoiceProfileDomainId": DOMAIN_ID})
+    stubber.add_response("list_tags_for_resource", OWNED, {"ResourceARN": DOMAIN_ARN})
     stubber.add_response(
         "create_voice_profile_domain",
         domain(key=KEY_2),
@@ -160,6 +165,7 @@ def test_key_change_requests_a_new_domain(
             "Name": "callers",
             "ServerSideEncryptionConfiguration": {"KmsKeyArn": KEY_2},
             "ClientRequestToken": domain_handler.client_request_token(event),
+            "Tags": [OWNER],
         },
     )
 
@@ -170,9 +176,14 @@ def test_delete_voice_profile_domain_request_and_not_found(
     domain_handler: ModuleType, voice_stub: tuple[Any, Stubber], invoke: Invoke
 ) -> None:
     client, stubber = voice_stub
+    stubber.add_response("get_voice_profile_domain", domain(), {"VoiceProfileDomainId": DOMAIN_ID})
+    stubber.add_response("list_tags_for_resource", OWNED, {"ResourceARN": DOMAIN_ARN})
     stubber.add_response("delete_voice_profile_domain", {}, {"VoiceProfileDomainId": DOMAIN_ID})
     stubber.add_client_error(
-        "delete_voice_profile_domain", "NotFoundException", http_status_code=404, expected_params=None
+        "get_voice_profile_domain",
+        "NotFoundException",
+        http_status_code=404,
+        expected_params={"VoiceProfileDomainId": DOMAIN_ID},
     )
 
     for _ in range(2):
@@ -216,7 +227,7 @@ def test_create_media_insights_pipeline_configuration_request(
             "ResourceAccessRoleArn": ROLE,
             "Elements": ELEMENTS,
             "ClientRequestToken": configuration_handler.client_request_token(event),
-            "Tags": [{"Key": "team", "Value": "voice"}],
+            "Tags": [{"Key": "team", "Value": "voice"}, OWNER],
         },
     )
 
@@ -234,6 +245,7 @@ def test_update_media_insights_pipeline_configuration_and_tag_requests(
 ) -> None:
     client, stubber = pipelines_stub
     new = {**CONFIG_PROPS, "SqsQueueArn": "", "Tags": [{"Key": "team", "Value": "data"}]}
+    _reads_configuration(stubber)
     stubber.add_response(
         "update_media_insights_pipeline_configuration",
         configuration(ELEMENTS[:2]),
@@ -254,9 +266,7 @@ def test_unchanged_configuration_only_reads_it(
     configuration_handler: ModuleType, pipelines_stub: tuple[Any, Stubber], invoke: Invoke
 ) -> None:
     client, stubber = pipelines_stub
-    stubber.add_response(
-        "get_media_insights_pipeline_configuration", configuration(ELEMENTS), {"Identifier": CONFIG_NAME}
-    )
+    _reads_configuration(stubber)
 
     event = cfn_event("Update", CONFIG_PROPS, physical_id=CONFIG_NAME, old_properties=CONFIG_PROPS)
     result = invoke(configuration_handler, client, event)
@@ -269,9 +279,7 @@ def test_untag_configuration_request(
 ) -> None:
     client, stubber = pipelines_stub
     new = {k: v for k, v in CONFIG_PROPS.items() if k != "Tags"}
-    stubber.add_response(
-        "get_media_insights_pipeline_configuration", configuration(ELEMENTS), {"Identifier": CONFIG_NAME}
-    )
+    _reads_configuration(stubber)
     stubber.add_response("untag_resource", {}, {"ResourceARN": CONFIG_ARN, "TagKeys": ["team"]})
 
     invoke(
@@ -281,19 +289,39 @@ def test_untag_configuration_request(
     )
 
 
+def _reads_configuration(stubber: Stubber) -> None:
+    """The Get and the owner tag read that come before any change of a configuration."""
+    stubber.add_response(
+        "get_media_insights_pipeline_configuration", configuration(ELEMENTS), {"Identifier": CONFIG_NAME}
+    )
+    stubber.add_response("list_tags_for_resource", OWNED, {"ResourceARN": CONFIG_ARN})
+
+
+@pytest.mark.parametrize(("code", "status"), [("ConflictException", 409), ("BadRequestException", 400)])
 def test_delete_media_insights_pipeline_configuration_request(
-    configuration_handler: ModuleType, pipelines_stub: tuple[Any, Stubber], invoke: Invoke
+    configuration_handler: ModuleType,
+    pipelines_stub: tuple[Any, Stubber],
+    invoke: Invoke,
+    code: str,
+    status: int,
 ) -> None:
+    """In use (either answer): on_event makes one attempt; the isComplete call makes the next."""
     client, stubber = pipelines_stub
+    _reads_configuration(stubber)
     stubber.add_client_error(
         "delete_media_insights_pipeline_configuration",
-        "ConflictException",
-        http_status_code=409,
+        code,
+        http_status_code=status,
         expected_params={"Identifier": CONFIG_NAME},
     )
+    _reads_configuration(stubber)
     stubber.add_response("delete_media_insights_pipeline_configuration", {}, {"Identifier": CONFIG_NAME})
+    event = cfn_event("Delete", CONFIG_PROPS, physical_id=CONFIG_NAME)
 
-    invoke(configuration_handler, client, cfn_event("Delete", CONFIG_PROPS, physical_id=CONFIG_NAME))
+    answer = invoke(configuration_handler, client, event)
+    assert answer[COMPLETION_KEY]["Awaiting"] == "ConfigurationDeleted"
+
+    assert invoke(configuration_handler, client, {**event, **answer}) == {"IsComplete": True}
 
 
 # -- streaming association ------------------------------------------------------------------------------
@@ -309,16 +337,41 @@ def streaming_stub(association_handler: ModuleType) -> Iterator[tuple[Any, Stubb
         stubber.assert_no_pending_responses()
 
 
+@pytest.fixture
+def tags_stub(association_handler: ModuleType) -> Iterator[tuple[Any, Stubber]]:
+    """The media pipelines client with which an association reads its configuration's owner tag."""
+    client = real_client("chime-sdk-media-pipelines")
+    with Stubber(client) as stubber:
+        stubber.add_response("list_tags_for_resource", OWNED, {"ResourceARN": CONFIG_ARN})
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def _reads_streaming(stubber: Stubber, configuration: dict[str, Any] | None) -> None:
+    if configuration is None:
+        stubber.add_client_error(
+            "get_voice_connector_streaming_configuration",
+            "NotFoundException",
+            http_status_code=404,
+            expected_params={"VoiceConnectorId": VC},
+        )
+        return
+    stubber.add_response(
+        "get_voice_connector_streaming_configuration",
+        {"StreamingConfiguration": configuration},
+        {"VoiceConnectorId": VC},
+    )
+
+
 def test_put_streaming_configuration_request_on_create(
-    association_handler: ModuleType, streaming_stub: tuple[Any, Stubber], invoke: Invoke
+    association_handler: ModuleType,
+    streaming_stub: tuple[Any, Stubber],
+    tags_stub: tuple[Any, Stubber],
+    invoke: Invoke,
 ) -> None:
     client, stubber = streaming_stub
-    stubber.add_client_error(
-        "get_voice_connector_streaming_configuration",
-        "NotFoundException",
-        http_status_code=404,
-        expected_params={"VoiceConnectorId": VC},
-    )
+    _reads_streaming(stubber, None)  # the read
+    _reads_streaming(stubber, None)  # the re-read just before writing, after the owner tag read
     desired = {
         "DataRetentionInHours": 24,
         "Disabled": False,
@@ -330,14 +383,23 @@ def test_put_streaming_configuration_request_on_create(
         {"StreamingConfiguration": desired},
         {"VoiceConnectorId": VC, "StreamingConfiguration": desired},
     )
+    _reads_streaming(stubber, desired)  # the re-read that confirms the write
 
-    result = invoke(association_handler, client, cfn_event("Create", ASSOCIATION_PROPS))
+    result = invoke(
+        association_handler,
+        client,
+        cfn_event("Create", ASSOCIATION_PROPS),
+        configuration_client=tags_stub[0],
+    )
 
     assert result["PhysicalResourceId"] == f"{VC}|streaming=none|eventbridge=added|retention=none"
 
 
 def test_put_streaming_configuration_request_on_delete(
-    association_handler: ModuleType, streaming_stub: tuple[Any, Stubber], invoke: Invoke
+    association_handler: ModuleType,
+    streaming_stub: tuple[Any, Stubber],
+    tags_stub: tuple[Any, Stubber],
+    invoke: Invoke,
 ) -> None:
     client, stubber = streaming_stub
     current = {
@@ -354,23 +416,29 @@ def test_put_streaming_configuration_request_on_delete(
         "Disabled": False,
         "StreamingNotificationTargets": [{"NotificationTarget": "SNS"}],
     }
-    stubber.add_response(
-        "get_voice_connector_streaming_configuration",
-        {"StreamingConfiguration": current},
-        {"VoiceConnectorId": VC},
-    )
+    _reads_streaming(stubber, current)
+    _reads_streaming(stubber, current)
     stubber.add_response(
         "put_voice_connector_streaming_configuration",
         {"StreamingConfiguration": restored},
         {"VoiceConnectorId": VC, "StreamingConfiguration": restored},
     )
+    _reads_streaming(stubber, restored)
 
-    physical_id = f"{VC}|streaming=on|eventbridge=added|retention=2"
-    invoke(association_handler, client, cfn_event("Delete", ASSOCIATION_PROPS, physical_id=physical_id))
+    physical_id = f"{VC}|streaming=on|eventbridge=added|retention=2|targets=SNS"
+    invoke(
+        association_handler,
+        client,
+        cfn_event("Delete", ASSOCIATION_PROPS, physical_id=physical_id),
+        configuration_client=tags_stub[0],
+    )
 
 
 def test_delete_streaming_configuration_request(
-    association_handler: ModuleType, streaming_stub: tuple[Any, Stubber], invoke: Invoke
+    association_handler: ModuleType,
+    streaming_stub: tuple[Any, Stubber],
+    tags_stub: tuple[Any, Stubber],
+    invoke: Invoke,
 ) -> None:
     client, stubber = streaming_stub
     current = {
@@ -379,12 +447,15 @@ def test_delete_streaming_configuration_request(
         "StreamingNotificationTargets": [{"NotificationTarget": "EventBridge"}],
         "MediaInsightsConfiguration": {"Disabled": False, "ConfigurationArn": CONFIG_ARN},
     }
-    stubber.add_response(
-        "get_voice_connector_streaming_configuration",
-        {"StreamingConfiguration": current},
-        {"VoiceConnectorId": VC},
-    )
+    _reads_streaming(stubber, current)
+    _reads_streaming(stubber, current)
     stubber.add_response("delete_voice_connector_streaming_configuration", {}, {"VoiceConnectorId": VC})
+    _reads_streaming(stubber, None)
 
     physical_id = f"{VC}|streaming=none|eventbridge=added|retention=none"
-    invoke(association_handler, client, cfn_event("Delete", ASSOCIATION_PROPS, physical_id=physical_id))
+    invoke(
+        association_handler,
+        client,
+        cfn_event("Delete", ASSOCIATION_PROPS, physical_id=physical_id),
+        configuration_client=tags_stub[0],
+    )

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from tests.custom_resources.conftest import Invoke
-from tests.custom_resources.fakes import FAILED_CREATE_PHYSICAL_ID, FakeChimeSdkVoice, cfn_event
+from tests.custom_resources.fakes import (
+    FAILED_CREATE_PHYSICAL_ID,
+    OTHER_STACK_ID,
+    OWNED,
+    OWNER_TAG,
+    STACK_ID,
+    FakeChimeSdkVoice,
+    cfn_event,
+)
 
 KEY_A = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_B = "arn:aws:kms:us-east-1:111122223333:key/mrk-5678abcd12ab34cd56ef1234567890ab"
@@ -50,7 +58,7 @@ def test_create_makes_one_encrypted_domain_and_reports_its_id_and_arn(
     assert domain["Name"] == "callers domain"
     assert domain["Description"] == "voiceprints of consenting callers"
     assert domain["ServerSideEncryptionConfiguration"] == {"KmsKeyArn": KEY_A}
-    assert voice.tags[domain["VoiceProfileDomainArn"]] == {"team": "voice", "env": "prod"}
+    assert voice.tags[domain["VoiceProfileDomainArn"]] == {"team": "voice", "env": "prod", **OWNED}
     (_, params) = voice.calls[0]
     assert len(params["ClientRequestToken"]) == 64
 
@@ -75,7 +83,7 @@ def test_create_without_optional_properties(
 
     (_, params) = voice.calls[0]
     assert "Description" not in params
-    assert "Tags" not in params
+    assert params["Tags"] == [{"Key": OWNER_TAG, "Value": STACK_ID}]  # always: the handler's own tag
 
 
 def test_update_with_unchanged_properties_makes_no_mutating_call(
@@ -112,7 +120,7 @@ def test_update_of_tags_applies_only_the_difference_and_keeps_foreign_tags(
     assert voice.mutating_calls == ["UntagResource", "TagResource"]
     assert voice.calls[-2][1]["TagKeys"] == ["env"]
     assert voice.calls[-1][1]["Tags"] == [{"Key": "cost", "Value": "42"}]
-    assert voice.tags[arn] == {"team": "voice", "cost": "42", "added-by-hand": "x"}
+    assert voice.tags[arn] == {"team": "voice", "cost": "42", "added-by-hand": "x", **OWNED}
 
 
 def test_update_of_the_key_replaces_the_domain(
@@ -264,7 +272,7 @@ def test_full_lifecycle(domain_handler: ModuleType, voice: FakeChimeSdkVoice, in
     invoke(domain_handler, voice, cfn_event("Delete", rekeyed, physical_id=new_id))
     assert voice.domains == {}
     invoke(domain_handler, voice, cfn_event("Delete", rekeyed, physical_id=new_id))  # twice: still fine
-    assert voice.count("DeleteVoiceProfileDomain") == 3
+    assert voice.count("DeleteVoiceProfileDomain") == 2  # the second time, the Get finds it gone
 
 
 def test_delete_after_out_of_band_removal_succeeds(
@@ -376,7 +384,7 @@ def test_failed_update_midway_is_undone_by_the_rollback_update(
 
     assert result == created
     assert voice.domains[domain_id]["Name"] == "callers domain"
-    assert voice.tags[created["Data"]["VoiceProfileDomainArn"]] == {"team": "voice", "env": "prod"}
+    assert voice.tags[created["Data"]["VoiceProfileDomainArn"]] == {"team": "voice", "env": "prod", **OWNED}
 
 
 def test_rollback_of_an_invalid_update_makes_no_mutating_call(
@@ -482,3 +490,89 @@ def test_a_lasting_conflict_on_delete_is_waited_out_for_at_most_20_seconds(
     # The domain allows one API call at a time: another call may hold it briefly, never for long.
     assert 20.0 - small_jitter < sum(sleeps) <= 20.0
     assert created["PhysicalResourceId"] in voice.domains
+
+
+# -- who may ask: the owner tag ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("owner", [{OWNER_TAG: OTHER_STACK_ID}, {}, {"team": "voice"}], ids=str)
+@pytest.mark.parametrize("request_type", ["Update", "Delete"])
+def test_a_domain_this_stack_did_not_tag_is_neither_updated_nor_deleted(
+    domain_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    invoke: Invoke,
+    created: dict[str, Any],
+    owner: dict[str, str],
+    request_type: str,
+) -> None:
+    """A crafted request with this stack's ID, naming another team's domain, erases no voiceprint."""
+    domain_id = created["PhysicalResourceId"]
+    arn = created["Data"]["VoiceProfileDomainArn"]
+    voice.tags[arn] = dict(owner)
+    before = copy.deepcopy(voice.domains[domain_id])
+    event = (
+        update(domain_id, {**PROPS, "Name": "taken over"})
+        if request_type == "Update"
+        else cfn_event("Delete", PROPS, physical_id=domain_id)
+    )
+
+    with pytest.raises(
+        RuntimeError, match=rf"Refusing to {request_type.lower()} voice profile domain '{domain_id}'"
+    ):
+        invoke(domain_handler, voice, event)
+
+    assert voice.mutating_calls == []
+    assert voice.domains[domain_id] == before
+    assert voice.tags[arn] == owner
+
+
+def test_a_key_change_of_another_stacks_domain_creates_nothing(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    voice.tags[created["Data"]["VoiceProfileDomainArn"]] = {OWNER_TAG: OTHER_STACK_ID}
+
+    with pytest.raises(RuntimeError, match="Refusing to update"):
+        invoke(
+            domain_handler,
+            voice,
+            update(created["PhysicalResourceId"], {**PROPS, "KmsKeyArn": KEY_B, **ALLOW}),
+        )
+
+    assert len(voice.domains) == 1
+    assert voice.mutating_calls == []
+
+
+def test_a_domain_deleted_between_the_get_and_the_tag_read_counts_as_deleted(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    domain_id = created["PhysicalResourceId"]
+    voice.before("ListTagsForResource", lambda: voice.domains.clear() or voice.tags.clear())
+
+    invoke(domain_handler, voice, cfn_event("Delete", PROPS, physical_id=domain_id))
+
+    assert voice.mutating_calls == []
+
+
+def test_properties_cannot_tag_a_domain_as_another_stacks(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+) -> None:
+    props = {**PROPS, "Tags": [{"Key": OWNER_TAG, "Value": OTHER_STACK_ID}]}
+
+    with pytest.raises(RuntimeError, match="names another stack"):
+        invoke(domain_handler, voice, cfn_event("Create", props))
+
+    assert voice.calls == []
+
+
+def test_an_update_to_properties_without_the_owner_tag_keeps_it(
+    domain_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, created: dict[str, Any]
+) -> None:
+    tagged = {**PROPS, "Tags": [*PROPS["Tags"], {"Key": OWNER_TAG, "Value": STACK_ID}]}
+    domain_id = created["PhysicalResourceId"]
+    invoke(domain_handler, voice, update(domain_id, tagged))
+    assert voice.mutating_calls == []  # the handler had tagged it already
+
+    invoke(domain_handler, voice, update(domain_id, PROPS, old=tagged))  # a rollback, say
+
+    assert voice.tags[created["Data"]["VoiceProfileDomainArn"]][OWNER_TAG] == STACK_ID
+    assert voice.mutating_calls == []

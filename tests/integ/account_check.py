@@ -407,6 +407,15 @@ def verdict_rows(
             "deploy + ConnectorStreamsIntoConfiguration",
         ),
         (
+            "owner tag on create, and ListTagsForResource on domain and configuration ARNs",
+            deployed(
+                ("DomainCarriesOwnerTag", "ConfigurationCarriesOwnerTag"),
+                "ListTagsForResource",
+                "TagResource",
+            ),
+            "deploy + DomainCarriesOwnerTag, ConfigurationCarriesOwnerTag",
+        ),
+        (
             "streaming settings found on the connector are kept",
             _assertion(results, outcome, "ConnectorStreamsIntoConfiguration"),
             "ConnectorStreamsIntoConfiguration",

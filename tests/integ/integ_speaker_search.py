@@ -36,6 +36,9 @@ from chime_speaker_search import (
     VoiceProfileDomain,
 )
 
+#: The tag the library's custom-resource function puts on every domain and configuration it creates
+#: (the stack's ID as value) and requires before it changes one.
+OWNER_TAG = "chime-speaker-search:stack"
 #: The handler's log message for a start that failed (lambda/speaker_search/tasks.py: the
 #: speaker search kind's ``<name>_start_failed``); the metric filter that shared it is gone.
 _START_FAILED_MESSAGE = "speaker_search_start_failed"
@@ -240,6 +243,23 @@ def add_assertions(assertions: cdk.Stack, under_test: SpeakerSearchUnderTest) ->
         ["chime:GetVoiceConnectorStreamingConfiguration"],
         [under_test.voice_connector.voice_connector_arn],
     )
+
+    # 3b. The domain and the configuration carry this stack's owner tag, read as the handler reads
+    #     it (ListTagsForResource on their ARNs): tag-on-create and the tag reads are authorised.
+    owner_tag = {"Key": OWNER_TAG, "Value": cdk.Stack.of(under_test).stack_id}
+    for assertion_id, service, arn in (
+        ("DomainCarriesOwnerTag", "ChimeSDKVoice", domain.voice_profile_domain_arn),
+        ("ConfigurationCarriesOwnerTag", "ChimeSDKMediaPipelines", configuration.configuration_arn),
+    ):
+        call = AwsApiCall(
+            assertions,
+            assertion_id,
+            service=service,
+            api="listTagsForResource",
+            parameters={"ResourceARN": arn},
+        )
+        call.expect(ExpectedResult.object_like({"Tags": Match.array_with([owner_tag])}))
+        _allow(call, ["chime:ListTagsForResource"], [arn])
 
     # 4. An AnalyticsReady for a call that does not exist reaches StartSpeakerSearchTask, which
     #    answers not-found/bad-request: the handler's role, the key and the queue all work.

@@ -320,6 +320,21 @@ def test_a_refused_deployment_refutes_the_policy_it_names() -> None:
     assert answers["only the retained domain and its key remain after destroy"].startswith("not reached")
 
 
+def test_a_refused_tag_read_refutes_the_owner_tag_row() -> None:
+    log = (
+        "  FAILED     integ_speaker_search 300s\n"
+        "      ChimeSpeakerSearchInteg | CREATE_FAILED | Custom::ChimeVoiceConnectorStreamingAssociation | "
+        "ListTagsForResource failed for media insights pipeline configuration 'x': AccessDeniedException: "
+        "User is not authorized to perform: chime:ListTagsForResource\n"
+    )
+
+    answers = _answers(log, after=None)
+
+    owner = "owner tag on create, and ListTagsForResource on domain and configuration ARNs"
+    assert answers[owner].startswith("REFUTED")
+    assert answers["iam:PassedToService on the resource access role's PassRole"] == "not reached"
+
+
 def test_a_passing_run_with_a_clean_deletion_is_a_green_verdict() -> None:
     log = "  SUCCESS    integ_speaker_search-SpeakerSearchInteg/DefaultTest 900s\n"
 
