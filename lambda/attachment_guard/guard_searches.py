@@ -5,12 +5,14 @@ synthesized, from the stack's streaming associations. It is the only source of w
 touch: an invocation's input only *selects* one of these searches by its ``searchId`` (anyone with
 ``lambda:InvokeFunction`` can invoke the function; at worst a check runs early).
 
-``GUARD_SEARCHES`` is a JSON list, one object per ``SpeakerSearch`` of the stack, with short keys
-(Lambda allows 4 KB of environment variables in all):
+``GUARD_SEARCHES`` is a JSON object with short keys (Lambda allows 4 KB of environment variables in all):
+``prefix``, the ARN of this account's and Region's media insights pipeline configurations up to the
+name (``arn:<partition>:chime:<region>:<account>:media-insights-pipeline-configuration/``), and
+``searches``, one object per ``SpeakerSearch`` of the stack:
 
 ``id``      the search's ``searchId`` (published in every event, the ``SearchId`` metric dimension)
 ``bus``     name or ARN of the search's event bus (``Analytics Configuration Detached`` goes there)
-``arn``     ARN of the search's media insights pipeline configuration
+``name``    the name of the search's media insights pipeline configuration (its ARN: ``prefix`` + name)
 ``hours``   the configured ``DataRetentionInHours`` (``streaming_data_retention``), an integer >= 1
 ``repair``  ``true``: re-attach a detached configuration; ``false``: report it only
 ``vcs``     the IDs of the Voice Connectors the search serves
@@ -50,32 +52,38 @@ def parse(raw: str | None) -> dict[str, Search]:
     if not raw:
         raise MisconfiguredError(f"{ENVIRONMENT_VARIABLE} is not set")
     try:
-        entries = json.loads(raw)
+        value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise MisconfiguredError(f"{ENVIRONMENT_VARIABLE} is not JSON ({exc.msg})") from None
-    if not isinstance(entries, list):
-        raise MisconfiguredError(f"{ENVIRONMENT_VARIABLE} must be a list of searches")
+    if not isinstance(value, dict):
+        raise MisconfiguredError(f"{ENVIRONMENT_VARIABLE} must be an object with prefix and searches")
+    prefix, entries = value.get("prefix"), value.get("searches")
+    if not isinstance(prefix, str) or not isinstance(entries, list):
+        raise MisconfiguredError(f"{ENVIRONMENT_VARIABLE} must have a prefix string and a searches list")
     searches: dict[str, Search] = {}
     for index, entry in enumerate(entries):
-        search = _search(index, entry)
+        search = _search(index, entry, prefix)
         if search.search_id in searches:
-            raise MisconfiguredError(f"{ENVIRONMENT_VARIABLE}[{index}]: searchId listed twice")
+            raise MisconfiguredError(f"{ENVIRONMENT_VARIABLE}.searches[{index}]: searchId listed twice")
         searches[search.search_id] = search
     return searches
 
 
-def _search(index: int, entry: Any) -> Search:
-    where = f"{ENVIRONMENT_VARIABLE}[{index}]"
+def _search(index: int, entry: Any, prefix: str) -> Search:
+    where = f"{ENVIRONMENT_VARIABLE}.searches[{index}]"
     if not isinstance(entry, dict):
         raise MisconfiguredError(f"{where} must be an object")
-    search_id, bus, arn = entry.get("id"), entry.get("bus"), entry.get("arn")
+    search_id, bus, name = entry.get("id"), entry.get("bus"), entry.get("name")
     hours, repair, vcs = entry.get("hours"), entry.get("repair"), entry.get("vcs")
     if not isinstance(search_id, str) or not SEARCH_ID_PATTERN.fullmatch(search_id):
         raise MisconfiguredError(f"{where}.id must be a searchId (42 hex characters)")
     if not isinstance(bus, str) or not bus:
         raise MisconfiguredError(f"{where}.bus must be an event bus name or ARN")
-    if not isinstance(arn, str) or not CONFIGURATION_ARN_PATTERN.fullmatch(arn):
-        raise MisconfiguredError(f"{where}.arn must be a media insights pipeline configuration ARN")
+    arn = prefix + name if isinstance(name, str) else None
+    if arn is None or not CONFIGURATION_ARN_PATTERN.fullmatch(arn):
+        raise MisconfiguredError(
+            f"{where}.name must be a configuration name that, after prefix, makes a configuration ARN"
+        )
     if isinstance(hours, str) and hours.isdigit():
         hours = int(hours)  # a deploy-time token for the retention arrives as a string
     if not isinstance(hours, int) or isinstance(hours, bool) or hours < 1:

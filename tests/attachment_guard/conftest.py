@@ -5,7 +5,7 @@ Each test gets offline boto3, the guard's modules loaded as Lambda loads them (t
 and ``run(event)``: the real entry point with its clients replaced by stateful fakes. ``voice`` is the
 custom-resource tests' fake of chime-sdk-voice (streaming configurations, model-validated requests, fault
 injection, hooks for another writer's moves); ``events`` is a fake EventBridge PutEvents (below).
-``GUARD_SEARCHES`` holds the searches the test sets with ``configure``.
+``GUARD_SEARCHES`` holds the searches the test sets with ``configure`` (default: :func:`search`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ BUS = "telephony-bus"
 FUNCTION_TIMEOUT_S = 120.0
 
 
+#: GUARD_SEARCHES' prefix: the ARN of the account's and Region's configurations up to the name.
+PREFIX = CONFIGURATION_ARN.rsplit("/", 1)[0] + "/"
+
+
 def search(
     search_id: str = SEARCH_ID,
     *,
@@ -44,8 +48,15 @@ def search(
     arn: str = CONFIGURATION_ARN,
     bus: str = BUS,
 ) -> dict[str, Any]:
-    """One item of GUARD_SEARCHES, as the construct writes it."""
-    return {"id": search_id, "bus": bus, "arn": arn, "hours": hours, "repair": repair, "vcs": list(vcs)}
+    """One item of GUARD_SEARCHES' searches, as the construct writes it (``arn``: PREFIX + its name)."""
+    assert arn.startswith(PREFIX)
+    name = arn.removeprefix(PREFIX)
+    return {"id": search_id, "bus": bus, "name": name, "hours": hours, "repair": repair, "vcs": list(vcs)}
+
+
+def environment(*searches: dict[str, Any]) -> str:
+    """GUARD_SEARCHES with ``searches``."""
+    return json.dumps({"prefix": PREFIX, "searches": list(searches)})
 
 
 def load(module_name: str) -> ModuleType:
@@ -141,7 +152,7 @@ def configure(monkeypatch: pytest.MonkeyPatch, guard: ModuleType) -> Callable[..
     """Set GUARD_SEARCHES to ``searches`` (items of :func:`search`) or to a raw string."""
 
     def set_searches(*searches: dict[str, Any], raw: str | None = None) -> None:
-        monkeypatch.setenv("GUARD_SEARCHES", raw if raw is not None else json.dumps(list(searches)))
+        monkeypatch.setenv("GUARD_SEARCHES", raw if raw is not None else environment(*searches))
         load("guard_searches").reset()
 
     return set_searches

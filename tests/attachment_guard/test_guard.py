@@ -455,6 +455,7 @@ def test_the_input_selects_a_search_and_nothing_else(
         "vcs": [VC3],
         "voiceConnectorIds": [VC3],
         "arn": OTHER_CONFIGURATION_ARN,
+        "name": "contact-centre-transcription",
         "repair": True,
         "bus": "attacker-bus",
     }
@@ -468,8 +469,14 @@ def test_the_input_selects_a_search_and_nothing_else(
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "not json", '{"id": "x"}', "[42]", '[{"id": "c8"}]'],
-    ids=["empty", "not-json", "not-a-list", "not-an-object", "bad-entry"],
+    [
+        "",
+        "not json",
+        "[]",
+        '{"prefix": "arn:", "searches": [42]}',
+        '{"prefix": "arn:", "searches": [{"id": "c8"}]}',
+    ],
+    ids=["empty", "not-json", "not-an-object", "not-a-search", "bad-entry"],
 )
 def test_a_malformed_environment_fails_the_invocation_loudly(
     run: Run, configure: Any, voice: FakeChimeSdkVoice, caplog: pytest.LogCaptureFixture, raw: str

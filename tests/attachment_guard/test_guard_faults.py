@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.attachment_guard.conftest import (
+    CONFIGURATION_ARN,
     SEARCH_ID,
     VC,
     VC2,
@@ -188,7 +189,7 @@ def test_a_continuously_throttled_connector_does_not_take_the_others_time(
             "Disabled": False,
             "DataRetentionInHours": 24,
             "StreamingNotificationTargets": [{"NotificationTarget": "EventBridge"}],
-            "MediaInsightsConfiguration": {"Disabled": False, "ConfigurationArn": search()["arn"]},
+            "MediaInsightsConfiguration": {"Disabled": False, "ConfigurationArn": CONFIGURATION_ARN},
         }
     started = clock.now
     voice.fail(GET, "ThrottledClientException", times=load("guard_check").POLICY.max_attempts)

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from tests.attachment_guard.conftest import CONFIGURATION_ARN, SEARCH_ID, VC, VC2, load, search
+from tests.attachment_guard.conftest import CONFIGURATION_ARN, PREFIX, SEARCH_ID, VC, VC2, load, search
 
 
-def parse(entries: Any) -> Any:
-    return load("guard_searches").parse(json.dumps(entries))
+def parse(entries: Any, prefix: Any = PREFIX) -> Any:
+    return load("guard_searches").parse(json.dumps({"prefix": prefix, "searches": entries}))
 
 
 def test_a_search_as_the_construct_writes_it() -> None:
@@ -34,8 +34,10 @@ def test_a_search_without_connectors_checks_nothing() -> None:
         ("id", None),
         ("bus", ""),
         ("bus", 7),
-        ("arn", "arn:aws:chime:us-east-1:111122223333:vc/abc"),
-        ("arn", CONFIGURATION_ARN + "/x"),
+        ("name", "a"),
+        ("name", "x" * 65),
+        ("name", "name/with/slashes"),
+        ("name", None),
         ("hours", 0),
         ("hours", True),
         ("hours", "24h"),
@@ -50,13 +52,34 @@ def test_a_search_without_connectors_checks_nothing() -> None:
 )
 def test_a_malformed_field_is_refused(field: str, value: Any) -> None:
     entry = {**search(), field: value}
-    with pytest.raises(load("guard_searches").MisconfiguredError, match=rf"\[0\]\.{field} "):
+    with pytest.raises(load("guard_searches").MisconfiguredError, match=rf"searches\[0\]\.{field} "):
         parse([entry])
 
 
 @pytest.mark.parametrize(("hours", "parsed"), [(1, 1), ("1", 1), (87600, 87600)])
 def test_the_retention_edges(hours: Any, parsed: int) -> None:
     assert parse([search(hours=hours)])[SEARCH_ID].retention_hours == parsed
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        None,
+        "",
+        "arn:aws:chime:us-east-1:111122223333:vc/",
+        "arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuration",
+    ],
+    ids=["none", "empty", "another-resource", "no-slash"],
+)
+def test_a_prefix_that_makes_no_configuration_arn_is_refused(prefix: Any) -> None:
+    with pytest.raises(load("guard_searches").MisconfiguredError):
+        parse([search()], prefix)
+
+
+@pytest.mark.parametrize("value", [[search()], "searches", {"prefix": PREFIX}, {"searches": []}])
+def test_a_variable_of_another_shape_is_refused(value: Any) -> None:
+    with pytest.raises(load("guard_searches").MisconfiguredError):
+        load("guard_searches").parse(json.dumps(value))
 
 
 def test_a_search_listed_twice_is_refused() -> None:
@@ -67,9 +90,9 @@ def test_a_search_listed_twice_is_refused() -> None:
 def test_the_variable_is_read_once_per_container(monkeypatch: pytest.MonkeyPatch) -> None:
     searches = load("guard_searches")
     searches.reset()
-    monkeypatch.setenv("GUARD_SEARCHES", json.dumps([search()]))
+    monkeypatch.setenv("GUARD_SEARCHES", json.dumps({"prefix": PREFIX, "searches": [search()]}))
     first = searches.get()
-    monkeypatch.setenv("GUARD_SEARCHES", "[]")
+    monkeypatch.setenv("GUARD_SEARCHES", json.dumps({"prefix": PREFIX, "searches": []}))
     assert searches.get() is first
     searches.reset()
     assert searches.get() == {}
