@@ -19,6 +19,7 @@ Nothing is retried: the call is already past helping, and the record is done onc
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -104,7 +105,13 @@ def failure_kind(event_type: Any, elements: list[dict[str, str]]) -> str | None:
 def failed_elements(statuses: Any) -> list[dict[str, str]]:
     """The elements whose status says they failed (``Failed``, ``TemporarilyFailed``), as ``{"type",
     "status"}`` only; entries that are not an element's status (or the whole field missing, as the
-    input transformer renders it: null or an empty string) are left out."""
+    input transformer renders it: null or an empty string) are left out. The list may also arrive
+    as a JSON string (an input transformer that quoted it), which is read the same."""
+    if isinstance(statuses, str) and statuses.startswith("["):
+        try:
+            statuses = json.loads(statuses)
+        except ValueError:
+            return []
     if not isinstance(statuses, list):
         return []
     found = []

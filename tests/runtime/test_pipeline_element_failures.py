@@ -256,6 +256,44 @@ def test_only_an_elements_type_and_status_are_logged_and_only_when_they_are_word
     assert "2065550100" not in caplog.text.replace(" ", "") and "206 555" not in caplog.text
 
 
+@pytest.mark.parametrize("rendered", ["array", "json-string"])
+def test_the_element_statuses_are_read_as_an_array_or_a_json_string(
+    handler: ModuleType, stubs: Stubs, emf: io.StringIO, caplog: pytest.LogCaptureFixture, rendered: str
+) -> None:
+    """[U] An input transformer inserts an array as JSON; were it quoted, the element failure still counts."""
+    statuses = VOICE_ANALYTICS_FAILED["detail"]["mediaInsightsPipelineElementStatuses"]
+    note = n.envelope(
+        "Media Insights State Change",
+        {
+            "eventType": "chime:MediaInsightsInProgress",
+            "voiceConnectorId": n.SERVED_CONNECTOR,
+            "mediaInsightsPipelineElementStatuses": statuses if rendered == "array" else json.dumps(statuses),
+        },
+        "n-pipe",
+    )
+    handler.handler(note, None)
+    [record] = logged(caplog, "pipeline_failure")
+    assert record.failedElements == [{"type": "VoiceAnalyticsProcessor", "status": "Failed"}]
+    assert counted(emf)[("PipelineFailuresNeedingAction", None)] == 1.0
+
+
+@pytest.mark.parametrize("text", ["[not json", "[]", "Failed"])
+def test_a_string_that_is_no_list_of_elements_is_no_element_failure(
+    handler: ModuleType, stubs: Stubs, emf: io.StringIO, caplog: pytest.LogCaptureFixture, text: str
+) -> None:
+    note = n.envelope(
+        "Media Insights State Change",
+        {
+            "eventType": "chime:MediaInsightsInProgress",
+            "voiceConnectorId": n.SERVED_CONNECTOR,
+            "mediaInsightsPipelineElementStatuses": text,
+        },
+        "n-pipe",
+    )
+    handler.handler(note, None)
+    assert logged(caplog, "pipeline_failure") == [] and counted(emf) == {}
+
+
 def test_at_most_nine_failed_elements_are_logged(
     handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture
 ) -> None:
