@@ -195,8 +195,8 @@ class AttachmentGuard(Construct):
             targets.LambdaFunction(
                 self.function,
                 event=events.RuleTargetInput.from_object({"searchId": search_id}),
-                # A check that could not be delivered in time is superseded by the next one.
-                max_event_age=interval if interval.to_seconds() <= 86_400 else Duration.days(1),
+                # A check that could not be delivered within its interval is superseded by the next one.
+                max_event_age=interval,
                 retry_attempts=2,
             )
         )
