@@ -322,6 +322,7 @@ class VoiceAnalyticsConfiguration(Construct):
                 "configuration.",
             )
             self._connector_statements_granted = True
+        provider.serve_voice_connector(voice_connector.voice_connector_id)
         association = provider.custom_resource(
             self,
             _association_id(voice_connector),

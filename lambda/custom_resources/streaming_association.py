@@ -95,7 +95,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aws_calls import Deadline
 from cfn_custom_resource import ApiError, call_api, dispatch, lazy_client, reject_unknown
-from cfn_ownership import ForeignRequestError, Owner, ownership, refuse_unless_ours
+from cfn_ownership import ForeignRequestError, Owner, check_served_connector, ownership, refuse_unless_ours
 from streaming_settings import (
     Prior,
     Write,
@@ -287,6 +287,7 @@ def _associate(
     deadline: Deadline,
 ) -> dict[str, Any]:
     vc_id = props.voice_connector_id
+    check_served_connector(vc_id)  # before any call: a crafted Create names any connector
     owners = _Owners(deadline)
     observed: list[Prior] = []
 
