@@ -188,10 +188,10 @@ def test_someone_elses_configuration_is_not_taken_and_delete_changes_nothing(
 def test_create_on_a_missing_connector_fails_clearly(
     association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
 ) -> None:
-    props = {**PROPS, "VoiceConnectorId": "doesnotexist"}
+    props = {**PROPS, "VoiceConnectorId": "doesnotexist0000000000"}
 
     with pytest.raises(
-        RuntimeError, match=r"PutVoiceConnectorStreamingConfiguration .*'doesnotexist'.*NotFound"
+        RuntimeError, match=r"PutVoiceConnectorStreamingConfiguration .*'doesnotexist0000000000'.*NotFound"
     ):
         invoke(association_handler, voice, cfn_event("Create", props))
 
