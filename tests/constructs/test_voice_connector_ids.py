@@ -30,7 +30,9 @@ BAD = [
     "abcdef1ghij2klmno3pq 4",
     "",
 ]
-CONFIGURATION_ARN = "arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuration/speaker-search"
+CONFIGURATION_ARN = (
+    "arn:aws:chime:us-east-1:111122223333:media-insights-pipeline-configuration/speaker-search"
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +50,11 @@ def _handler_accepts(association: ModuleType, voice_connector_id: str) -> bool:
     try:
         association.parse_properties(props)
     except ValueError as error:
-        assert str(error).startswith("Invalid property VoiceConnectorId="), error
-        return False
-    return True
+        message = str(error)
+    else:
+        return True
+    assert message.startswith("Invalid property VoiceConnectorId="), message
+    return False
 
 
 def _synth_accepts(voice_connector_id: str, *, by_arn: bool) -> bool:
