@@ -1,5 +1,6 @@
 """AWS CDK constructs for Amazon Chime SDK voice analytics speaker search on Voice Connector calls."""
 
+from . import sample_events
 from ._validation import VOICE_ANALYTICS_REGIONS
 from ._version import __version__
 from .call_leg import CallLeg
@@ -70,4 +71,5 @@ __all__ = [
     "VoiceConnector",
     "VoiceProfileDomain",
     "__version__",
+    "sample_events",
 ]
