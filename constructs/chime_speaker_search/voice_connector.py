@@ -284,8 +284,8 @@ class VoiceConnector(_VoiceConnectorBase):
             "voice_connector_arn",
             voice_connector_arn,
             rf"arn:aws[a-z-]*:chime:[a-z0-9-]+:\d{{12}}:vc/{VOICE_CONNECTOR_ID_PATTERN}",
-            "arn:<partition>:chime:<region>:<account>:vc/<voice connector id> with "
-            + VOICE_CONNECTOR_ID_FORM.removeprefix("a "),
+            "arn:<partition>:chime:<region>:<account>:vc/<voice connector id>, the ID being "
+            + VOICE_CONNECTOR_ID_FORM,
         )
         connector_id = voice_connector_arn.rsplit("/", 1)[1]
         imported = _ImportedVoiceConnector(scope, id, connector_id, voice_connector_arn)

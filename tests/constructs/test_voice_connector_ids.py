@@ -93,7 +93,11 @@ def test_a_short_id_fails_at_synth_showing_the_expected_form() -> None:
         r"letters and digits, e.g. 'abcdef1ghij2klmno3pqr4'$",
     ):
         VoiceConnector.from_voice_connector_id(stack, "Pbx", "abc")
-    with pytest.raises(ValueError, match=r"^voice_connector_arn: .* with Voice Connector ID of 22 lowercase"):
+    with pytest.raises(
+        ValueError,
+        match=r"^voice_connector_arn: .*vc/<voice connector id>, the ID being a Voice Connector ID of 22 "
+        r"lowercase",
+    ):
         VoiceConnector.from_voice_connector_arn(stack, "ByArn", "arn:aws:chime:us-east-1:111122223333:vc/abc")
 
 
