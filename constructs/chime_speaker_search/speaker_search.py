@@ -18,6 +18,7 @@ from constructs import Construct
 
 from . import _requests, monitoring
 from ._metrics import merge_event_pattern, metric, metric_options
+from ._regions import require_voice_analytics_region
 from ._shared import (
     LOG_RETENTION,
     acknowledge,
@@ -61,7 +62,14 @@ class SpeakerSearch(Construct):
     AWS requires you to give notice and obtain consent before any speaker search; this
     construct does not do that for you.
 
-    :param voice_connectors: One or more connectors; they share one configuration, queue and handler.
+    Voice analytics runs only in :data:`~chime_speaker_search.VOICE_ANALYTICS_REGIONS`: a stack in
+    another Region raises ``ValueError`` at synth, and a stack whose Region is unknown at synth gets
+    a CloudFormation rule that stops its deploy in another Region.
+
+    :param voice_connectors: One or more connectors, each listed once and in the stack's Region; they
+        share one configuration, queue and handler. A connector that another SpeakerSearch or
+        VoiceAnalyticsConfiguration of the app already serves raises ``ValueError``: a connector
+        has one media insights configuration.
     :param call_leg: The leg to search: ``CallLeg.CALLER`` (default) or ``CallLeg.CALLEE``, their
         exact strings ``"Caller"``/``"Callee"``, or a deploy-time token such as a
         ``CfnParameter`` value (validated again by the handler at run time).
@@ -97,7 +105,8 @@ class SpeakerSearch(Construct):
     :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth, handler errors
         and media insights pipeline failures. Default: ``False``.
     :param alarm_actions: Actions of every alarm the construct creates (e.g.
-        ``aws_cloudwatch_actions.SnsAction(topic)``). Default: none; AWS Control Tower's
+        ``aws_cloudwatch_actions.SnsAction(topic)``); only with ``enable_alarms=True`` (without it,
+        ``ValueError``: there would be no alarm to act). Default: none; AWS Control Tower's
         CT.CLOUDWATCH.PR.1 refuses alarms without an action, so give one where it is enforced.
     :param dashboard: Add this search's widgets to a CloudWatch dashboard (see
         :meth:`add_to_dashboard`). Default: none.
@@ -141,10 +150,12 @@ class SpeakerSearch(Construct):
         dashboard: cloudwatch.Dashboard | None = None,
     ) -> None:
         super().__init__(scope, id)
+        require_voice_analytics_region(self, "SpeakerSearch")
         connectors = voice_connector_list("voice_connectors", voice_connectors)
         check_not_alias("encryption_key", encryption_key)
         if not connectors:
             raise ValueError("voice_connectors: [] is empty; give at least one Voice Connector")
+        _check_alarm_props(enable_alarms=enable_alarms, alarm_actions=alarm_actions)
         self.call_leg = resolve_call_leg(call_leg)
         timeout = _check_handler_props(
             max_receive_count=max_receive_count,
@@ -692,6 +703,17 @@ class SpeakerSearch(Construct):
         # one would never have data.
         check_choice("reason", reason, monitoring.CALLS_NOT_SEARCHED_REASONS, optional=False)
         return self._handler_metric("CallsNotSearched", options, status=reason)
+
+
+def _check_alarm_props(*, enable_alarms: bool, alarm_actions: Sequence[cloudwatch.IAlarmAction]) -> None:
+    """``alarm_actions`` act only on the alarms of ``enable_alarms=True``: without them, say so."""
+    actions = list(alarm_actions or ())
+    if actions and not enable_alarms:
+        count = f"{len(actions)} action" + ("s" * (len(actions) != 1))
+        raise ValueError(
+            f"alarm_actions: {count} given while enable_alarms is False, so there is no alarm for them to "
+            "act on; pass enable_alarms=True to create the alarms, or leave alarm_actions out"
+        )
 
 
 def _check_handler_props(

@@ -202,11 +202,11 @@ def test_create_on_a_missing_connector_fails_clearly(
     association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The template names a connector the account does not have."""
-    monkeypatch.setenv("VOICE_CONNECTOR_IDS", f"{VC},doesnotexist")
-    props = {**PROPS, "VoiceConnectorId": "doesnotexist"}
+    monkeypatch.setenv("VOICE_CONNECTOR_IDS", f"{VC},doesnotexist0000000000")
+    props = {**PROPS, "VoiceConnectorId": "doesnotexist0000000000"}
 
     with pytest.raises(
-        RuntimeError, match=r"PutVoiceConnectorStreamingConfiguration .*'doesnotexist'.*NotFound"
+        RuntimeError, match=r"PutVoiceConnectorStreamingConfiguration .*'doesnotexist0000000000'.*NotFound"
     ):
         invoke(association_handler, voice, cfn_event("Create", props))
 
