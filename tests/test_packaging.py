@@ -26,12 +26,17 @@ site = Path(sys.argv[1]).resolve()
 assert Path(chime_speaker_search.__file__).resolve().is_relative_to(site), chime_speaker_search.__file__
 app = cdk.App(outdir=sys.argv[2])
 stack = cdk.Stack(app, "FromWheel", env=cdk.Environment(account="111122223333", region="us-east-1"))
-pbx = VoiceConnector.from_voice_connector_id(stack, "Pbx", "abc123")
+pbx = VoiceConnector.from_voice_connector_id(stack, "Pbx", "abcdef1ghij2klmno3pqr4")
 SpeakerSearch(stack, "Search", voice_connectors=[pbx])
 # As a user checks it: cdk-nag 3's AwsSolutionsChecks fails the synth on any unacknowledged finding.
 cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
 app.synth()
 print(chime_speaker_search.__file__)
+# The sample events ship in the wheel and load from it.
+from chime_speaker_search import sample_events
+assert Path(sample_events.__file__).resolve().is_relative_to(site), sample_events.__file__
+assert sample_events.load("analytics-ready")["detail"]["detailStatus"] == "AnalyticsReady"
+assert len(sample_events.names()) >= 15, sample_events.names()
 
 # The same check is live here: a queue without SSL enforcement (AwsSolutions-SQS4) stops synth.
 control = cdk.App(outdir=sys.argv[2] + "-control")
@@ -66,6 +71,10 @@ def test_wheel_contains_package_and_every_handler(wheel: Path) -> None:
     for folder in (p for p in LAMBDA_ROOT.iterdir() if p.is_dir() and not p.name.startswith("_")):
         assert f"chime_speaker_search/_handlers/{folder.name}/index.py" in names
     assert "chime_speaker_search/_handlers/_common/cfn_custom_resource.py" in names
+    samples = REPO_ROOT / "constructs" / "chime_speaker_search" / "sample_events"
+    for sample in samples.glob("*.json"):
+        assert f"chime_speaker_search/sample_events/{sample.name}" in names
+    assert "chime_speaker_search/sample_events/__init__.py" in names
     assert not any("__pycache__" in n or n.startswith("tests/") for n in names)
 
 

@@ -24,6 +24,7 @@ from aws_cdk.interfaces import aws_events as events_refs
 from constructs import Construct
 
 from ._lazy import ListProducer
+from ._validation import describe
 from .event_types import (
     CONSENT_REQUEST_DETAIL_TYPE,
     DEFAULT_REQUEST_SOURCE,
@@ -42,7 +43,9 @@ def validate_request_source(value: str) -> str:
     The result source is refused too: a request with it would be indistinguishable from the
     library's own events, and the bus's perimeter could not keep the two apart.
     """
-    if not isinstance(value, str) or not value.strip() or len(value) > 256:
+    if not isinstance(value, str):
+        raise ValueError(f"request_source: got {describe(value)}; expected a string of 1 to 256 characters")
+    if not value.strip() or len(value) > 256:
         raise ValueError(f"request_source: {value!r} is not allowed; expected 1 to 256 characters")
     if value.lower().startswith("aws."):
         raise ValueError(

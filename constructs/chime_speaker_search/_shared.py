@@ -26,6 +26,7 @@ from aws_cdk import (
     Duration,
     Fn,
     IAspect,
+    Lazy,
     Names,
     RemovalPolicy,
     Stack,
@@ -41,6 +42,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
 from ._assets import handler_code
+from ._lazy import AnyProducer
 from ._version import __version__
 
 #: Runtime and architecture of every Python function the library deploys.
@@ -359,6 +361,20 @@ class SharedProvider(Construct):
         # The wildcard findings are reported on this role's policy. Acknowledged on the role rather
         # than on the whole provider, they stay off the provider's other resources' metadata.
         self._role = function_role(self.on_event)
+        # The connectors the stack's associations serve: the handler attaches to no other
+        # (cfn_ownership.check_served_connector), whatever a crafted request names.
+        self._served_connectors: list[str] = []
+        self.on_event.add_environment(
+            "VOICE_CONNECTOR_IDS",
+            Lazy.string(
+                AnyProducer(lambda: Fn.join(",", self._served_connectors) if self._served_connectors else "")
+            ),
+        )
+
+    def serve_voice_connector(self, voice_connector_id: str) -> None:
+        """Let streaming associations attach to this connector (one of the stack's)."""
+        if voice_connector_id not in self._served_connectors:
+            self._served_connectors.append(voice_connector_id)
 
     @classmethod
     def of(cls, scope: Construct) -> SharedProvider:

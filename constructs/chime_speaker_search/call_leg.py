@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from aws_cdk import Token
 
+from ._validation import shown
+
 
 class CallLeg(StrEnum):
     """The call leg passed to ``StartSpeakerSearchTask`` as ``CallLeg``.
@@ -33,4 +35,4 @@ def resolve_call_leg(call_leg: CallLeg | str) -> str:
             if call_leg == leg.value:
                 return leg.value
     allowed = ", ".join(repr(leg.value) for leg in CallLeg)
-    raise ValueError(f"call_leg: {call_leg!r} is not a call leg; allowed values are {allowed}")
+    raise ValueError(f"call_leg: {shown(call_leg)} is not a call leg; allowed values are {allowed}")

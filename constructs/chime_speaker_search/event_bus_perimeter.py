@@ -30,6 +30,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from ._lazy import AnyProducer
+from ._validation import construct_path
 from .event_types import CONSENT_REQUEST_DETAIL_TYPE, ENROLLMENT_REQUEST_DETAIL_TYPES, RESULT_EVENT_SOURCE
 
 #: The two kinds of request a principal can be granted, and the detail-types of each.
@@ -147,11 +148,29 @@ def principal_arn(grantee: iam.IGrantable, prop: str) -> str:
         arn = principal.arn
         if not _is_account(arn):
             return arn
+    path = construct_path(grantee)
+    grantee_text = "the grantee" if path is None else f"the grantee (construct {path!r})"
     raise TypeError(
-        f"{prop}: {type(grantee).__name__} is not a role or user (principal {principal}); the bus policy "
-        "can only except a role or user by its ARN. Grant a role (a Lambda function's grant_principal "
-        "is its role) or a user."
+        f"{prop}: {grantee_text} is {_principal_kind(principal)}, not a role or user; the bus policy can "
+        "only except a role or user by its ARN. Grant a role (a Lambda function's grant_principal is its "
+        "role) or a user."
     )
+
+
+def _principal_kind(principal: iam.IPrincipal) -> str:
+    """What kind of principal ``principal`` is, in the terms of a policy (never a class name)."""
+    if isinstance(principal, iam.AccountPrincipal):
+        return "an account principal"
+    try:
+        kinds = sorted(principal.policy_fragment.principal_json)
+    except Exception:  # a principal that renders no fragment: say nothing more
+        return "another kind of principal"
+    names = {
+        "AWS": "an AWS principal",
+        "Service": "a service principal",
+        "Federated": "a federated principal",
+    }
+    return " and ".join(names.get(kind, f"a {kind} principal") for kind in kinds) or "an empty principal"
 
 
 def _is_account(arn: Any) -> bool:

@@ -1,7 +1,9 @@
 """Sources and detail-types of every event the library reads or publishes.
 
 Plain strings, no CDK: consumers match on them in their own rules and tests, and the handler
-(``lambda/speaker_search/``) spells them the same (a test checks that it does).
+(``lambda/speaker_search/``) spells them the same (tests/constructs/test_event_types.py checks that
+it does, and that every detail-type the handler publishes or serves is here). Sample events of each
+are in :mod:`chime_speaker_search.sample_events`.
 """
 
 from __future__ import annotations
@@ -50,15 +52,27 @@ ENROLLMENT_REQUEST_DETAIL_TYPES = (
     UPDATE_VOICE_PROFILE_DETAIL_TYPE,
     DELETE_VOICE_PROFILE_DETAIL_TYPE,
 )
+#: Every request detail-type the library serves: consent, then the voice profile requests.
+REQUEST_DETAIL_TYPES = (CONSENT_REQUEST_DETAIL_TYPE, *ENROLLMENT_REQUEST_DETAIL_TYPES)
 
 # -- read from AWS --------------------------------------------------------------------------
 #: Media insights pipeline state changes (the account's default bus only).
 PIPELINE_EVENT_SOURCE = "aws.chime"
 PIPELINE_EVENT_DETAIL_TYPE = "Media Insights State Change"
+#: ``source`` of the voice analytics notifications (the same as the pipeline's).
+VOICE_ANALYTICS_EVENT_SOURCE = "aws.chime"
 #: Voice analytics notifications, delivered by the configuration's sinks (never EventBridge).
 VOICE_ANALYTICS_STATUS_DETAIL_TYPE = "VoiceAnalyticsStatus"
 SPEAKER_SEARCH_STATUS_DETAIL_TYPE = "SpeakerSearchStatus"
 VOICE_TONE_ANALYSIS_STATUS_DETAIL_TYPE = "VoiceToneAnalysisStatus"
+#: Every notification detail-type the handler reads from the configuration's sinks.
+VOICE_ANALYTICS_DETAIL_TYPES = (
+    VOICE_ANALYTICS_STATUS_DETAIL_TYPE,
+    SPEAKER_SEARCH_STATUS_DETAIL_TYPE,
+    VOICE_TONE_ANALYSIS_STATUS_DETAIL_TYPE,
+)
+#: Every detail-type the library reads: AWS's notifications and state changes, and the requests.
+READ_DETAIL_TYPES = (*VOICE_ANALYTICS_DETAIL_TYPES, PIPELINE_EVENT_DETAIL_TYPE, *REQUEST_DETAIL_TYPES)
 
 #: Marks a request that the construct's own rule put on the notification queue: the rule wraps
 #: the event with EventBridge's ingestion time (``{"envelope", "ingestionTime", "event"}``).

@@ -18,6 +18,7 @@ from constructs import Construct
 
 from . import _requests, monitoring
 from ._metrics import merge_event_pattern, metric, metric_options
+from ._regions import require_voice_analytics_region
 from ._shared import (
     LOG_RETENTION,
     acknowledge,
@@ -67,7 +68,14 @@ class SpeakerSearch(Construct):
     AWS requires you to give notice and obtain consent before any speaker search; this
     construct does not do that for you.
 
-    :param voice_connectors: One or more connectors; they share one configuration, queue and handler.
+    Voice analytics runs only in :data:`~chime_speaker_search.VOICE_ANALYTICS_REGIONS`: a stack in
+    another Region raises ``ValueError`` at synth, and a stack whose Region is unknown at synth gets
+    a CloudFormation rule that stops its deploy in another Region.
+
+    :param voice_connectors: One or more connectors, each listed once and in the stack's Region; they
+        share one configuration, queue and handler. A connector that another SpeakerSearch or
+        VoiceAnalyticsConfiguration of the app already serves raises ``ValueError``: a connector
+        has one media insights configuration.
     :param call_leg: The leg to search: ``CallLeg.CALLER`` (default) or ``CallLeg.CALLEE``, their
         exact strings ``"Caller"``/``"Callee"``, or a deploy-time token such as a
         ``CfnParameter`` value (validated again by the handler at run time).
@@ -106,7 +114,8 @@ class SpeakerSearch(Construct):
         (:meth:`metric_configuration_detached`) and failed attachment checks
         (:meth:`metric_attachment_check_failures`). Default: ``False``.
     :param alarm_actions: Actions of every alarm the construct creates (e.g.
-        ``aws_cloudwatch_actions.SnsAction(topic)``). Default: none; AWS Control Tower's
+        ``aws_cloudwatch_actions.SnsAction(topic)``); only with ``enable_alarms=True`` (without it,
+        ``ValueError``: there would be no alarm to act). Default: none; AWS Control Tower's
         CT.CLOUDWATCH.PR.1 refuses alarms without an action, so give one where it is enforced.
     :param dashboard: Add this search's widgets to a CloudWatch dashboard (see
         :meth:`add_to_dashboard`). Default: none.
@@ -165,10 +174,12 @@ class SpeakerSearch(Construct):
         repair_detached_configuration: bool = True,
     ) -> None:
         super().__init__(scope, id)
+        require_voice_analytics_region(self, "SpeakerSearch")
         connectors = voice_connector_list("voice_connectors", voice_connectors)
         check_not_alias("encryption_key", encryption_key)
         if not connectors:
             raise ValueError("voice_connectors: [] is empty; give at least one Voice Connector")
+        _check_alarm_props(enable_alarms=enable_alarms, alarm_actions=alarm_actions)
         self.call_leg = resolve_call_leg(call_leg)
         timeout = _check_handler_props(
             max_receive_count=max_receive_count,
@@ -176,7 +187,6 @@ class SpeakerSearch(Construct):
             max_concurrency=max_concurrency,
             handler_memory_size=handler_memory_size,
         )
-        interval = check_interval("attachment_check_interval", attachment_check_interval)
 
         self.request_source = _requests.validate_request_source(request_source)
         self.require_consent = require_consent
@@ -274,7 +284,9 @@ class SpeakerSearch(Construct):
         self.pipeline_health_rule.add_target(
             _requests._QueueTarget(self.queue, message=monitoring.pipeline_event_input())
         )
-        self._attachment = self._watch_attachment(key, interval, repair=repair_detached_configuration)
+        self._attachment = self._watch_attachment(
+            key, attachment_check_interval, repair=repair_detached_configuration
+        )
         self.configuration._when_voice_connector_added(self._serve)
         for voice_connector in connectors:
             self.configuration.add_voice_connector(voice_connector)
@@ -317,8 +329,10 @@ class SpeakerSearch(Construct):
             warn_without_perimeter(self, self.event_bus, request_source=self.request_source)
         return perimeter
 
-    def _watch_attachment(self, key: kms.IKey, interval: Duration, *, repair: bool) -> WatchedSearch:
-        """Have the stack's attachment guard check this search's connectors every ``interval``."""
+    def _watch_attachment(self, key: kms.IKey, interval: Duration | None, *, repair: bool) -> WatchedSearch:
+        """Have the stack's attachment guard check this search's connectors every ``interval`` (validated
+        here, before anything of the guard is made)."""
+        checked = check_interval("attachment_check_interval", interval)
         #: Whether the attachment guard re-attaches a detached configuration (else it only reports).
         self.repair_detached_configuration = repair
         watched = AttachmentGuard.of(self, log_key=key).watch(
@@ -327,7 +341,7 @@ class SpeakerSearch(Construct):
             configuration=self.configuration,
             event_bus=self.event_bus,
             repair=repair,
-            interval=interval,
+            interval=checked,
         )
         #: The rule that runs the stack's attachment guard for this search every
         #: ``attachment_check_interval``.
@@ -817,6 +831,17 @@ class SpeakerSearch(Construct):
         # one would never have data.
         check_choice("reason", reason, monitoring.CALLS_NOT_SEARCHED_REASONS, optional=False)
         return self._handler_metric("CallsNotSearched", options, status=reason)
+
+
+def _check_alarm_props(*, enable_alarms: bool, alarm_actions: Sequence[cloudwatch.IAlarmAction]) -> None:
+    """``alarm_actions`` act only on the alarms of ``enable_alarms=True``: without them, say so."""
+    actions = list(alarm_actions or ())
+    if actions and not enable_alarms:
+        count = f"{len(actions)} action" + ("s" * (len(actions) != 1))
+        raise ValueError(
+            f"alarm_actions: {count} given while enable_alarms is False, so there is no alarm for them to "
+            "act on; pass enable_alarms=True to create the alarms, or leave alarm_actions out"
+        )
 
 
 def _check_handler_props(

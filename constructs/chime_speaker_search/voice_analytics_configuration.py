@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
+from ._regions import require_voice_analytics_region
 from ._shared import (
     MEDIA_INSIGHTS_CONFIGURATION,
     OWNER_TAG,
@@ -21,8 +22,15 @@ from ._shared import (
     insights_stream,
     nag_resource_finding,
 )
-from ._validation import check_not_alias, check_pattern, check_whole_hours, warn_if_unsupported_region
-from .voice_connector import IVoiceConnector, check_voice_connector, identity_key, voice_connector_list
+from ._validation import check_not_alias, check_pattern, check_whole_hours
+from .voice_connector import (
+    IVoiceConnector,
+    already_associated_error,
+    check_connector_region,
+    check_voice_connector,
+    identity_key,
+    voice_connector_list,
+)
 
 #: The service that assumes the resource access role to run media insights pipelines.
 MEDIA_PIPELINES_PRINCIPAL = "mediapipelines.chime.amazonaws.com"
@@ -43,15 +51,17 @@ class VoiceAnalyticsConfiguration(Construct):
     Voice Connector. Each association turns on the connector's streaming and attaches this
     configuration without touching settings it does not own; deleted, it detaches only this
     configuration and restores only what it set (streaming another tool started relying on
-    stays on). Changes take about 5 minutes to reach new calls.
+    stays on). Changes take about 5 minutes to reach new calls. Its Region must be one of
+    :data:`~chime_speaker_search.VOICE_ANALYTICS_REGIONS`, as for :class:`SpeakerSearch`.
 
     The configuration carries the tag ``chime-speaker-search:stack`` (the stack ID): the
     library's custom-resource function updates, deletes, attaches and detaches only
     configurations that carry its own stack's. A configuration still in use when it is deleted
     (calls in progress) is retried for up to 45 minutes before the delete fails.
 
-    :param voice_connectors: Connectors whose calls run voice analytics. More can be added
-        with :meth:`add_voice_connector`. A connector can be associated only once per app.
+    :param voice_connectors: Connectors whose calls run voice analytics, each in the stack's Region.
+        More can be added with :meth:`add_voice_connector`. A connector can be associated only
+        once per app.
     :param notification_queue: Standard SQS queue that receives the voice analytics
         notifications (``AnalyticsReady``, speaker search results). Default: none.
     :param kinesis_stream: Kinesis data stream sink for the same notifications. Default: the
@@ -121,7 +131,7 @@ class VoiceAnalyticsConfiguration(Construct):
         self._retention_hours = check_whole_hours(
             "streaming_data_retention", streaming_data_retention or Duration.hours(24), 1, 87600
         )
-        warn_if_unsupported_region(self)
+        require_voice_analytics_region(self, "VoiceAnalyticsConfiguration")
         stack = Stack.of(self)
 
         self.configuration_name = configuration_name or Names.unique_resource_name(
@@ -261,15 +271,12 @@ class VoiceAnalyticsConfiguration(Construct):
         connector has one media insights configuration, and two owners would detach each other.
         """
         check_voice_connector("voice_connector", voice_connector)
+        check_connector_region(self, voice_connector)
         root = self.node.root
         owners = _ASSOCIATED.setdefault(root, {})
         key = identity_key(voice_connector)
         if key in owners:
-            raise ValueError(
-                f"voice_connectors: Voice Connector {voice_connector.node.path!r} is already associated "
-                f"with the voice analytics configuration at {owners[key]!r}; a connector can have only "
-                "one. Share one SpeakerSearch (or VoiceAnalyticsConfiguration) between its users."
-            )
+            raise already_associated_error(voice_connector, owners[key], self.node.path)
         owners[key] = self.node.path
         self.voice_connectors.append(voice_connector)
 
@@ -322,6 +329,7 @@ class VoiceAnalyticsConfiguration(Construct):
                 "configuration.",
             )
             self._connector_statements_granted = True
+        provider.serve_voice_connector(voice_connector.voice_connector_id)
         association = provider.custom_resource(
             self,
             _association_id(voice_connector),

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 from aws_cdk import Annotations, Arn, ArnFormat, Names, Resource, Stack, Token
 from aws_cdk import aws_chime as chime
 from aws_cdk import aws_iam as iam
-from constructs import Construct, Node
+from constructs import Construct, IConstruct, Node
 
-from ._validation import check_length, check_pattern, warn_if_other_region, warn_if_unsupported_region
+from ._regions import check_voice_analytics_region, require_stack_region, require_voice_analytics_region
+from ._validation import (
+    VOICE_CONNECTOR_ID_FORM,
+    VOICE_CONNECTOR_ID_PATTERN,
+    check_length,
+    check_pattern,
+    describe,
+    warn_if_other_region,
+)
 
 #: The voice API actions that start, read and stop a speaker search task on a connector's call.
 SPEAKER_SEARCH_ACTIONS = (
@@ -57,22 +65,88 @@ def identity_key(voice_connector: IVoiceConnector) -> str:
 
 
 def voice_connector_list(prop: str, value: object) -> list[IVoiceConnector]:
-    """``value`` as a list of connectors, or a ``TypeError`` naming ``prop`` and the expected type."""
+    """``value`` as a list of connectors, or an error naming ``prop``: a ``TypeError`` for the wrong
+    type, a ``ValueError`` for a connector listed twice."""
     if _is_voice_connector(value):
         raise TypeError(
-            f"{prop}: got a single {type(value).__name__}; expected a list of IVoiceConnector, "
+            f"{prop}: got a single Voice Connector ({describe(value)}); expected a list of IVoiceConnector, "
             f"e.g. {prop}=[voice_connector]"
         )
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise TypeError(
-            f"{prop}: got {type(value).__name__} {value!r}; expected a list of IVoiceConnector "
+            f"{prop}: got {describe(value)}; expected a list of IVoiceConnector "
             "(VoiceConnector(...), VoiceConnector.from_voice_connector_id(...) or "
             "VoiceConnector.from_voice_connector_arn(...))"
         )
     connectors = list(value)
+    seen: dict[str, int] = {}
     for index, item in enumerate(connectors):
         check_voice_connector(f"{prop}[{index}]", item)
+        key = identity_key(item)
+        if key in seen:
+            raise ValueError(
+                f"{prop}: {prop}[{seen[key]}] and {prop}[{index}] are the same Voice Connector "
+                f"({connector_label(item)}); list each connector once"
+            )
+        seen[key] = index
     return connectors
+
+
+def connector_label(voice_connector: IVoiceConnector) -> str:
+    """The connector as a user named it: its ID when known at synth, and its construct path."""
+    connector_id = voice_connector.voice_connector_id
+    path = voice_connector.node.path
+    if Token.is_unresolved(connector_id):
+        return f"(construct {path!r})"
+    return f"{connector_id!r} (construct {path!r})"
+
+
+def connector_region(voice_connector: IVoiceConnector) -> str | None:
+    """The Region the connector is in when it is not its stack's (an ``aws_region`` or an imported
+    ARN's Region), else None."""
+    region = getattr(voice_connector, "_connector_region", None)
+    return region if isinstance(region, str) else None
+
+
+def check_connector_region(scope: IConstruct, voice_connector: IVoiceConnector) -> None:
+    """Raise ``ValueError`` if the connector is in another Region than ``scope``'s stack: the media
+    insights configuration and the streaming association are created in the stack's Region and can
+    serve only connectors there. In a stack whose Region is unknown at synth, the Region rule asserts
+    the deploy Region instead."""
+    region = connector_region(voice_connector)
+    if region is None or Token.is_unresolved(region):
+        return
+    stack_region = Stack.of(scope).region
+    if Token.is_unresolved(stack_region):
+        require_stack_region(scope, region, f"Voice Connector {connector_label(voice_connector)}")
+        return
+    if region != stack_region:
+        raise ValueError(
+            f"voice_connectors: Voice Connector {connector_label(voice_connector)} is in {region!r}, but "
+            f"this stack is in {stack_region!r}; a media insights configuration streams only connectors of "
+            f"its own Region. Serve it from a stack in {region!r} (examples/two_regions.py has one stack "
+            "per Region)."
+        )
+
+
+def already_associated_error(voice_connector: IVoiceConnector, owner: str, requester: str) -> ValueError:
+    """The error for a connector that the configuration at ``owner`` already serves: say what can be
+    shared and what cannot be had (the other call leg)."""
+    label = connector_label(voice_connector)
+    if owner == requester:
+        return ValueError(
+            f"voice_connectors: Voice Connector {label} is already served by this configuration "
+            f"({owner!r}); add each connector once"
+        )
+    return ValueError(
+        f"voice_connectors: Voice Connector {label} is already associated with the voice analytics "
+        f"configuration at {owner!r}. A Voice Connector streams its calls to one media insights "
+        "configuration, so one SpeakerSearch (or VoiceAnalyticsConfiguration) serves it, and a SpeakerSearch "
+        "searches the one call leg of its call_leg. For more consumers of that leg's results, add targets "
+        "to the existing SpeakerSearch (on_speaker_search_result) instead of a second construct. Searching "
+        "the other leg of the same connector's calls as well is not possible: AWS documents one active "
+        "speaker search task per call (transaction ID)."
+    )
 
 
 def _is_voice_connector(value: object) -> bool:
@@ -90,7 +164,7 @@ def check_voice_connector(prop: str, value: object) -> None:
         )
     if not _is_voice_connector(value):
         raise TypeError(
-            f"{prop}: got {type(value).__name__}; expected an IVoiceConnector (VoiceConnector(...), "
+            f"{prop}: got {describe(value)}; expected an IVoiceConnector (VoiceConnector(...), "
             "VoiceConnector.from_voice_connector_id(...) or VoiceConnector.from_voice_connector_arn(...))"
         )
 
@@ -113,14 +187,20 @@ class _VoiceConnectorBase(Resource):
 class VoiceConnector(_VoiceConnectorBase):
     """An Amazon Chime SDK Voice Connector (``AWS::Chime::VoiceConnector``).
 
-    Encryption (TLS signalling and SRTP media) is required by default. Voice analytics runs
-    only in us-east-1 and us-west-2; the connector is created in the stack's Region unless
-    ``aws_region`` names another (which warns: the library's other resources must be in its Region).
+    Encryption (TLS signalling and SRTP media) is required by default. Voice analytics runs only in
+    :data:`~chime_speaker_search.VOICE_ANALYTICS_REGIONS` (us-east-1 and us-west-2): a connector in
+    another Region raises ``ValueError`` at synth, and in a stack whose Region is unknown at synth a
+    CloudFormation rule stops the deploy in another Region. The connector is created in the stack's
+    Region unless ``aws_region`` names the other voice analytics Region; that adds a warning, and
+    such a connector cannot be given to a :class:`SpeakerSearch` or
+    :class:`VoiceAnalyticsConfiguration` of this stack (``ValueError``: their resources are in the
+    stack's Region).
 
     :param voice_connector_name: Name shown in the console. Default: a name unique in the app.
     :param require_encryption: Require TLS and SRTP on calls. Default: ``True``. Turning it off
         adds a warning: calls would carry audio in the clear.
-    :param aws_region: The connector's AWS Region (``AwsRegion``). Default: the stack's Region.
+    :param aws_region: The connector's AWS Region (``AwsRegion``), ``"us-east-1"`` or
+        ``"us-west-2"``. Default: the stack's Region.
     """
 
     def __init__(
@@ -135,12 +215,18 @@ class VoiceConnector(_VoiceConnectorBase):
         super().__init__(scope, id)
         check_length("voice_connector_name", voice_connector_name, 1, 256)
         check_pattern("aws_region", aws_region, r"[a-z]{2}(-[a-z]+)+-\d", "a Region name such as 'us-east-1'")
+        check_voice_analytics_region("aws_region", aws_region)
+        if not aws_region:
+            require_voice_analytics_region(self, "VoiceConnector")
         stack_region = Stack.of(self).region
+        #: The connector's Region when it is not the stack's (read by the configurations it joins).
+        self._connector_region = aws_region or None
         if aws_region and not Token.is_unresolved(stack_region) and aws_region != stack_region:
             Annotations.of(self).add_warning_v2(
                 "chime-speaker-search:voiceConnectorRegion",
-                f"aws_region {aws_region!r} differs from the stack's Region {stack_region!r}; the library's "
-                "voice analytics resources are created in the stack's Region and must be in the same one.",
+                f"aws_region {aws_region!r} differs from the stack's Region {stack_region!r}: the connector "
+                "can be created, but not given to a SpeakerSearch or VoiceAnalyticsConfiguration of this "
+                "stack, whose voice analytics resources are in the stack's Region.",
             )
         name = voice_connector_name or Names.unique_resource_name(self, max_length=64, separator="-")
         if not require_encryption:
@@ -148,7 +234,6 @@ class VoiceConnector(_VoiceConnectorBase):
                 "chime-speaker-search:unencryptedVoiceConnector",
                 "require_encryption is False: SIP signalling and call audio may travel unencrypted.",
             )
-        warn_if_unsupported_region(self)
         region = Stack.of(self).region
         if not Token.is_unresolved(region) and region in _NO_VOICE_CONNECTOR_TYPE:
             Annotations.of(self).add_warning_v2(
@@ -169,12 +254,14 @@ class VoiceConnector(_VoiceConnectorBase):
 
     @staticmethod
     def from_voice_connector_id(scope: Construct, id: str, voice_connector_id: str) -> IVoiceConnector:
-        """Import an existing Voice Connector of this stack's account and Region by its ID."""
+        """Import an existing Voice Connector of this stack's account and Region by its ID.
+
+        The ID is 22 lowercase letters and digits, as the Amazon Chime SDK console shows it (and as
+        its outbound host name ``<id>.voiceconnector.chime.aws`` begins); anything else raises
+        ``ValueError``. A deploy-time token is checked at deploy time instead.
+        """
         check_pattern(
-            "voice_connector_id",
-            voice_connector_id,
-            r"[a-zA-Z0-9]{1,128}",
-            "a Voice Connector ID of 1 to 128 letters and digits, e.g. 'abcdef1ghij2klmno3pqr4'",
+            "voice_connector_id", voice_connector_id, VOICE_CONNECTOR_ID_PATTERN, VOICE_CONNECTOR_ID_FORM
         )
         return _ImportedVoiceConnector(scope, id, voice_connector_id)
 
@@ -182,10 +269,13 @@ class VoiceConnector(_VoiceConnectorBase):
     def from_voice_connector_arn(scope: Construct, id: str, voice_connector_arn: str) -> IVoiceConnector:
         """Import an existing Voice Connector by its ARN.
 
-        The ARN has the form ``arn:<partition>:chime:<region>:<account>:vc/<id>``.
+        The ARN has the form ``arn:<partition>:chime:<region>:<account>:vc/<id>``, the ID as for
+        :meth:`from_voice_connector_id`.
 
         Voice analytics resources are created in the stack's account and Region, so a connector
-        of another Region adds a warning (it can still be used for grants).
+        of another Region adds a warning (it can still be used for grants), and giving it to a
+        :class:`SpeakerSearch` or :class:`VoiceAnalyticsConfiguration` of this stack raises
+        ``ValueError``.
         """
         if Token.is_unresolved(voice_connector_arn):
             parts = Arn.split(voice_connector_arn, ArnFormat.SLASH_RESOURCE_NAME)
@@ -193,8 +283,9 @@ class VoiceConnector(_VoiceConnectorBase):
         check_pattern(
             "voice_connector_arn",
             voice_connector_arn,
-            r"arn:aws[a-z-]*:chime:[a-z0-9-]+:\d{12}:vc/[a-zA-Z0-9]{1,128}",
-            "arn:<partition>:chime:<region>:<account>:vc/<voice connector id>",
+            rf"arn:aws[a-z-]*:chime:[a-z0-9-]+:\d{{12}}:vc/{VOICE_CONNECTOR_ID_PATTERN}",
+            "arn:<partition>:chime:<region>:<account>:vc/<voice connector id>, the ID being "
+            + VOICE_CONNECTOR_ID_FORM,
         )
         connector_id = voice_connector_arn.rsplit("/", 1)[1]
         imported = _ImportedVoiceConnector(scope, id, connector_id, voice_connector_arn)
@@ -213,6 +304,8 @@ class _ImportedVoiceConnector(_VoiceConnectorBase):
             arn_format=ArnFormat.SLASH_RESOURCE_NAME,
         )
         self._from_arn = arn is not None
+        #: The Region named by the ARN (None: the stack's, or unknown at synth).
+        self._connector_region = None if arn is None or Token.is_unresolved(arn) else arn.split(":")[3]
 
     @property
     def _identity_key(self) -> str | None:

@@ -31,6 +31,9 @@ from cfn_custom_resource import ApiError, call_api
 OWNER_TAG = "chime-speaker-search:stack"
 #: Environment variable with the ID of the stack the function belongs to (set by the construct).
 STACK_ID_ENV = "STACK_ID"
+#: Environment variable listing (comma-separated) the Voice Connectors the stack's associations
+#: serve, as the template being deployed names them (set by the construct).
+SERVED_CONNECTORS_ENV = "VOICE_CONNECTOR_IDS"
 
 
 class ForeignRequestError(RuntimeError):
@@ -65,6 +68,21 @@ def check_stack(event: Mapping[str, Any]) -> None:
         raise ForeignRequestError(
             f"Refusing a request of stack {stack_id!r}: this function serves only the custom resources of "
             f"stack {own!r}."
+        )
+
+
+def check_served_connector(voice_connector_id: str) -> None:
+    """Refuse to attach to a connector that no association of this stack's template names.
+
+    Only attaching is checked: a Delete may concern a connector the template no longer names
+    (CloudFormation deletes a removed association after it has updated this function), and a detach
+    touches nothing but this stack's own configuration. Without the list, every attach is refused.
+    """
+    served = {c.strip() for c in os.environ.get(SERVED_CONNECTORS_ENV, "").split(",") if c.strip()}
+    if voice_connector_id not in served:
+        raise ForeignRequestError(
+            f"Refusing to attach to Voice Connector {voice_connector_id!r}: no streaming association of "
+            "this stack's template names it, so the request did not come from this stack's deployment."
         )
 
 

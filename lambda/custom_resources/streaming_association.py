@@ -10,7 +10,8 @@ handler reads, merges and writes it back, changing only what it owns, with the m
 changes take about 5 minutes to reach calls on the connector (the same after Delete).
 
 Properties (``ServiceToken`` and ``ServiceTimeout`` are ignored; any other key is rejected):
-    VoiceConnectorId       required; 1-128 chars of ``[a-zA-Z0-9_-]``.
+    VoiceConnectorId       required; a Voice Connector ID, 22 lowercase letters and digits (``VC_ID_PATTERN``,
+                           the construct's ``VOICE_CONNECTOR_ID_PATTERN``: a test keeps them equal).
     ConfigurationArn       required;
                            ``arn:<partition>:chime:<region>:<account>:media-insights-pipeline-configuration/<name>``.
     DataRetentionInHours   required; an integer >= 1 (a string such as "24"): KVS retention of the call audio.
@@ -95,7 +96,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aws_calls import Deadline
 from cfn_custom_resource import ApiError, call_api, dispatch, lazy_client, reject_unknown
-from cfn_ownership import ForeignRequestError, Owner, ownership, refuse_unless_ours
+from cfn_ownership import ForeignRequestError, Owner, check_served_connector, ownership, refuse_unless_ours
 from streaming_settings import (
     Prior,
     Write,
@@ -115,7 +116,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 logger.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
 
-VC_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,128}")
+#: A Voice Connector ID as every AWS example shows it (the API documents only 1-128 non-blank characters).
+VC_ID_PATTERN = re.compile(r"[a-z0-9]{22}")
 CONFIGURATION_ARN_PATTERN = re.compile(
     r"arn:aws[a-z-]*:chime:[a-z0-9-]+:\d{12}:media-insights-pipeline-configuration/[0-9a-zA-Z._-]{2,64}"
 )
@@ -156,7 +158,8 @@ def parse_properties(props: Mapping[str, Any]) -> AssociationProps:
     vc_id = props.get("VoiceConnectorId")
     if not isinstance(vc_id, str) or not VC_ID_PATTERN.fullmatch(vc_id):
         raise ValueError(
-            f"Invalid property VoiceConnectorId={vc_id!r}: expected 1-128 characters of [a-zA-Z0-9_-]"
+            f"Invalid property VoiceConnectorId={vc_id!r}: expected a Voice Connector ID of 22 lowercase "
+            "letters and digits, e.g. 'abcdef1ghij2klmno3pqr4'"
         )
     arn = props.get("ConfigurationArn")
     if not isinstance(arn, str) or not CONFIGURATION_ARN_PATTERN.fullmatch(arn):
@@ -287,6 +290,7 @@ def _associate(
     deadline: Deadline,
 ) -> dict[str, Any]:
     vc_id = props.voice_connector_id
+    check_served_connector(vc_id)  # before any call: a crafted Create names any connector
     owners = _Owners(deadline)
     observed: list[Prior] = []
 

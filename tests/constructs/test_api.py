@@ -210,7 +210,9 @@ def test_add_voice_connector_names_its_argument(stack: cdk.Stack) -> None:
     search = _search(stack)
     with pytest.raises(TypeError, match=r"^voice_connector: 'abc' is a string"):
         search.add_voice_connector("abc")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"^voice_connector: got Key; expected an IVoiceConnector"):
+    with pytest.raises(
+        TypeError, match=r"^voice_connector: got the construct 'S/NotAConnector'; expected an IVoiceConnector"
+    ):
         search.add_voice_connector(kms.Key(stack, "NotAConnector"))  # type: ignore[arg-type]
 
 
@@ -227,7 +229,7 @@ def test_from_voice_connector_arn(stack: cdk.Stack) -> None:
     )
     assert ARN in _statement_resources(template.to_json(), "chime:StartSpeakerSearchTask")
     # The same connector imported by ID is recognised as the same one.
-    with pytest.raises(ValueError, match="is already associated"):
+    with pytest.raises(ValueError, match="is already served by this configuration"):
         search.add_voice_connector(VoiceConnector.from_voice_connector_id(stack, "Again", IMPORTED_IDS[3]))
 
 

@@ -285,7 +285,7 @@ def _searches_on(stack: cdk.Stack, searches: int, connectors: int) -> list[Speak
             stack,
             f"S{s}",
             voice_connectors=[
-                VoiceConnector.from_voice_connector_id(stack, f"Pbx{s}x{c}", f"{s:04d}{c:04d}ghij2klmno3pqr4")
+                VoiceConnector.from_voice_connector_id(stack, f"Pbx{s}x{c}", f"{s:03d}{c:04d}ghij2klmno3pqr4")
                 for c in range(connectors)
             ],
         )

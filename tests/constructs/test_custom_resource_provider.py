@@ -371,3 +371,24 @@ def test_the_waiter_logs_every_event_without_execution_data_and_is_traced(
     assert log_group["LogGroupName"]["Fn::Join"][1][0] == "/aws/vendedlogs/states/chime-speaker-search"
     assert log_group["KmsKeyId"] and log_group["RetentionInDays"] == 365
     assert machine["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_the_on_event_function_lists_every_connector_the_stack_associates(many: Synthesized) -> None:
+    """The handler attaches to no connector outside this list (a crafted request could name any)."""
+    [on_event] = [
+        v
+        for k, v in many.resources("AWS::Lambda::Function").items()
+        if k.startswith("ChimeSpeakerSearchCustomResourceProviderOnEvent")
+    ]
+    served = on_event["Properties"]["Environment"]["Variables"]["VOICE_CONNECTOR_IDS"]
+    # CDK folds the literal IDs (with their separators) into one string beside the created connectors'.
+    separator, parts = served["Fn::Join"]
+    assert separator == ","
+    literal = ",".join(p for p in parts if isinstance(p, str))
+    imported = [i for i in literal.split(",") if i]
+    created = [p for p in parts if isinstance(p, dict)]
+    assert imported == IMPORTED_IDS[:9]
+    # The two created connectors (one per search), by their attribute.
+    assert [p["Fn::GetAtt"][1] for p in created] == ["VoiceConnectorId", "VoiceConnectorId"]
+    associations = many.resources("Custom::ChimeVoiceConnectorStreamingAssociation")
+    assert len(imported) + len(created) == len(associations) == 11

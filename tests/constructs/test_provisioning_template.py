@@ -172,7 +172,7 @@ def test_given_key_is_used_and_alias_is_refused() -> None:
         stack, "Domain", encryption_key=key, voice_profile_domain_name="Contact centre"
     )
     assert domain.encryption_key is key
-    with pytest.raises(ValueError, match="encryption_key: a KMS alias"):
+    with pytest.raises(ValueError, match="encryption_key: the construct 'S/A' is a KMS alias"):
         VoiceProfileDomain(
             stack, "ByAlias", encryption_key=kms.Alias.from_alias_name(stack, "A", "alias/mine")
         )
@@ -374,7 +374,7 @@ def test_one_role_stays_within_the_inline_policy_limit_at_40_connectors() -> Non
         ]
         SpeakerSearch(stack, "Search", voice_connectors=connectors)
         for n in range(9):
-            other = VoiceConnector.from_voice_connector_id(stack, f"Other{n}", f"zyxwvuts{n:02d}rqpo")
+            other = VoiceConnector.from_voice_connector_id(stack, f"Other{n}", f"zyxwvuts{n:02d}rqponmlkjihg")
             SpeakerSearch(stack, f"More{n}", voice_connectors=[other])
         return {}
 
@@ -466,7 +466,7 @@ def test_a_connector_cannot_be_associated_twice_in_one_app() -> None:
     config = VoiceAnalyticsConfiguration(
         one, "C2", voice_connectors=[created], notification_queue=sqs.Queue(one, "Q2")
     )
-    with pytest.raises(ValueError, match="already associated"):
+    with pytest.raises(ValueError, match="already served by this configuration"):
         config.add_voice_connector(created)
 
 

@@ -116,14 +116,15 @@ def test_tokens_are_not_validated_at_synth(stack: cdk.Stack) -> None:
     assert config.configuration_name == name
 
 
-@pytest.mark.parametrize(("region", "warned"), [("eu-central-1", True), ("us-west-2", False)])
-def test_unsupported_region_is_a_warning(region: str, warned: bool) -> None:
+@pytest.mark.parametrize(("region", "refused"), [("eu-central-1", True), ("us-west-2", False)])
+def test_unsupported_region_is_refused_at_synth(region: str, refused: bool) -> None:
+    """It used to be a warning and synth passed; tests/constructs/test_regions.py covers the rest."""
     stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="111122223333", region=region))
-    SpeakerSearch(stack, "Search", voice_connectors=[_pbx(stack)])
-    warnings = cdk.assertions.Annotations.from_stack(stack).find_warning(
-        "*", cdk.assertions.Match.any_value()
-    )
-    assert any("runs only in us-east-1, us-west-2" in json.dumps(w.entry.data) for w in warnings) is warned
+    if refused:
+        with pytest.raises(ValueError, match=rf"^SpeakerSearch: the stack 'S' is in Region '{region}'"):
+            SpeakerSearch(stack, "Search", voice_connectors=[_pbx(stack)])
+    else:
+        SpeakerSearch(stack, "Search", voice_connectors=[_pbx(stack)])
 
 
 def test_handler_timeout_token_is_refused_clearly(stack: cdk.Stack) -> None:

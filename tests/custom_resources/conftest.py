@@ -20,7 +20,12 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.custom_resources.fakes import STACK_ID, FakeChimeSdkMediaPipelines, FakeChimeSdkVoice
+from tests.custom_resources.fakes import (
+    SERVED_CONNECTORS,
+    STACK_ID,
+    FakeChimeSdkMediaPipelines,
+    FakeChimeSdkVoice,
+)
 from tests.support import LAMBDA_ROOT, add_handler_paths, load_handler, use_offline_aws
 
 FUNCTION_ROOT = LAMBDA_ROOT / "custom_resources"
@@ -73,8 +78,9 @@ class FakeContext:
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Offline boto3, and the function's own stack (the construct sets STACK_ID)."""
-    use_offline_aws(monkeypatch, {"STACK_ID": STACK_ID})
+    """Offline boto3, the function's own stack and the connectors its template's associations name
+    (the construct sets STACK_ID and VOICE_CONNECTOR_IDS)."""
+    use_offline_aws(monkeypatch, {"STACK_ID": STACK_ID, "VOICE_CONNECTOR_IDS": ",".join(SERVED_CONNECTORS)})
 
 
 @pytest.fixture

@@ -456,6 +456,8 @@ STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/telephony/0f9a1c20-
 OTHER_STACK_ID = (
     f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/billing/7e8d9c10-aaaa-bbbb-cccc-ddddeeeeffff"
 )
+#: The Voice Connectors the stack's template associates (the on_event function's VOICE_CONNECTOR_IDS).
+SERVED_CONNECTORS = ("abcdef1ghij2klmno3pqr4", "zyxwvu9tsrq8ponml7kji6")
 #: The tag every domain and configuration of the stack STACK_ID carries.
 OWNER_TAG = "chime-speaker-search:stack"
 OWNED = {OWNER_TAG: STACK_ID}

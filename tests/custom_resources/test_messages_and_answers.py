@@ -147,7 +147,8 @@ RETENTION_EXPECTED = 'expected an integer >= 1, e.g. "24"'
     [
         (
             {"VoiceConnectorId": ""},
-            "Invalid property VoiceConnectorId='': expected 1-128 characters of [a-zA-Z0-9_-]",
+            "Invalid property VoiceConnectorId='': expected a Voice Connector ID of 22 lowercase letters "
+            "and digits, e.g. 'abcdef1ghij2klmno3pqr4'",
         ),
         (
             {"ConfigurationArn": "telephony-SpeakerSearch"},

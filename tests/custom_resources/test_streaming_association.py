@@ -199,14 +199,53 @@ def test_someone_elses_configuration_is_not_taken_and_delete_changes_nothing(
 
 
 def test_create_on_a_missing_connector_fails_clearly(
-    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    props = {**PROPS, "VoiceConnectorId": "doesnotexist"}
+    """The template names a connector the account does not have."""
+    monkeypatch.setenv("VOICE_CONNECTOR_IDS", f"{VC},doesnotexist0000000000")
+    props = {**PROPS, "VoiceConnectorId": "doesnotexist0000000000"}
 
     with pytest.raises(
-        RuntimeError, match=r"PutVoiceConnectorStreamingConfiguration .*'doesnotexist'.*NotFound"
+        RuntimeError, match=r"PutVoiceConnectorStreamingConfiguration .*'doesnotexist0000000000'.*NotFound"
     ):
         invoke(association_handler, voice, cfn_event("Create", props))
+
+
+@pytest.mark.parametrize("request_type", ["Create", "Update"])
+@pytest.mark.parametrize("served", ["", VC_2, f" {VC_2} , other "], ids=["unset", "another", "others"])
+def test_a_crafted_request_cannot_attach_to_a_connector_the_template_does_not_name(
+    association_handler: ModuleType,
+    voice: FakeChimeSdkVoice,
+    invoke: Invoke,
+    monkeypatch: pytest.MonkeyPatch,
+    request_type: str,
+    served: str,
+) -> None:
+    """Anyone with lambda:InvokeFunction can name another team's connector (with this stack's ID and
+    its own tagged configuration): nothing is read or written for a connector no association of the
+    template names."""
+    monkeypatch.setenv("VOICE_CONNECTOR_IDS", served)
+    event = cfn_event(request_type, PROPS)
+    if request_type == "Update":
+        event = {**event, "PhysicalResourceId": f"{VC}|streaming=on|eventbridge=added|retention=12"}
+        event["OldResourceProperties"] = PROPS
+    with pytest.raises(RuntimeError, match=rf"Refusing to attach to Voice Connector '{VC}': no streaming"):
+        invoke(association_handler, voice, event)
+    assert voice.calls == []
+
+
+def test_a_delete_still_detaches_from_a_connector_the_template_no_longer_names(
+    association_handler: ModuleType, voice: FakeChimeSdkVoice, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CloudFormation deletes a removed association after updating the function: the removed connector is
+    no longer listed, and its detach must still happen."""
+    physical_id = create(voice, association_handler, invoke)
+    monkeypatch.setenv("VOICE_CONNECTOR_IDS", VC_2)
+
+    invoke(association_handler, voice, delete(physical_id))
+
+    assert VC not in voice.streaming
+    assert voice.mutating_calls == ["DeleteVoiceConnectorStreamingConfiguration"]
 
 
 # -- Update ---------------------------------------------------------------------------------------------
