@@ -197,7 +197,7 @@ HANDLER_TEST_TIMEOUT_S = 20
 #: handler and moto): 5 to 10 s on an idle machine, close to 20 s on a loaded one. The soak has its own
 #: time guard that fails a stuck run; this limit only keeps it from reaching the suite-wide ceiling.
 SLOW_HANDLER_TEST_TIMEOUT_S = 120
-HANDLER_TEST_DIRS = frozenset({"runtime", "custom_resources"})
+HANDLER_TEST_DIRS = frozenset({"runtime", "custom_resources", "attachment_guard"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

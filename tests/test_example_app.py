@@ -18,7 +18,9 @@ def _handler_env(synth: Synthesized) -> dict[str, Any]:
     (function,) = [
         f
         for f in synth.template["Resources"].values()
-        if f["Type"] == "AWS::Lambda::Function" and f["Properties"].get("Handler") == "index.handler"
+        if f["Type"] == "AWS::Lambda::Function"
+        and f["Properties"].get("Handler") == "index.handler"
+        and "GUARD_SEARCHES" not in f["Properties"]["Environment"]["Variables"]  # not the attachment guard
     ]
     return function["Properties"]["Environment"]["Variables"]
 
@@ -34,7 +36,8 @@ def test_example_synthesizes_with_each_leg(
     types = [r["Type"] for r in synth.template["Resources"].values()]
     assert types.count("AWS::Chime::VoiceConnector") == 1
     assert types.count("Custom::ChimeVoiceConnectorStreamingAssociation") == 1
-    assert types.count("AWS::Events::Rule") == 2  # the results rule and the pipeline health rule
+    # The results rule, the pipeline health rule and the attachment guard's schedule.
+    assert types.count("AWS::Events::Rule") == 3
 
 
 def _run_app(context: dict[str, str], outdir: str) -> subprocess.CompletedProcess[str]:

@@ -26,9 +26,21 @@ def handler_folders() -> list[str]:
 
 def test_one_folder_per_function_each_with_index() -> None:
     folders = handler_folders()
-    assert folders == ["custom_resources", "speaker_search"]
+    assert folders == ["attachment_guard", "custom_resources", "speaker_search"]
     for folder in folders:
         assert (LAMBDA_ROOT / folder / "index.py").is_file(), folder
+
+
+def test_no_two_functions_share_a_module_name() -> None:
+    """Each function's modules are imported top-level, and the tests put every folder on one path: two
+    folders with a module of the same name would import each other's."""
+    seen: dict[str, str] = {}
+    for folder in [*handler_folders(), "_common"]:
+        for source in (LAMBDA_ROOT / folder).glob("*.py"):
+            if source.stem in {"index", "__init__"}:
+                continue
+            assert source.stem not in seen, f"{folder}/{source.name} and {seen[source.stem]}/{source.name}"
+            seen[source.stem] = folder
 
 
 def test_every_handler_folder_ships_in_the_wheel() -> None:

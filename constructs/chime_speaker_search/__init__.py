@@ -5,6 +5,7 @@ from ._validation import VOICE_ANALYTICS_REGIONS
 from ._version import __version__
 from .call_leg import CallLeg
 from .event_types import (
+    CONFIGURATION_DETACHED_DETAIL_TYPE,
     CONSENT_RECORDED_DETAIL_TYPE,
     CONSENT_REQUEST_DETAIL_TYPE,
     DEFAULT_REQUEST_SOURCE,
@@ -37,6 +38,7 @@ from .voice_connector import IVoiceConnector, VoiceConnector
 from .voice_profile_domain import IVoiceProfileDomain, VoiceProfileDomain
 
 __all__ = [
+    "CONFIGURATION_DETACHED_DETAIL_TYPE",
     "CONSENT_RECORDED_DETAIL_TYPE",
     "CONSENT_REQUEST_DETAIL_TYPE",
     "DEFAULT_REQUEST_SOURCE",

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jsii
-from aws_cdk import IStableAnyProducer, IStableListProducer
+from aws_cdk import IStableAnyProducer, IStableListProducer, IStableStringProducer
 
 
 @jsii.implements(IStableListProducer)
@@ -28,4 +28,15 @@ class AnyProducer:
         self._produce = produce
 
     def produce(self) -> Any:
+        return self._produce()
+
+
+@jsii.implements(IStableStringProducer)
+class StringProducer:
+    """A ``Lazy.string`` producer calling ``produce`` at synth time."""
+
+    def __init__(self, produce: Callable[[], str]) -> None:
+        self._produce = produce
+
+    def produce(self) -> str:
         return self._produce()

@@ -24,6 +24,9 @@ VOICE_PROFILE_ENROLLED_DETAIL_TYPE = "Voice Profile Enrolled"
 VOICE_PROFILE_UPDATED_DETAIL_TYPE = "Voice Profile Updated"
 VOICE_PROFILE_DELETED_DETAIL_TYPE = "Voice Profile Deleted"
 VOICE_PROFILE_REQUEST_FAILED_DETAIL_TYPE = "Voice Profile Request Failed"
+#: A Voice Connector found without the search's configuration attached, and whether it was re-attached
+#: (the stack's attachment guard, lambda/attachment_guard/).
+CONFIGURATION_DETACHED_DETAIL_TYPE = "Analytics Configuration Detached"
 
 #: Every detail-type the library publishes with :data:`RESULT_EVENT_SOURCE`.
 PUBLISHED_DETAIL_TYPES = (
@@ -34,6 +37,7 @@ PUBLISHED_DETAIL_TYPES = (
     VOICE_PROFILE_UPDATED_DETAIL_TYPE,
     VOICE_PROFILE_DELETED_DETAIL_TYPE,
     VOICE_PROFILE_REQUEST_FAILED_DETAIL_TYPE,
+    CONFIGURATION_DETACHED_DETAIL_TYPE,
 )
 
 # -- requests (source: the construct's request_source) --------------------------------------

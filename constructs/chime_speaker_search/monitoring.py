@@ -1,8 +1,10 @@
 """Operations side of SpeakerSearch: metric names, the pipeline health rule and the dashboard widgets.
 
-The handler emits its metrics in CloudWatch Embedded Metric Format (``lambda/speaker_search/metrics.py``);
+The handler emits its metrics in CloudWatch Embedded Metric Format (``lambda/speaker_search/metrics.py``
+and ``health.py``), and so does the stack's attachment guard (``lambda/attachment_guard/guard_report.py``);
 the names below must match the constants there (a test checks that they do). Every metric has the
-dimension ``SearchId`` (the construct's ``search_id``); results also come with ``SearchId, Status``.
+dimension ``SearchId`` (the construct's ``search_id``); results and pipeline failures also come with
+``SearchId, Status``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,24 @@ VOICE_TONE_RESULT_STATUSES = (
 #: being searched (lambda/speaker_search/tasks.py and user_requests.py emit them).
 CALLS_NOT_SEARCHED_REASONS = ("declined", "ended")
 
+#: Media insights pipeline failures the handler logged (lambda/speaker_search/health.py), by kind in
+#: the ``Status`` dimension (:data:`PIPELINE_FAILURE_KINDS`).
+PIPELINE_FAILURES = "PipelineFailures"
+#: The failures of those kinds that need action (:data:`PIPELINE_FAILURE_KINDS_NEEDING_ACTION`), without
+#: a ``Status``: what the pipeline-failures alarm watches.
+PIPELINE_FAILURES_NEEDING_ACTION = "PipelineFailuresNeedingAction"
+#: Kinds of pipeline failure (``Status`` of :data:`PIPELINE_FAILURES`): the Voice Connector could not
+#: create the pipeline (``CreateFailed``), the pipeline failed in a way that needs action
+#: (``PermanentFailure``), one of its elements failed while the pipeline went on (``ElementFailure``),
+#: or it hit a failure the service retries by itself, "no action is required" (``TemporaryFailure``).
+PIPELINE_FAILURE_KINDS = ("CreateFailed", "PermanentFailure", "ElementFailure", "TemporaryFailure")
+PIPELINE_FAILURE_KINDS_NEEDING_ACTION = ("CreateFailed", "PermanentFailure", "ElementFailure")
+
+# The attachment guard's metrics (lambda/attachment_guard/guard_report.py), dimension ``SearchId``.
+CONFIGURATION_DETACHED = "ConfigurationDetached"
+CONFIGURATION_REPAIRED = "ConfigurationRepaired"
+ATTACHMENT_CHECK_FAILURES = "AttachmentCheckFailures"
+
 #: Source and detail-type of the pipeline's state changes. They reach only the account's default
 #: bus (Chime SDK developer guide, "Using Amazon EventBridge notifications").
 PIPELINE_EVENT_SOURCE = "aws.chime"
@@ -63,6 +83,12 @@ PIPELINE_FAILURE_EVENT_TYPES = (
     "chime:MediaInsightsTemporaryFailure",
     "chime:MediaInsightsPermanentFailure",
 )
+#: A pipeline of several elements (ours: the voice analytics processor and its sinks) reports an
+#: element that failed while the pipeline goes on under this ``eventType``, with that element's
+#: ``status`` ``Failed`` in ``detail.mediaInsightsPipelineElementStatuses`` (same guide, section
+#: "AmazonTranscribeProcessor has failed and S3RecordingSink is in progress").
+PIPELINE_ELEMENT_FAILURE_EVENT_TYPE = "chime:MediaInsightsInProgress"
+PIPELINE_ELEMENT_FAILED_STATUS = "Failed"
 
 MetricFactory = Callable[..., cloudwatch.Metric]
 
@@ -70,24 +96,37 @@ MetricFactory = Callable[..., cloudwatch.Metric]
 def pipeline_health_rule(scope: Construct, id: str) -> events.Rule:
     """A rule on the default bus for the pipeline failures of the connectors added later.
 
-    The pattern starts without connectors; :func:`watch_voice_connector` adds each one (a rule
-    whose ``voiceConnectorId`` list is empty is never created: the first connector is added in
-    the same synth). Only the default bus: the pipeline publishes nowhere else.
+    It matches either a failure ``eventType`` (:data:`PIPELINE_FAILURE_EVENT_TYPES`) or an element
+    failure (:data:`PIPELINE_ELEMENT_FAILURE_EVENT_TYPE` with an element whose ``status`` is
+    ``Failed``; EventBridge matches a field inside an array of objects when any of them matches), an
+    ``$or`` inside ``detail``. The pattern starts without connectors; :func:`watch_voice_connector` adds
+    each one, for both branches (a rule whose ``voiceConnectorId`` list is empty is never created: the
+    first connector is added in the same synth). Only the default bus: the pipeline publishes nowhere else.
     """
     return events.Rule(
         scope,
         id,
-        description="chime-speaker-search: media insights pipeline failures of this search's connectors",
+        description="chime-speaker-search: media insights pipeline and element failures of this search's "
+        "connectors",
         event_pattern=events.EventPattern(
             source=[PIPELINE_EVENT_SOURCE],
             detail_type=[PIPELINE_EVENT_DETAIL_TYPE],
-            detail={"eventType": list(PIPELINE_FAILURE_EVENT_TYPES)},
+            detail={
+                "$or": [
+                    {"eventType": list(PIPELINE_FAILURE_EVENT_TYPES)},
+                    {
+                        "eventType": [PIPELINE_ELEMENT_FAILURE_EVENT_TYPE],
+                        "mediaInsightsPipelineElementStatuses": {"status": [PIPELINE_ELEMENT_FAILED_STATUS]},
+                    },
+                ]
+            },
         ),
     )
 
 
 #: Fields of a pipeline state change that the handler needs, and nothing else: the event also
 #: carries ``fromNumber``/``toNumber`` (phone numbers) and ``callId``, which never enter the queue.
+#: ``mediaInsightsPipelineElementStatuses`` holds only each element's ``type``, ``status`` and time.
 PIPELINE_EVENT_FIELDS = (
     "eventType",
     "voiceConnectorId",
@@ -97,6 +136,7 @@ PIPELINE_EVENT_FIELDS = (
     "failureOrigin",
     "httpStatusCode",
     "failureReason",
+    "mediaInsightsPipelineElementStatuses",
 )
 
 
@@ -159,7 +199,16 @@ def dashboard_rows(search: SpeakerSearch, *, voice_tone: bool) -> list[list[clou
         ]
     health = [
         search.metric_dead_letter_queue_depth(label="dead-letter queue depth"),
-        search.metric_pipeline_failures(label="pipeline failures"),
+        search.metric_pipeline_failures(label="pipeline failures (all kinds)"),
+        *(
+            search.metric_pipeline_failures(kind=k, label=f"pipeline failures: {k}")
+            for k in PIPELINE_FAILURE_KINDS
+        ),
+    ]
+    attachment = [
+        search.metric_configuration_detached(label="configuration found detached"),
+        search.metric_configuration_repaired(label="configuration re-attached"),
+        search.metric_attachment_check_failures(label="attachment checks failed"),
     ]
     handler = [
         search.metric_handler_errors(label="handler errors"),
@@ -175,6 +224,7 @@ def dashboard_rows(search: SpeakerSearch, *, voice_tone: bool) -> list[list[clou
             _graph("Dead-letter queue and pipeline failures", health),
             _graph("Handler errors and throttles", handler),
         ],
+        [_graph("Configuration attachment (the stack's attachment guard)", attachment)],
     ]
     if voice_tone:
         tone = [search.metric_voice_tone_results(status=s, label=s) for s in VOICE_TONE_RESULT_STATUSES]

@@ -29,6 +29,7 @@ from ._shared import (
 )
 from ._state_table import state_table
 from ._validation import check_choice, check_not_alias
+from .attachment_guard import AttachmentGuard, WatchedSearch, check_interval
 from .call_leg import CallLeg, resolve_call_leg
 from .event_bus_perimeter import (
     REQUEST_KINDS,
@@ -37,7 +38,12 @@ from .event_bus_perimeter import (
     principal_arn,
     warn_without_perimeter,
 )
-from .event_types import RESULT_EVENT_DETAIL_TYPE, RESULT_EVENT_SOURCE, VOICE_TONE_EVENT_DETAIL_TYPE
+from .event_types import (
+    CONFIGURATION_DETACHED_DETAIL_TYPE,
+    RESULT_EVENT_DETAIL_TYPE,
+    RESULT_EVENT_SOURCE,
+    VOICE_TONE_EVENT_DETAIL_TYPE,
+)
 
 __all__ = ["SpeakerSearch"]
 from .notification_queues import NotificationQueues
@@ -102,8 +108,11 @@ class SpeakerSearch(Construct):
         case of ``bench/burst.py`` that the quotas can sustain met its target, up to 40 TPS at
         300 ms per request (10 missed there); keep it above about 2 x TPS x API latency in
         seconds (docs/performance.md). Default: 20.
-    :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth, handler errors
-        and media insights pipeline failures. Default: ``False``.
+    :param enable_alarms: Create CloudWatch alarms on dead-letter queue depth, handler errors,
+        media insights pipeline failures that need action (:meth:`metric_pipeline_failures_needing_action`:
+        create, permanent and element failures, not temporary ones), a configuration found detached
+        (:meth:`metric_configuration_detached`) and failed attachment checks
+        (:meth:`metric_attachment_check_failures`). Default: ``False``.
     :param alarm_actions: Actions of every alarm the construct creates (e.g.
         ``aws_cloudwatch_actions.SnsAction(topic)``); only with ``enable_alarms=True`` (without it,
         ``ValueError``: there would be no alarm to act). Default: none; AWS Control Tower's
@@ -121,6 +130,19 @@ class SpeakerSearch(Construct):
     :param request_source: ``source`` of the request events on ``event_bus``; not ``aws.``-prefixed,
         and not the result source ``"chime-speaker-search"``. Default:
         ``"chime-speaker-search.requests"``.
+    :param attachment_check_interval: How often the stack's attachment guard checks that the
+        configuration is still attached to each of this search's connectors, whole minutes from 1
+        minute to 1 day. Another tool that writes a connector's streaming settings (cdklabs'
+        ``ChimeVoiceConnector`` with its ``streaming`` prop, the console, another stack) can detach
+        it without any error; calls are then not searched until it is re-attached, and AWS takes
+        about 5 minutes more to bring it to new calls. Each check reads each connector's streaming
+        configuration once. Default: 5 minutes (8,640 checks a month, cents).
+    :param repair_detached_configuration: When a check finds the configuration detached or
+        streaming off, re-attach it with the streaming association's merge rules (other tools'
+        notification targets and a longer retention are kept; streaming is turned back on) and
+        publish ``Analytics Configuration Detached`` with ``repaired: true``; with ``False``, only
+        publish it (alert-only). A connector with another configuration attached is never changed,
+        either way. Default: ``True``.
     """
 
     def __init__(
@@ -148,6 +170,8 @@ class SpeakerSearch(Construct):
         enable_enrollment: bool = False,
         request_source: str = _requests.DEFAULT_REQUEST_SOURCE,
         dashboard: cloudwatch.Dashboard | None = None,
+        attachment_check_interval: Duration | None = None,
+        repair_detached_configuration: bool = True,
     ) -> None:
         super().__init__(scope, id)
         require_voice_analytics_region(self, "SpeakerSearch")
@@ -260,6 +284,9 @@ class SpeakerSearch(Construct):
         self.pipeline_health_rule.add_target(
             _requests._QueueTarget(self.queue, message=monitoring.pipeline_event_input())
         )
+        self._attachment = self._watch_attachment(
+            key, attachment_check_interval, repair=repair_detached_configuration
+        )
         self.configuration._when_voice_connector_added(self._serve)
         for voice_connector in connectors:
             self.configuration.add_voice_connector(voice_connector)
@@ -267,6 +294,8 @@ class SpeakerSearch(Construct):
         self.dead_letter_queue_alarm: cloudwatch.Alarm | None = None
         self.handler_errors_alarm: cloudwatch.Alarm | None = None
         self.pipeline_failures_alarm: cloudwatch.Alarm | None = None
+        self.configuration_detached_alarm: cloudwatch.Alarm | None = None
+        self.attachment_check_failures_alarm: cloudwatch.Alarm | None = None
         if enable_alarms:
             self._add_alarms(alarm_actions)
         if dashboard is not None:
@@ -300,8 +329,27 @@ class SpeakerSearch(Construct):
             warn_without_perimeter(self, self.event_bus, request_source=self.request_source)
         return perimeter
 
+    def _watch_attachment(self, key: kms.IKey, interval: Duration | None, *, repair: bool) -> WatchedSearch:
+        """Have the stack's attachment guard check this search's connectors every ``interval`` (validated
+        here, before anything of the guard is made)."""
+        checked = check_interval("attachment_check_interval", interval)
+        #: Whether the attachment guard re-attaches a detached configuration (else it only reports).
+        self.repair_detached_configuration = repair
+        watched = AttachmentGuard.of(self, log_key=key).watch(
+            self,
+            search_id=self.search_id,
+            configuration=self.configuration,
+            event_bus=self.event_bus,
+            repair=repair,
+            interval=checked,
+        )
+        #: The rule that runs the stack's attachment guard for this search every
+        #: ``attachment_check_interval``.
+        self.attachment_check_rule = watched.schedule
+        return watched
+
     def _add_alarms(self, actions: Sequence[cloudwatch.IAlarmAction]) -> None:
-        """The three alarms of ``enable_alarms=True`` (README: Alarms), each with ``actions``."""
+        """The five alarms of ``enable_alarms=True`` (README: Alarms), each with ``actions``."""
         self.dead_letter_queue_alarm = self._alarm(
             "DeadLetterQueueAlarm",
             self.metric_dead_letter_queue_depth(),
@@ -315,12 +363,33 @@ class SpeakerSearch(Construct):
         )
         self.pipeline_failures_alarm = self._alarm(
             "PipelineFailuresAlarm",
-            self.metric_pipeline_failures(),
-            "The media insights pipeline of a call on this search's Voice Connectors failed or "
-            "could not be created; the handler's 'pipeline_failure' log lines carry the "
-            "failureReason (README: Operations).",
+            self.metric_pipeline_failures_needing_action(),
+            "The media insights pipeline of a call on this search's Voice Connectors could not be "
+            "created, failed, or lost an element (temporary failures, which AWS retries, are not "
+            "counted); the handler's 'pipeline_failure' log lines carry the kind, the failureReason "
+            "and the failed elements (README: Operations).",
         )
-        for alarm in (self.dead_letter_queue_alarm, self.handler_errors_alarm, self.pipeline_failures_alarm):
+        self.configuration_detached_alarm = self._alarm(
+            "ConfigurationDetachedAlarm",
+            self.metric_configuration_detached(),
+            "A Voice Connector of this search was found without the search's media insights "
+            "configuration attached, or with streaming off: its calls were not searched. The "
+            "'Analytics Configuration Detached' event says what was found and whether it was "
+            "re-attached (README: Composing with other telephony constructs).",
+        )
+        self.attachment_check_failures_alarm = self._alarm(
+            "AttachmentCheckFailuresAlarm",
+            self.metric_attachment_check_failures(),
+            "The attachment guard could not check a Voice Connector of this search; its "
+            "'attachment_check_failed' log lines carry the AWS error code.",
+        )
+        for alarm in (
+            self.dead_letter_queue_alarm,
+            self.handler_errors_alarm,
+            self.pipeline_failures_alarm,
+            self.configuration_detached_alarm,
+            self.attachment_check_failures_alarm,
+        ):
             alarm.add_alarm_action(*actions)
 
     def _alarm(self, id: str, metric: cloudwatch.Metric, description: str) -> cloudwatch.Alarm:
@@ -371,6 +440,7 @@ class SpeakerSearch(Construct):
                 function_role(self.handler).add_to_principal_policy(self._voice_tone_statement)
             self._voice_tone_statement.add_resources(voice_connector.voice_connector_arn)
         monitoring.watch_voice_connector(self.pipeline_health_rule, voice_connector.voice_connector_id)
+        self._attachment.add_voice_connector(voice_connector)
         self.handler.add_environment(
             "VOICE_CONNECTOR_IDS", Fn.join(",", [vc.voice_connector_id for vc in self.voice_connectors])
         )
@@ -519,6 +589,31 @@ class SpeakerSearch(Construct):
         """
         return self._result_rule(id, VOICE_TONE_EVENT_DETAIL_TYPE, target, event_pattern, rule_options)
 
+    def on_configuration_detached(
+        self,
+        id: str,
+        *,
+        target: events.IRuleTarget | None = None,
+        event_pattern: events.EventPattern | None = None,
+        **rule_options: Any,
+    ) -> events.Rule:
+        """An EventBridge rule matching this search's ``Analytics Configuration Detached`` events.
+
+        The stack's attachment guard publishes one for each connector a check finds without this
+        search's configuration attached (or with streaming off), every ``attachment_check_interval``
+        while it stays so. ``event_pattern`` and ``rule_options`` as for
+        :meth:`on_speaker_search_result` (e.g. ``detail={"repaired": [False]}`` for the ones that need
+        a person). The event's ``detail`` carries ``searchId``, ``voiceConnectorId``,
+        ``configurationArn`` (this search's), ``problem`` (``streaming_not_configured``,
+        ``other_configuration_attached``, ``streaming_off``, ``configuration_not_attached``,
+        ``configuration_disabled`` or ``eventbridge_target_missing``), ``found`` (``streaming``:
+        ``none``/``off``/``on``, the attached ``configurationArn`` or null, ``configurationDisabled``,
+        ``notificationTargets``, ``dataRetentionInHours``), ``repaired``, ``notRepairedBecause``
+        (null, ``alert_only``, ``other_configuration_attached``, ``changed_by_another_writer``,
+        ``reattached_by_another_writer`` or an AWS error code) and ``checkedAt``.
+        """
+        return self._result_rule(id, CONFIGURATION_DETACHED_DETAIL_TYPE, target, event_pattern, rule_options)
+
     def _result_rule(
         self,
         id: str,
@@ -606,15 +701,48 @@ class SpeakerSearch(Construct):
         check_choice("status", status, monitoring.VOICE_TONE_RESULT_STATUSES)
         return self._handler_metric(monitoring.VOICE_TONE_RESULTS, options, status=status)
 
-    def metric_pipeline_failures(self, **options: Any) -> cloudwatch.Metric:
-        """Media insights pipeline failures on this search's connectors (create failed, temporary
-        or permanent failure): the ``TriggeredRules`` metric of :attr:`pipeline_health_rule`."""
-        return monitoring.triggered_rules_metric(self.pipeline_health_rule, **options)
+    def metric_pipeline_failures(self, *, kind: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """Media insights pipeline failures on this search's connectors, sum per period.
+
+        Without ``kind``: every failure event :attr:`pipeline_health_rule` matched, of all four kinds,
+        temporary failures included (the rule's ``TriggeredRules``, counted by EventBridge whether or
+        not the handler runs). With ``kind``, the failures of that kind the handler logged:
+        ``"CreateFailed"`` (the Voice Connector could not create the pipeline), ``"PermanentFailure"``
+        (a failure that needs action), ``"ElementFailure"`` (one element of the pipeline, e.g. the
+        voice analytics processor or a sink, failed while the pipeline went on) or
+        ``"TemporaryFailure"`` (AWS retries it; "no action is required"). The alarm of
+        ``enable_alarms`` watches :meth:`metric_pipeline_failures_needing_action`.
+        """
+        if kind is None:
+            return monitoring.triggered_rules_metric(self.pipeline_health_rule, **options)
+        check_choice("kind", kind, monitoring.PIPELINE_FAILURE_KINDS)
+        return self._handler_metric(monitoring.PIPELINE_FAILURES, options, status=kind)
+
+    def metric_pipeline_failures_needing_action(self, **options: Any) -> cloudwatch.Metric:
+        """Pipeline failures that need action (create failures, permanent failures and element
+        failures; not temporary failures), as the handler logged them, sum per period. The
+        pipeline-failures alarm of ``enable_alarms`` fires on one."""
+        return self._handler_metric(monitoring.PIPELINE_FAILURES_NEEDING_ACTION, options)
+
+    def metric_configuration_detached(self, **options: Any) -> cloudwatch.Metric:
+        """Connectors the attachment guard found without this search's configuration attached (or
+        with streaming off), sum per period; every check counts each such connector again."""
+        return self._handler_metric(monitoring.CONFIGURATION_DETACHED, options)
+
+    def metric_configuration_repaired(self, **options: Any) -> cloudwatch.Metric:
+        """Of :meth:`metric_configuration_detached`, the connectors the guard re-attached."""
+        return self._handler_metric(monitoring.CONFIGURATION_REPAIRED, options)
+
+    def metric_attachment_check_failures(self, **options: Any) -> cloudwatch.Metric:
+        """Connectors of this search the attachment guard could not check (an AWS error after its
+        retries, or its deadline), sum per period."""
+        return self._handler_metric(monitoring.ATTACHMENT_CHECK_FAILURES, options)
 
     def add_to_dashboard(self, dashboard: cloudwatch.Dashboard) -> None:
         """Add this search's widgets to ``dashboard``: starts, duplicates and failures, start
-        latency p50/p99, results by status, dead-letter queue depth, pipeline failures, and
-        handler errors and throttles (voice tone too, with ``voice_tone_analysis=True``)."""
+        latency p50/p99, results by status, dead-letter queue depth, pipeline failures (all and by
+        kind), handler errors and throttles, and the attachment guard's findings (voice tone too,
+        with ``voice_tone_analysis=True``)."""
         for row in monitoring.dashboard_rows(self, voice_tone=self.voice_tone_analysis):
             dashboard.add_widgets(*row)
 

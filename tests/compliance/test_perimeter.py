@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 
 from chime_speaker_search import SpeakerSearch, VoiceConnector
 from chime_speaker_search.event_types import (
+    CONFIGURATION_DETACHED_DETAIL_TYPE,
     CONSENT_REQUEST_DETAIL_TYPE,
     ENROLLMENT_REQUEST_DETAIL_TYPES,
     PUBLISHED_DETAIL_TYPES,
@@ -265,6 +266,22 @@ def test_only_the_handler_publishes_results_on_the_bus(policies: Policies, detai
     assert decide(both, identity=ALLOW_EVERYTHING, resource=bus) == "ExplicitDeny"
     handler = _put(policies, ("AWS", policies.role("SearchHandlerRole")), RESULT_EVENT_SOURCE, detail_type)
     assert decide(handler, identity=policies.identity("SearchHandlerRole"), resource=bus) == "Allow"
+
+
+def test_the_attachment_guard_publishes_only_its_own_event(policies: Policies) -> None:
+    """The stack's guard joins the bus's publishers, and its own policy limits it to the one detail-type."""
+    bus = policies.bus_policy()
+    guard = "ChimeSpeakerSearchAttachmentGuardFunctionRole"
+    principal = ("AWS", policies.role(guard))
+    detached = _put(policies, principal, RESULT_EVENT_SOURCE, CONFIGURATION_DETACHED_DETAIL_TYPE)
+    assert decide(detached, identity=policies.identity(guard), resource=bus) == "Allow"
+    forged = _put(policies, ATTACKER, RESULT_EVENT_SOURCE, CONFIGURATION_DETACHED_DETAIL_TYPE)
+    assert decide(forged, identity=ALLOW_EVERYTHING, resource=bus) == "ExplicitDeny"
+    for detail_type in set(PUBLISHED_DETAIL_TYPES) - {CONFIGURATION_DETACHED_DETAIL_TYPE}:
+        result = _put(policies, principal, RESULT_EVENT_SOURCE, detail_type)
+        assert decide(result, identity=policies.identity(guard), resource=bus) == "ImplicitDeny", detail_type
+    request = _put(policies, principal, CUSTOM_SOURCE, CONSENT_REQUEST_DETAIL_TYPE)
+    assert decide(request, identity=policies.identity(guard), resource=bus) != "Allow"
 
 
 @pytest.mark.parametrize(

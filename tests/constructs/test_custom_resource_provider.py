@@ -34,11 +34,13 @@ THREE_PROVIDER_TOKENS = json.loads((Path(__file__).parent / "three_provider_layo
 #: What a stack may hold once the other open work lands (a state table, a pipeline-health rule).
 #: The Provider's asynchronous completion (a configuration delete that waits while it is in use) added
 #: ten: the framework's isComplete and onTimeout functions with their roles and policies (6), the
-#: waiter state machine with its role and policy (3), and the state machine's log group (1).
-RESOURCE_BUDGET = 38
-#: The runtime handler, the one on_event function, and the Provider framework's onEvent, isComplete
-#: and onTimeout functions.
-MAX_FUNCTIONS = 5
+#: waiter state machine with its role and policy (3), and the state machine's log group (1). The
+#: attachment guard added seven: the stack's one function with its role, policy, log group and
+#: asynchronous-invoke configuration (5), and the search's schedule with its invoke permission (2).
+RESOURCE_BUDGET = 45
+#: The runtime handler, the one on_event function, the Provider framework's onEvent, isComplete
+#: and onTimeout functions, and the stack's attachment guard.
+MAX_FUNCTIONS = 6
 
 
 def _search_on(connectors: int, context: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -146,8 +148,9 @@ def test_the_three_frameworks_front_the_one_on_event_function(legacy: Synthesize
     for framework in frameworks.values():
         target = framework["Properties"]["Environment"]["Variables"]["USER_ON_EVENT_FUNCTION_ARN"]
         assert target == {"Fn::GetAtt": [on_event, "Arn"]}
-    # Was 7 with three on_event functions, 5 with one; the configuration's Provider has a waiter (+2).
-    assert len(functions) == 7
+    # Was 7 with three on_event functions, 5 with one; the configuration's Provider has a waiter (+2);
+    # the stack's attachment guard (+1).
+    assert len(functions) == 8
 
 
 def test_in_the_three_provider_layout_only_the_configurations_provider_waits(legacy: Synthesized) -> None:

@@ -24,6 +24,9 @@ NOT_READ_BY_THE_HANDLER = {
     # The construct's rules match these sources; the handler trusts the queue they deliver to.
     "PIPELINE_EVENT_SOURCE": "matched by the construct's pipeline health rule",
     "VOICE_ANALYTICS_EVENT_SOURCE": "the sinks deliver only the configuration's own notifications",
+    # Published by the stack's attachment guard, not this handler; test_monitoring.py checks its spelling
+    # in lambda/attachment_guard/guard_report.py.
+    "CONFIGURATION_DETACHED_DETAIL_TYPE": "published by the attachment guard",
 }
 #: A detail-type spelled as a title ("Voice Profile Enrolled"); module constants so spelled are
 #: treated as detail-types, so a new outcome cannot slip past the check by going through a variable.

@@ -10,6 +10,7 @@ import aws_cdk as cdk
 import pytest
 
 from chime_speaker_search import SpeakerSearch, VoiceConnector, monitoring
+from chime_speaker_search.event_types import CONFIGURATION_DETACHED_DETAIL_TYPE, RESULT_EVENT_SOURCE
 from chime_speaker_search.speaker_search import VOICE_TONE_EVENT_DETAIL_TYPE
 from tests.conftest import IMPORTED_IDS, Synthesized, synthesize
 from tests.support import REPO_ROOT, add_handler_paths, import_path
@@ -70,7 +71,18 @@ def test_health_rule_pattern_on_the_default_bus(tone: Synthesized) -> None:
     assert rule["EventPattern"] == {
         "source": ["aws.chime"],
         "detail-type": ["Media Insights State Change"],
-        "detail": {"eventType": FAILURE_EVENT_TYPES, "voiceConnectorId": _connector_ids(tone)},
+        "detail": {
+            # A failure event type, or an element failure of a multi-element pipeline; for either,
+            # only this search's connectors (the connector list is outside the $or: both branches).
+            "$or": [
+                {"eventType": FAILURE_EVENT_TYPES},
+                {
+                    "eventType": ["chime:MediaInsightsInProgress"],
+                    "mediaInsightsPipelineElementStatuses": {"status": ["Failed"]},
+                },
+            ],
+            "voiceConnectorId": _connector_ids(tone),
+        },
     }
 
 
@@ -97,21 +109,44 @@ def test_health_rule_delivers_no_personal_data_to_the_queue(tone: Synthesized) -
     )
 
 
-def test_one_rule_more_and_no_metric_filter(single: Synthesized) -> None:
-    # Resource budget: the health rule is the only addition; EMF replaced the log metric filter.
+def test_two_rules_more_and_no_metric_filter(single: Synthesized) -> None:
+    # Resource budget: the health rule and the attachment check's schedule are the only additions;
+    # EMF replaced the log metric filter.
     rules = list(single.resources("AWS::Events::Rule"))
-    assert len(rules) == 2
-    assert [k for k in rules if "PipelineHealthRule" in k] and [k for k in rules if "Results" in k]
+    assert len(rules) == 3
+    for part in ("PipelineHealthRule", "Results", "AttachmentCheckSchedule"):
+        assert [k for k in rules if part in k], part
     assert single.resources("AWS::Logs::MetricFilter") == {}
 
 
-def test_pipeline_failures_alarm_watches_the_health_rule(tone: Synthesized) -> None:
-    rule_id = next(k for k in tone.resources("AWS::Events::Rule") if "PipelineHealthRule" in k)
+def test_pipeline_failures_alarm_watches_only_the_failures_that_need_action(tone: Synthesized) -> None:
+    """Create, permanent and element failures: one is enough. Temporary failures ("no action is
+    required", AWS retries them) are counted by kind, never alarmed on."""
     alarms = [a["Properties"] for a in tone.resources("AWS::CloudWatch::Alarm").values()]
-    (alarm,) = [a for a in alarms if a["MetricName"] == "TriggeredRules"]
-    assert alarm["Namespace"] == "AWS/Events"
-    assert alarm["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": rule_id}}]
+    assert not [a for a in alarms if a["MetricName"] == "TriggeredRules"]
+    (alarm,) = [a for a in alarms if a["MetricName"] == "PipelineFailuresNeedingAction"]
+    assert alarm["Namespace"] == "ChimeSpeakerSearch"
+    assert alarm["Dimensions"] == [{"Name": "SearchId", "Value": tone.constructs["search"].search_id}]
     assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and alarm["EvaluationPeriods"] == 1
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert tone.constructs["search"].pipeline_failures_alarm is not None
+
+
+@pytest.mark.parametrize(
+    ("attribute", "metric_name"),
+    [
+        ("configuration_detached_alarm", "ConfigurationDetached"),
+        ("attachment_check_failures_alarm", "AttachmentCheckFailures"),
+    ],
+)
+def test_the_attachment_guards_alarms(tone: Synthesized, attribute: str, metric_name: str) -> None:
+    search = tone.constructs["search"]
+    assert getattr(search, attribute) is not None
+    alarms = [a["Properties"] for a in tone.resources("AWS::CloudWatch::Alarm").values()]
+    (alarm,) = [a for a in alarms if a["MetricName"] == metric_name]
+    assert (alarm["Namespace"], alarm["Statistic"], alarm["Threshold"]) == ("ChimeSpeakerSearch", "Sum", 1)
+    assert alarm["Dimensions"] == [{"Name": "SearchId", "Value": search.search_id}]
     assert alarm["TreatMissingData"] == "notBreaching"
 
 
@@ -175,6 +210,10 @@ METRIC_METHODS = [
     ("metric_voice_tone_failed_starts", "VoiceToneFailedStarts", "Sum"),
     ("metric_voice_tone_start_latency", "VoiceToneStartLatency", "p50"),
     ("metric_voice_tone_results", "VoiceToneResults", "Sum"),
+    ("metric_pipeline_failures_needing_action", "PipelineFailuresNeedingAction", "Sum"),
+    ("metric_configuration_detached", "ConfigurationDetached", "Sum"),
+    ("metric_configuration_repaired", "ConfigurationRepaired", "Sum"),
+    ("metric_attachment_check_failures", "AttachmentCheckFailures", "Sum"),
 ]
 
 
@@ -203,6 +242,7 @@ def test_results_by_status_add_the_status_dimension(tone: Synthesized) -> None:
         ("metric_voice_tone_results", "status", "Completed", "'VoiceToneAnalysisSuccessful', "),
         ("metric_calls_not_searched", "reason", "refused", "'declined', 'ended'"),
         ("metric_calls_not_searched", "reason", None, "'declined', 'ended'"),
+        ("metric_pipeline_failures", "kind", "Temporary", "'CreateFailed', 'PermanentFailure', "),
     ],
 )
 def test_a_status_the_handler_never_emits_is_refused(
@@ -212,6 +252,19 @@ def test_a_status_the_handler_never_emits_is_refused(
     message = rf"^{argument}: {value!r} is not allowed; allowed values are {allowed}"
     with pytest.raises(ValueError, match=message):
         getattr(tone.constructs["search"], method)(**{argument: value})
+
+
+@pytest.mark.parametrize("kind", ["CreateFailed", "PermanentFailure", "ElementFailure", "TemporaryFailure"])
+def test_pipeline_failures_by_kind_are_the_handlers_count(tone: Synthesized, kind: str) -> None:
+    search = tone.constructs["search"]
+    metric = search.metric_pipeline_failures(kind=kind)
+    assert (metric.namespace, metric.metric_name, metric.statistic) == (
+        "ChimeSpeakerSearch",
+        "PipelineFailures",
+        "Sum",
+    )
+    assert metric.dimensions == {"SearchId": search.search_id, "Status": kind}
+    assert search.metric_pipeline_failures(kind=kind, period=cdk.Duration.minutes(1)).period.to_minutes() == 1
 
 
 def test_pipeline_failures_and_throttles_metrics(tone: Synthesized) -> None:
@@ -268,6 +321,10 @@ def test_dashboard_holds_every_operator_metric(tone: Synthesized) -> None:
         assert has("ChimeSpeakerSearch", "VoiceToneResults", status=status), status
     assert has("AWS/SQS", "ApproximateNumberOfMessagesVisible", stat="Maximum")
     assert has("AWS/Events", "TriggeredRules")
+    for kind in monitoring.PIPELINE_FAILURE_KINDS:
+        assert has("ChimeSpeakerSearch", "PipelineFailures", status=kind), kind
+    for name in ("ConfigurationDetached", "ConfigurationRepaired", "AttachmentCheckFailures"):
+        assert has("ChimeSpeakerSearch", name), name
     assert has("AWS/Lambda", "Errors") and has("AWS/Lambda", "Throttles")
 
 
@@ -309,6 +366,26 @@ def test_construct_and_handler_agree_on_metric_names_statuses_and_event_types() 
     assert set(monitoring.PIPELINE_FAILURE_EVENT_TYPES) == health.FAILURE_EVENT_TYPES
     assert results.VOICE_TONE_DETAIL_TYPE == VOICE_TONE_EVENT_DETAIL_TYPE
     assert health.PIPELINE_DETAIL_TYPE == monitoring.PIPELINE_EVENT_DETAIL_TYPE
+    # Pipeline failures by kind (health.py) and the attachment guard's metrics (guard_report.py).
+    assert (health.PIPELINE_FAILURES, health.PIPELINE_FAILURES_NEEDING_ACTION) == (
+        monitoring.PIPELINE_FAILURES,
+        monitoring.PIPELINE_FAILURES_NEEDING_ACTION,
+    )
+    assert {*health.FAILURE_KINDS.values(), health.ELEMENT_FAILURE_KIND} == set(
+        monitoring.PIPELINE_FAILURE_KINDS
+    )
+    assert set(monitoring.PIPELINE_FAILURE_KINDS_NEEDING_ACTION) == health.KINDS_NEEDING_ACTION
+    assert (health.ELEMENT_FAILURE_EVENT_TYPE, health.FAILED_ELEMENT_STATUS) == (
+        monitoring.PIPELINE_ELEMENT_FAILURE_EVENT_TYPE,
+        monitoring.PIPELINE_ELEMENT_FAILED_STATUS,
+    )
+    add_handler_paths("attachment_guard")
+    guard_report = import_path("guard_report", REPO_ROOT / "lambda" / "attachment_guard" / "guard_report.py")
+    assert guard_report.NAMESPACE == monitoring.METRIC_NAMESPACE
+    for name in ("CONFIGURATION_DETACHED", "CONFIGURATION_REPAIRED", "ATTACHMENT_CHECK_FAILURES"):
+        assert getattr(guard_report, name) == getattr(monitoring, name), name
+    assert guard_report.DETAIL_TYPE == CONFIGURATION_DETACHED_DETAIL_TYPE
+    assert guard_report.SOURCE == RESULT_EVENT_SOURCE
     emitted = {
         reason
         for source in lambda_dir.glob("*.py")

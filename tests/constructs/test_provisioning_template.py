@@ -416,9 +416,10 @@ def test_one_provider_for_every_type_however_many_connectors_and_searches(many: 
     ]
     framework = [k for k in functions if "frameworkonEvent" in k]
     assert len(framework) == 1
-    # Two searches: their two runtime handlers, plus the one provider's on_event function and the
-    # framework's onEvent, isComplete and onTimeout functions.
-    assert len(functions) == 6
+    # Two searches: their two runtime handlers, plus the one provider's on_event function, the
+    # framework's onEvent, isComplete and onTimeout functions, and the stack's one attachment guard.
+    assert len(functions) == 7
+    assert len([k for k in functions if k.startswith("ChimeSpeakerSearchAttachmentGuardFunction")]) == 1
     assert len(many.resources("AWS::StepFunctions::StateMachine")) == 1
     assert len(many.resources("Custom::ChimeVoiceConnectorStreamingAssociation")) == 11
     assert len(many.resources("Custom::ChimeMediaInsightsPipelineConfiguration")) == 2

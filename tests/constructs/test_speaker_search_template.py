@@ -21,7 +21,10 @@ def _handler(synth: Synthesized, path_part: str = "SpeakerSearch") -> dict[str, 
     functions = {
         k: v
         for k, v in synth.resources("AWS::Lambda::Function").items()
-        if v["Properties"].get("Handler") == "index.handler" and path_part in k
+        if v["Properties"].get("Handler") == "index.handler"
+        and path_part in k
+        # the stack's attachment guard (ChimeSpeakerSearchAttachmentGuard...) is not a search's handler
+        and not k.startswith("ChimeSpeakerSearch")
     }
     return _only(functions)
 
@@ -199,13 +202,22 @@ def test_alarms_are_opt_in(single: Synthesized, callee_with_options: Synthesized
     alarms = callee_with_options.resources("AWS::CloudWatch::Alarm")
     assert sorted(a["Properties"]["MetricName"] for a in alarms.values()) == [
         "ApproximateNumberOfMessagesVisible",
+        "AttachmentCheckFailures",
+        "ConfigurationDetached",
         "Errors",
-        "TriggeredRules",
+        "PipelineFailuresNeedingAction",
     ]
     search = callee_with_options.constructs["search"]
     assert search.dead_letter_queue_alarm is not None and search.handler_errors_alarm is not None
     assert search.pipeline_failures_alarm is not None
-    assert single.constructs["search"].pipeline_failures_alarm is None
+    assert search.configuration_detached_alarm is not None
+    assert search.attachment_check_failures_alarm is not None
+    for attribute in (
+        "pipeline_failures_alarm",
+        "configuration_detached_alarm",
+        "attachment_check_failures_alarm",
+    ):
+        assert getattr(single.constructs["search"], attribute) is None
 
 
 def test_metrics_need_no_log_filter(single: Synthesized) -> None:
@@ -232,6 +244,7 @@ def test_a_given_domain_is_shared_not_duplicated(many: Synthesized) -> None:
         v
         for v in many.resources("AWS::Lambda::Function").values()
         if v["Properties"].get("Handler") == "index.handler"
+        and "GUARD_SEARCHES" not in v["Properties"]["Environment"]["Variables"]
     ]
     domain_ids = {
         json.dumps(h["Properties"]["Environment"]["Variables"]["VOICE_PROFILE_DOMAIN_ID"]) for h in handlers
@@ -296,7 +309,7 @@ def test_stack_delete_keeps_only_the_voiceprints(single: Synthesized) -> None:
     assert "VoiceProfileDomain" in domain_key
 
 
-def test_connectors_added_later_are_served_by_the_handler() -> None:
+def test_connectors_added_later_are_served_by_the_handler_and_the_attachment_guard() -> None:
     stack = cdk.Stack(cdk.App(), "S", env=cdk.Environment(account="111122223333", region="us-east-1"))
     search = SpeakerSearch(
         stack,
@@ -309,7 +322,10 @@ def test_connectors_added_later_are_served_by_the_handler() -> None:
     )
     template = cdk.assertions.Template.from_stack(stack).to_json()
     (handler,) = [
-        r for r in template["Resources"].values() if r["Properties"].get("Handler") == "index.handler"
+        r
+        for r in template["Resources"].values()
+        if r["Properties"].get("Handler") == "index.handler"
+        and "GUARD_SEARCHES" not in r["Properties"]["Environment"]["Variables"]
     ]
     assert handler["Properties"]["Environment"]["Variables"]["VOICE_CONNECTOR_IDS"] == ",".join(
         IMPORTED_IDS[:3]
@@ -323,3 +339,20 @@ def test_connectors_added_later_are_served_by_the_handler() -> None:
     ]
     (start,) = [s for s in statements if s["Action"] == "chime:StartSpeakerSearchTask"]
     assert len(start["Resource"]) == 3
+    # The attachment guard checks (and may write) the streaming settings of all three too.
+    (guard,) = [
+        r for r in template["Resources"].values() if "GUARD_SEARCHES" in json.dumps(r.get("Properties", {}))
+    ]
+    assert (
+        json.dumps(guard["Properties"]["Environment"]).count("abcdef") == 3
+    )  # and DependsOn each association
+    assert len(guard["DependsOn"]) >= 3
+    guard_role = guard["Properties"]["Role"]["Fn::GetAtt"][0]
+    (streaming,) = [
+        s
+        for p in template["Resources"].values()
+        if p["Type"] == "AWS::IAM::Policy" and {"Ref": guard_role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "chime:GetVoiceConnectorStreamingConfiguration" in s["Action"]
+    ]
+    assert len(streaming["Resource"]) == 3

@@ -431,6 +431,30 @@ def verdict_rows(
             "ResultReachedTarget",
         ),
         (
+            "the attachment guard compares with the ARN AWS reports attached, and may read the connector",
+            _assertion(results, outcome, "GuardFindsConfigurationAttached"),
+            "GuardFindsConfigurationAttached",
+        ),
+        (
+            "the guard re-attaches after a rewrite without MediaInsightsConfiguration (its Put is allowed)",
+            _assertion(results, outcome, "GuardRepairsDetachedConfiguration", "ConnectorReattachedByGuard"),
+            "GuardRepairsDetachedConfiguration, ConnectorReattachedByGuard",
+        ),
+        (
+            "Analytics Configuration Detached reaches a rule's target (PutEvents with source/detail-type "
+            "conditions)",
+            _assertion(results, outcome, "DetachedEventReachedTarget"),
+            "DetachedEventReachedTarget",
+        ),
+        (
+            "EventBridge matches an element failure with the health rule's $or pattern (a field in an array "
+            "of objects)",
+            _assertion(
+                results, outcome, "PipelineRuleMatchesElementFailure", "PipelineRuleIgnoresElementsInProgress"
+            ),
+            "PipelineRuleMatchesElementFailure, PipelineRuleIgnoresElementsInProgress",
+        ),
+        (
             "aws:ResourceTag condition on DeleteVoiceProfileDomain",
             destroyed() if after else "not reached",
             "destroy of DisposableDomain + after-destroy",

@@ -25,9 +25,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import cloud_assembly_schema as schema
 from aws_cdk import custom_resources as cr
-from aws_cdk.integ_tests_alpha import AwsApiCall, ExpectedResult, IntegTest, Match
+from aws_cdk.integ_tests_alpha import AwsApiCall, ExpectedResult, IntegTest, LambdaInvokeFunction, Match
 
 from chime_speaker_search import (
+    CONFIGURATION_DETACHED_DETAIL_TYPE,
     RESULT_EVENT_DETAIL_TYPE,
     RESULT_EVENT_SOURCE,
     CallLeg,
@@ -35,6 +36,7 @@ from chime_speaker_search import (
     VoiceConnector,
     VoiceProfileDomain,
 )
+from chime_speaker_search.attachment_guard import AttachmentGuard
 
 #: The tag the library's custom-resource function puts on every domain and configuration it creates
 #: (the stack's ID as value) and requires before it changes one.
@@ -136,6 +138,14 @@ class SpeakerSearchUnderTest(cdk.Stack):
             self, "ResultsQueue", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True
         )
         self.search.on_speaker_search_result("ToResultsQueue", target=targets.SqsQueue(self.results_queue))
+        # The attachment guard's reports, for the detach-and-repair assertions.
+        self.detached_queue = sqs.Queue(
+            self, "DetachedQueue", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True
+        )
+        self.search.on_configuration_detached("ToDetachedQueue", target=targets.SqsQueue(self.detached_queue))
+        guard = self.node.find_child(AttachmentGuard.CONSTRUCT_ID)
+        assert isinstance(guard, AttachmentGuard)
+        self.attachment_guard = guard
 
 
 def _notification(detail_type: str, detail: dict[str, object], notification_id: str) -> dict[str, object]:
@@ -243,6 +253,7 @@ def add_assertions(assertions: cdk.Stack, under_test: SpeakerSearchUnderTest) ->
         ["chime:GetVoiceConnectorStreamingConfiguration"],
         [under_test.voice_connector.voice_connector_arn],
     )
+    _guard_assertions(assertions, under_test, after=call)
 
     # 3b. The domain and the configuration carry this stack's owner tag, read as the handler reads
     #     it (ListTagsForResource on their ARNs): tag-on-create and the tag reads are authorised.
@@ -392,6 +403,157 @@ def add_assertions(assertions: cdk.Stack, under_test: SpeakerSearchUnderTest) ->
     _wait(received)
     _allow(received, ["sqs:ReceiveMessage"], [under_test.results_queue.queue_arn])
     send_status.next(received)
+
+
+def _guard_assertions(
+    assertions: cdk.Stack, under_test: SpeakerSearchUnderTest, *, after: AwsApiCall
+) -> None:
+    """The attachment guard and the pipeline health rule, in this account.
+
+    6. The guard finds the configuration attached: what it compares with is what AWS reports attached,
+       and its role may read the connector. Then a rewrite as cdklabs' ``ChimeVoiceConnector`` makes it
+       (streaming without ``MediaInsightsConfiguration``, no notification targets): the guard re-attaches
+       it (its Put is authorised), keeps the 48 h retention, and its ``Analytics Configuration Detached``
+       reaches a rule's target (PutEvents with its source and detail-type conditions). Chained after the
+       connector assertion (3), which must see the configuration attached; the scheduled check may repair
+       first, so the invoke only expects no failed check.
+    7. EventBridge matches the health rule's ``$or`` pattern with a field inside an array of objects:
+       the guide's element failure matches, the same pipeline with every element in progress does not.
+    """
+    search = under_test.search
+    vc_id = under_test.voice_connector.voice_connector_id
+    vc_arn = under_test.voice_connector.voice_connector_arn
+    guard = under_test.attachment_guard.function
+    payload = json.dumps({"searchId": search.search_id})
+
+    attached = LambdaInvokeFunction(
+        assertions, "GuardFindsConfigurationAttached", function_name=guard.function_name, payload=payload
+    )
+    attached.expect(
+        ExpectedResult.object_like(
+            {"Payload": Match.serialized_json(Match.object_like({"checked": 1, "detached": 0, "failed": 0}))}
+        )
+    )
+    detach = AwsApiCall(
+        assertions,
+        "DetachLikeChimeVoiceConnector",
+        service="ChimeSDKVoice",
+        api="putVoiceConnectorStreamingConfiguration",
+        parameters={
+            "VoiceConnectorId": vc_id,
+            "StreamingConfiguration": {"DataRetentionInHours": PRESET_RETENTION_HOURS, "Disabled": False},
+        },
+    )
+    _allow(detach, ["chime:PutVoiceConnectorStreamingConfiguration"], [vc_arn])
+    repair = LambdaInvokeFunction(
+        assertions, "GuardRepairsDetachedConfiguration", function_name=guard.function_name, payload=payload
+    )
+    repair.expect(
+        ExpectedResult.object_like({"Payload": Match.serialized_json(Match.object_like({"failed": 0}))})
+    )
+    reattached = AwsApiCall(
+        assertions,
+        "ConnectorReattachedByGuard",
+        service="ChimeSDKVoice",
+        api="getVoiceConnectorStreamingConfiguration",
+        parameters={"VoiceConnectorId": vc_id},
+    )
+    reattached.expect(
+        ExpectedResult.object_like(
+            {
+                "StreamingConfiguration": {
+                    "Disabled": False,
+                    "DataRetentionInHours": PRESET_RETENTION_HOURS,
+                    "StreamingNotificationTargets": Match.array_with([{"NotificationTarget": "EventBridge"}]),
+                    "MediaInsightsConfiguration": {
+                        "Disabled": False,
+                        "ConfigurationArn": search.configuration.configuration_arn,
+                    },
+                }
+            }
+        )
+    )
+    _wait(reattached)
+    _allow(reattached, ["chime:GetVoiceConnectorStreamingConfiguration"], [vc_arn])
+    reported = AwsApiCall(
+        assertions,
+        "DetachedEventReachedTarget",
+        service="SQS",
+        api="receiveMessage",
+        parameters={
+            "QueueUrl": under_test.detached_queue.queue_url,
+            "MaxNumberOfMessages": 10,
+            "WaitTimeSeconds": 10,
+            "VisibilityTimeout": 0,
+        },
+    )
+    event = {
+        "source": RESULT_EVENT_SOURCE,
+        "detail-type": CONFIGURATION_DETACHED_DETAIL_TYPE,
+        "detail": Match.object_like(
+            {
+                "searchId": search.search_id,
+                "voiceConnectorId": vc_id,
+                "problem": "configuration_not_attached",
+                "repaired": True,
+            }
+        ),
+    }
+    reported.expect(
+        ExpectedResult.object_like(
+            {
+                "Messages": Match.array_with(
+                    [Match.object_like({"Body": Match.serialized_json(Match.object_like(event))})]
+                )
+            }
+        )
+    )
+    _wait(reported)
+    _allow(reported, ["sqs:ReceiveMessage"], [under_test.detached_queue.queue_arn])
+    after.next(attached).next(detach).next(repair).next(reattached).next(reported)
+
+    rule = search.pipeline_health_rule.node.default_child
+    assert isinstance(rule, cdk.aws_events.CfnRule)
+    stack = cdk.Stack.of(assertions)
+    pipeline_arn = f"arn:aws:chime:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:media-pipeline/x"
+    for assertion_id, statuses, matched in (
+        ("PipelineRuleMatchesElementFailure", ("Failed", "InProgress"), True),
+        ("PipelineRuleIgnoresElementsInProgress", ("InProgress", "InProgress"), False),
+    ):
+        element_event = {
+            "version": "0",
+            "id": f"integ-{assertion_id}",
+            "detail-type": "Media Insights State Change",
+            "source": "aws.chime",
+            "account": cdk.Aws.ACCOUNT_ID,
+            "time": "2026-01-01T00:00:00Z",
+            "region": cdk.Aws.REGION,
+            "resources": [],
+            "detail": {
+                "version": "0",
+                "mediaInsightsPipelineArn": pipeline_arn,
+                "eventType": "chime:MediaInsightsInProgress",
+                "mediaInsightsPipelineElementStatuses": [
+                    {"type": "VoiceAnalyticsProcessor", "status": statuses[0], "updatedOn": 1686184070655},
+                    {"type": "SqsQueueSink", "status": statuses[1], "updatedOn": 1686184070655},
+                ],
+                "transactionId": MADE_UP_TRANSACTION,
+                "voiceConnectorId": vc_id,
+            },
+        }
+        call = AwsApiCall(
+            assertions,
+            assertion_id,
+            service="EventBridge",
+            api="testEventPattern",
+            parameters={
+                "EventPattern": stack.to_json_string(rule.event_pattern),
+                "Event": stack.to_json_string(element_event),
+            },
+        )
+        call.expect(ExpectedResult.object_like({"Result": matched}))
+        # TestEventPattern has no resource type in IAM.
+        _allow(call, ["events:TestEventPattern"], ["*"])
 
 
 def label_for_runner(assembly_dir: str) -> None:

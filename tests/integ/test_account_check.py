@@ -306,6 +306,35 @@ def test_a_failed_assertion_refutes_only_its_own_assumption() -> None:
     assert "Speaker search API rate = 0" in text
 
 
+def test_the_guard_and_element_failure_rows_follow_their_own_assertions() -> None:
+    log = (
+        "  ASSERT     integ_speaker_search 900s\n"
+        "      AssertionResultsGuardFindsConfigurationAttached - success\n"
+        "      AssertionResultsGuardRepairsDetachedConfiguration - success\n"
+        "      AssertionResultsConnectorReattachedByGuard\n"
+        "      Expected StreamingConfiguration.MediaInsightsConfiguration to match ...\n"
+        "      AssertionResultsDetachedEventReachedTarget - success\n"
+        "      AssertionResultsPipelineRuleMatchesElementFailure\n"
+        "      Expected Result true ...\n"
+        "      AssertionResultsPipelineRuleIgnoresElementsInProgress - success\n"
+    )
+    answers = _answers(log)
+    guard = "the attachment guard compares with the ARN AWS reports attached, and may read the connector"
+    assert answers[guard] == "holds"
+    repair = "the guard re-attaches after a rewrite without MediaInsightsConfiguration (its Put is allowed)"
+    assert answers[repair] == "REFUTED: AssertionResultsConnectorReattachedByGuard"
+    event = (
+        "Analytics Configuration Detached reaches a rule's target (PutEvents with source/detail-type "
+        "conditions)"
+    )
+    assert answers[event] == "holds"
+    pattern = (
+        "EventBridge matches an element failure with the health rule's $or pattern (a field in an array of "
+        "objects)"
+    )
+    assert answers[pattern] == "REFUTED: AssertionResultsPipelineRuleMatchesElementFailure"
+
+
 def test_a_refused_deployment_refutes_the_policy_it_names() -> None:
     log = (
         "  FAILED     integ_speaker_search 300s\n"
