@@ -690,7 +690,7 @@ class _StatusEvidence:
 
 
 def _noting_claims(claim: Callable[..., Any], claims: dict[str, list[float]]) -> Callable[..., Any]:
-    """``state.begin_enroll`` / ``retake_enroll``, noting when a claim was taken (the state's clock)."""
+    """``enrollment_state.begin_enroll`` / ``retake_enroll``, noting when a claim was taken (state clock)."""
 
     def noting(table: str, task_id: str, *args: Any, **kwargs: Any) -> Any:
         at = sys.modules["state"]._now()
@@ -730,20 +730,17 @@ def _soak_handler(
         stack.enter_context(mock.patch.dict(os.environ))  # restores the whole environment after
         apply_env(os.environ, env)
         clients, aws_calls = sys.modules["clients"], sys.modules["aws_calls"]
-        state = sys.modules["state"]
+        enrollment_state = sys.modules["enrollment_state"]
         if claims is not None:
-            stack.enter_context(
-                mock.patch.object(state, "begin_enroll", _noting_claims(state.begin_enroll, claims))
-            )
-            stack.enter_context(
-                mock.patch.object(state, "retake_enroll", _noting_claims(state.retake_enroll, claims))
-            )
+            for claim in ("begin_enroll", "retake_enroll"):
+                noting = _noting_claims(getattr(enrollment_state, claim), claims)
+                stack.enter_context(mock.patch.object(enrollment_state, claim, noting))
         for module, attr, value in (
             (clients, "READ_TIMEOUT_S", 0.1),
             (clients, "CONNECT_TIMEOUT_S", 0.2),
             (clients, "SAFETY_MARGIN_S", 0.5),
-            (sys.modules["user_requests"], "CLOCK_SKEW_S", CLOCK_SKEW_S),
-            (sys.modules["user_requests"], "CREATE_BUDGET_S", CREATE_BUDGET_S),
+            (sys.modules["enrollment"], "CLOCK_SKEW_S", CLOCK_SKEW_S),
+            (sys.modules["enrollment"], "CREATE_BUDGET_S", CREATE_BUDGET_S),
             (aws_calls, "_sleep", lambda _seconds: None),  # backoff is exercised, not waited for
             (aws_calls, "_rng", random.Random(seed + 2)),
         ):
@@ -1001,7 +998,7 @@ def _explain_second_profile(fake: f.FakeAws, task_id: str, claims: list[float]) 
         if r.operation == "CreateVoiceProfile" and r.json.get("SpeakerSearchTaskId") == task_id
     )
     made = sorted(p.created_at for p in fake.profiles.values() if p.task_id == task_id)
-    window_s = sys.modules["user_requests"].CREATE_BUDGET_S + CLOCK_SKEW_S
+    window_s = sys.modules["enrollment"].CREATE_BUDGET_S + CLOCK_SKEW_S
     claim = max((at for at in claims if at <= made[0]), default=None)
     head = f"task {task_id}: {len(made)} profiles from {creates} CreateVoiceProfile requests;"
     if claim is None:

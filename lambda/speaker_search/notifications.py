@@ -96,3 +96,8 @@ def loggable_ids(notification: dict[str, Any], detail: Any) -> dict[str, Any]:
         for key in ("detailStatus", "voiceConnectorId", "transactionId", "taskId"):
             candidates[key] = detail.get(key)
     return {k: v for k, v in candidates.items() if isinstance(v, str) and LOGGABLE_ID.fullmatch(v)}
+
+
+def loggable(value: str | None) -> str | None:
+    """``value`` if it looks like an ID (so it may be logged), else None."""
+    return value if value is not None and LOGGABLE_ID.fullmatch(value) else None

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import aws_calls
 import clients
+import consent_state
 import metrics
 import state
 from notifications import require_id
@@ -231,7 +232,7 @@ def on_analytics_ready(
         if settings.state_table_name is None:
             return configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
         try:
-            call = state.note_analytics_ready(
+            call = consent_state.note_analytics_ready(
                 settings.state_table_name, voice_connector_id, transaction_id, deadline
             )
         except state.StateError as exc:
@@ -299,7 +300,9 @@ def start_call(
     ]
     if settings.require_consent and settings.state_table_name and any(o.kind == "started" for o in outcomes):
         try:
-            call = state.get_call(settings.state_table_name, voice_connector_id, transaction_id, deadline)
+            call = consent_state.get_call(
+                settings.state_table_name, voice_connector_id, transaction_id, deadline
+            )
         except state.StateError:
             call = None  # the decline handler reads the started tasks and stops them itself
         if call is not None and call.consent == state.DECLINED:
@@ -405,7 +408,7 @@ def note_task_seen(
         first_seen = state.mark_started(settings.state_table_name, token, task_id, deadline)
         if not (first_seen and settings.require_consent):
             return
-        call = state.get_call(settings.state_table_name, voice_connector_id, transaction_id, deadline)
+        call = consent_state.get_call(settings.state_table_name, voice_connector_id, transaction_id, deadline)
     except state.StateError as exc:
         logger.warning("start_state_unavailable", extra={"errorCode": exc.code, "operation": "mark_started"})
         return

@@ -12,6 +12,8 @@ from types import ModuleType
 from typing import Any
 
 import aws_calls
+import consent_state
+import enrollment_state
 import metrics
 import pytest
 import state
@@ -315,7 +317,7 @@ def test_a_lost_create_response_adopts_the_profile_it_made(
 ) -> None:
     attempted = PROFILE["CreatedTimestamp"].timestamp() - 1
     monkeypatch.setattr(state, "_now", lambda: attempted)
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
     monkeypatch.setattr(state, "_now", lambda: attempted + 600)  # the attempt's window has passed
     other = {**PROFILE, "VoiceProfileId": "vp-old", "CreatedTimestamp": datetime(2029, 1, 1, tzinfo=UTC)}
     listing(enrollment, _summary(other), _summary(PROFILE))
@@ -329,7 +331,7 @@ def test_a_lost_create_that_made_nothing_is_created_again(
     enrollment: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(state, "_now", lambda: 1_000.0)
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
     monkeypatch.setattr(state, "_now", lambda: 5_000.0)
     enrollment.chime.add_response("list_voice_profiles", {"VoiceProfiles": [_summary(PROFILE)]})
     enrollment.chime.add_response(
@@ -351,19 +353,21 @@ def test_a_lost_create_does_not_adopt_a_profile_another_lost_create_may_have_mad
     table, domain = state_aws.table_name, "vpd-0123456789"
     attempted = PROFILE["CreatedTimestamp"].timestamp() - 1
     monkeypatch.setattr(state, "_now", lambda: attempted)
-    state.begin_enroll(table, TASK, "req-0", _deadline())
-    state.note_create_attempt(table, domain, TASK, _deadline())
-    state.note_create_attempt(table, domain, "ssk-task-2", _deadline())
+    enrollment_state.begin_enroll(table, TASK, "req-0", _deadline())
+    enrollment_state.note_create_attempt(table, domain, TASK, _deadline())
+    enrollment_state.note_create_attempt(table, domain, "ssk-task-2", _deadline())
     monkeypatch.setattr(state, "_now", lambda: attempted + 600)  # both windows have passed
     listing(enrollment, _summary(PROFILE))
     put_ok(enrollment)
     assert run(handler, enroll()) == {"batchItemFailures": []}
     [(detail_type, detail)] = events_of(enrollment)
     assert (detail_type, detail["reason"]) == ("Voice Profile Request Failed", "AmbiguousLostResponse")
-    assert not state.profile_claimed(table, "vp-1", _deadline())
+    assert not enrollment_state.profile_claimed(table, "vp-1", _deadline())
     # The verdict stands once the other create has settled: one request, one outcome.
-    other = [a.entry for a in state.create_attempts(table, domain, _deadline()) if a.task_id != TASK]
-    state.clear_create_attempts(table, domain, other, _deadline())
+    other = [
+        a.entry for a in enrollment_state.create_attempts(table, domain, _deadline()) if a.task_id != TASK
+    ]
+    enrollment_state.clear_create_attempts(table, domain, other, _deadline())
     put_ok(enrollment)
     assert run(handler, enroll()) == {"batchItemFailures": []}  # no ListVoiceProfiles this time
     assert [d["reason"] for _, d in events_of(enrollment)] == ["AmbiguousLostResponse"] * 2
@@ -376,7 +380,7 @@ def test_a_transient_error_checking_a_lost_create_is_retried_not_reported(
 
     monkeypatch.setattr(clients, "MAX_ATTEMPTS", 1)
     monkeypatch.setattr(state, "_now", lambda: 1_000.0)
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
     monkeypatch.setattr(state, "_now", lambda: 5_000.0)
     enrollment.chime.add_client_error(
         "list_voice_profiles", service_error_code="ServiceUnavailableException", http_status_code=503
@@ -404,14 +408,14 @@ def test_a_create_stays_recorded_until_its_outcome_is_known(
     put_ok(enrollment, 2)
     run(handler, enroll(speakerSearchTaskId="t-2"))  # answered
     run(handler, enroll(speakerSearchTaskId="t-3"))  # definitely failed
-    assert [a.task_id for a in state.create_attempts(table, domain, _deadline())] == [TASK]
+    assert [a.task_id for a in enrollment_state.create_attempts(table, domain, _deadline())] == [TASK]
     assert [d for d, _ in events_of(enrollment)] == ["Voice Profile Enrolled", "Voice Profile Request Failed"]
 
 
 def test_a_create_in_flight_elsewhere_is_not_duplicated(
     enrollment: Stubs, handler: ModuleType, state_aws: StateAws
 ) -> None:
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
     assert run(handler, enroll()) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}  # redelivered later
 
 
@@ -602,7 +606,7 @@ def test_a_decline_that_lands_while_the_start_is_in_flight_stops_the_new_task(
 
     def decline_meanwhile(service: str) -> f.Reply | None:
         if service == f.CHIME and not gate.tasks:  # the start request: the decline is handled now
-            state.record_consent(
+            consent_state.record_consent(
                 state_aws.table_name,
                 n.SERVED_CONNECTOR,
                 "tx-1",
@@ -630,7 +634,7 @@ def test_a_retaken_claim_gets_a_whole_create_budget_from_the_retake(
     clock = [0.0]
     monkeypatch.setattr(aws_calls, "_clock", lambda: clock[0])
     monkeypatch.setattr(state, "_now", lambda: 1_000.0)
-    state.begin_enroll(table, TASK, "req-0", aws_calls.Deadline.after(30))
+    enrollment_state.begin_enroll(table, TASK, "req-0", aws_calls.Deadline.after(30))
     monkeypatch.setattr(state, "_now", lambda: 5_000.0)  # the lost create's window has passed
 
     def slow_listing(**_: Any) -> None:
@@ -648,7 +652,7 @@ def test_a_retaken_claim_gets_a_whole_create_budget_from_the_retake(
     claim = state_item(table, f"enroll#{TASK}")
     assert (claim["requestId"], claim["attemptedAt"]) == ({"S": "req-1"}, {"N": "5000"})
     assert float(claim["endsBy"]["N"]) == 5_000 + 20  # CREATE_BUDGET_S from the retake
-    [attempt] = state.create_attempts(table, domain, _deadline())
+    [attempt] = enrollment_state.create_attempts(table, domain, _deadline())
     assert (attempt.task_id, attempt.started_at, attempt.ends_by) == (TASK, 5_000, 5_020)
 
 
@@ -679,13 +683,13 @@ def test_a_search_for_a_lost_profile_drops_creates_older_than_any_enrollable_tas
     now = PROFILE["CreatedTimestamp"].timestamp() + 600
     for task, started in (("t-old", now - 26 * 3600), ("t-recent", now - 24 * 3600)):
         monkeypatch.setattr(state, "_now", lambda started=started: started)
-        state.note_create_attempt(table, domain, task, _deadline())
+        enrollment_state.note_create_attempt(table, domain, task, _deadline())
     monkeypatch.setattr(state, "_now", lambda: now - 600)
-    state.begin_enroll(table, TASK, "req-0", _deadline())
+    enrollment_state.begin_enroll(table, TASK, "req-0", _deadline())
     monkeypatch.setattr(state, "_now", lambda: now)
     listing(enrollment)
     enrollment.chime.add_response("create_voice_profile", {"VoiceProfile": PROFILE})
     put_ok(enrollment)
     run(handler, enroll())
     # 26 h old: gone; 24 h old (its task may still be enrolled for a while): kept.
-    assert [a.task_id for a in state.create_attempts(table, domain, _deadline())] == ["t-recent"]
+    assert [a.task_id for a in enrollment_state.create_attempts(table, domain, _deadline())] == ["t-recent"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import aws_calls
 import clients
+import consent_state
 import metrics
 import pytest
 import settings
@@ -81,7 +82,7 @@ class FakeState:
 
     def __init__(self) -> None:
         self.starts: dict[str, state.StartRecord] = {}
-        self.calls: dict[tuple[str, str], state.CallRecord] = {}
+        self.calls: dict[tuple[str, str], consent_state.CallRecord] = {}
         self.failing: set[str] = set()
         self.marked: list[tuple[str, str | None]] = []
         self.reads: list[str] = []  # get_start calls, by token
@@ -107,20 +108,22 @@ class FakeState:
         self.marked.append((token, task_id))
         self.starts[token] = state.StartRecord(state.STARTED, task_id)
 
-    def note_analytics_ready(self, table: str, vc: str, tx: str, deadline: Any) -> state.CallRecord:
+    def note_analytics_ready(self, table: str, vc: str, tx: str, deadline: Any) -> consent_state.CallRecord:
         self._check("note_analytics_ready")
-        return self.calls.get((vc, tx), state.CallRecord(None, None, None, ready=True))
+        return self.calls.get((vc, tx), consent_state.CallRecord(None, None, None, ready=True))
 
-    def get_call(self, table: str, vc: str, tx: str, deadline: Any) -> state.CallRecord:
+    def get_call(self, table: str, vc: str, tx: str, deadline: Any) -> consent_state.CallRecord:
         self._check("get_call")
-        return self.calls.get((vc, tx), state.CallRecord(None, None, None, ready=True))
+        return self.calls.get((vc, tx), consent_state.CallRecord(None, None, None, ready=True))
 
 
 @pytest.fixture
 def table(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeState:
     fake = FakeState()
-    for name in ("begin_start", "get_start", "mark_started", "note_analytics_ready", "get_call"):
+    for name in ("begin_start", "get_start", "mark_started"):
         monkeypatch.setattr(state, name, getattr(fake, name))
+    for name in ("note_analytics_ready", "get_call"):
+        monkeypatch.setattr(consent_state, name, getattr(fake, name))
     reconfigure(handler, monkeypatch, STATE_TABLE_NAME="speaker-search-state")
     return fake
 
@@ -555,7 +558,9 @@ def test_without_a_decision_the_call_waits_for_consent(
 def test_a_declined_call_is_skipped_with_its_consent_reference_and_counted(
     handler: ModuleType, stubs: Stubs, gate: FakeState, caplog: pytest.LogCaptureFixture, emf: io.StringIO
 ) -> None:
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-7", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.DECLINED, "ivr-7", None, ready=True
+    )
 
     assert handler.handler(n.analytics_ready(), None) == {"outcome": "skipped", "reason": "consent declined"}
 
@@ -582,10 +587,14 @@ def test_a_consent_state_that_cannot_be_read_fails_the_record(
 
 def _decline_during_the_start(gate: FakeState, stubs: Stubs) -> None:
     """Consent is granted when the notification is read and declined while task t-5 starts."""
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.GRANTED, "ivr-1", None, ready=True
+    )
 
     def decline_meanwhile(**_: Any) -> None:
-        gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+        gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+            state.DECLINED, "ivr-1", None, ready=True
+        )
 
     clients.chime().meta.events.register(
         "before-parameter-build.chime-sdk-voice.StartSpeakerSearchTask", decline_meanwhile
@@ -635,7 +644,9 @@ def test_a_failed_stop_after_a_racing_decline_fails_the_record_and_the_redeliver
 def test_a_declined_call_whose_stop_fails_again_is_redelivered_again(
     handler: ModuleType, stubs: Stubs, gate: FakeState, emf: io.StringIO
 ) -> None:
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.DECLINED, "ivr-1", None, ready=True
+    )
     gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-5")
     error(stubs, "stop_speaker_search_task", "AccessDeniedException", 403)
     with pytest.raises(handler.NotificationFailedError) as raised:
@@ -653,7 +664,9 @@ def test_a_status_naming_a_task_already_known_stops_nothing(
 ) -> None:
     # The start recorded t-5 and the decline handler stopped what it knew: the status naming t-5
     # again (not its first sight) must not stop anything a second time.
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.DECLINED, "ivr-1", None, ready=True
+    )
     gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-5")
     monkeypatch.setattr(state, "mark_started", lambda *_: False)  # the task ID was recorded before
     tasks.note_task_seen(
@@ -672,7 +685,9 @@ def test_a_status_naming_a_task_already_known_stops_nothing(
 def test_after_the_start_only_a_readable_decline_stops_the_task(
     handler: ModuleType, stubs: Stubs, gate: FakeState, later: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.GRANTED, "ivr-1", None, ready=True
+    )
     if later == "unreadable":
         gate.failing.add("get_call")
     stubs.chime.add_response(
@@ -962,7 +977,9 @@ def test_with_the_gate_off_a_recorded_decline_stops_nothing(
     handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture
 ) -> None:
     # REQUIRE_CONSENT is off: consent records (say from before it was turned off) are not read.
-    table.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    table.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.DECLINED, "ivr-1", None, ready=True
+    )
     stubs.chime.add_response(
         "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-5"}}
     )
@@ -978,10 +995,14 @@ def test_a_decline_after_starts_that_were_all_duplicates_stops_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The decline handler stops what the table knows; this delivery started nothing new.
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.GRANTED, "ivr-1", None, ready=True
+    )
     gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-old")
     monkeypatch.setattr(
-        state, "get_call", lambda *_: state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+        consent_state,
+        "get_call",
+        lambda *_: consent_state.CallRecord(state.DECLINED, "ivr-1", None, ready=True),
     )
     assert handler.handler(n.analytics_ready(), None)["outcome"] == "duplicate"
     assert_nothing_stopped(caplog)
@@ -991,13 +1012,17 @@ def test_a_decline_after_one_of_two_starts_stops_the_started_one(
     handler: ModuleType, stubs: Stubs, gate: FakeState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.GRANTED, "ivr-1", None, ready=True
+    )
     gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-old")  # a duplicate this time
     stubs.chime.add_response(
         "start_voice_tone_analysis_task", {"VoiceToneAnalysisTask": {"VoiceToneAnalysisTaskId": "tone-1"}}
     )
     monkeypatch.setattr(
-        state, "get_call", lambda *_: state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+        consent_state,
+        "get_call",
+        lambda *_: consent_state.CallRecord(state.DECLINED, "ivr-1", None, ready=True),
     )
     _expect_stop(stubs, "t-old")
     stubs.chime.add_response(

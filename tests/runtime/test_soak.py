@@ -176,8 +176,8 @@ def test_the_soak_catches_a_second_profile_for_one_enroll(
         @contextmanager
         def never_adopting(*args: Any, **kwargs: Any) -> Iterator[Any]:
             with original(*args, **kwargs) as loaded:
-                requests = sys.modules["user_requests"]._VoiceProfileRequest
-                with mock.patch.object(requests, "find_lost_profile", return_value=None):
+                enrollment = sys.modules["enrollment"]
+                with mock.patch.object(enrollment, "find_lost_profile", return_value=None):
                     yield loaded
 
         monkeypatch.setattr(soak, "_soak_handler", never_adopting)
@@ -236,7 +236,7 @@ def test_a_second_profile_is_explained_against_the_search_window(
     """A duplicate names when its task's first profile was made after the claim it belongs to."""
     soak = load_soak()
     # the soak's scaled times: a 0.6 s create budget + 0.5 s clock skew = a 1.1 s window
-    monkeypatch.setitem(sys.modules, "user_requests", mock.Mock(CREATE_BUDGET_S=0.6))
+    monkeypatch.setitem(sys.modules, "enrollment", mock.Mock(CREATE_BUDGET_S=0.6))
     fake = f.FakeAws()
     body = b'{"SpeakerSearchTaskId": "task-1"}'
     for _ in range(2):

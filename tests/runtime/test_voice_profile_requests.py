@@ -22,6 +22,7 @@ from typing import Any
 import aws_calls
 import boto3
 import clients
+import enrollment_state
 import metrics
 import pytest
 import state
@@ -107,7 +108,7 @@ def chime(handler: ModuleType, stubs: Stubs, state_aws: StateAws, monkeypatch: p
 def lost_create(chime: Stubs, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch) -> Stubs:
     """An earlier delivery claimed the task and lost CreateVoiceProfile's answer; its window has passed."""
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", deadline())
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
     return chime
 
@@ -216,7 +217,9 @@ def test_another_tasks_long_create_that_overlaps_the_window_blocks_adoption(
     at 10,000 notifications: a throttled create outlived a window of one attempt).
     """
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED - 200)
-    state.note_create_attempt(state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(300))
+    enrollment_state.note_create_attempt(
+        state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(300)
+    )
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
     listing(lost_create, profile("vp-1"))
     put_ok(lost_create)
@@ -229,7 +232,9 @@ def test_another_tasks_create_that_ended_before_the_window_does_not_block_adopti
     lost_create: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED - 200)
-    state.note_create_attempt(state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(79))
+    enrollment_state.note_create_attempt(
+        state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(79)
+    )
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
     listing(lost_create, profile("vp-1"))
     put_ok(lost_create)
@@ -261,7 +266,7 @@ def test_another_tasks_create_blocks_adoption_exactly_when_its_skewed_window_mee
 ) -> None:
     """Both windows are widened by ``CLOCK_SKEW_S``; windows that touch overlap (the edges count)."""
     monkeypatch.setattr(state, "_now", lambda: started)
-    other = state.note_create_attempt(
+    other = enrollment_state.note_create_attempt(
         state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(claim_s)
     )
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
@@ -292,9 +297,9 @@ def test_adopting_a_lost_profile_settles_only_this_tasks_creates(
     """The lost create's own entry never blocks its adoption, and adopting clears it (and only it)."""
     table = state_aws.table_name
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
-    state.note_create_attempt(table, DOMAIN, TASK, deadline())
+    enrollment_state.note_create_attempt(table, DOMAIN, TASK, deadline())
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED - 500)  # another task's, long settled by time
-    other = state.note_create_attempt(table, DOMAIN, "ssk-task-other", deadline())
+    other = enrollment_state.note_create_attempt(table, DOMAIN, "ssk-task-other", deadline())
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
     listing(lost_create, profile("vp-1"))
     put_ok(lost_create)
@@ -308,8 +313,8 @@ def test_a_lost_create_that_made_nothing_settles_its_entry_and_creates_again(
 ) -> None:
     table = state_aws.table_name
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
-    lost = state.note_create_attempt(table, DOMAIN, TASK, deadline())
-    other = state.note_create_attempt(table, DOMAIN, "ssk-task-other", deadline())
+    lost = enrollment_state.note_create_attempt(table, DOMAIN, TASK, deadline())
+    other = enrollment_state.note_create_attempt(table, DOMAIN, "ssk-task-other", deadline())
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
     listing(lost_create)  # nothing was made
     lost_create.chime.add_response(
@@ -330,9 +335,13 @@ def test_a_search_drops_unsettled_creates_that_ended_more_than_an_enrollment_ttl
     table, now = state_aws.table_name, ATTEMPTED + 600
     horizon = now - state.ENROLL_TTL_S
     monkeypatch.setattr(state, "_now", lambda: horizon - CLAIM_S)
-    at_horizon = state.note_create_attempt(table, DOMAIN, "ssk-task-at", deadline())  # ends at the horizon
+    at_horizon = enrollment_state.note_create_attempt(
+        table, DOMAIN, "ssk-task-at", deadline()
+    )  # ends at the horizon
     monkeypatch.setattr(state, "_now", lambda: horizon - CLAIM_S - 1)
-    state.note_create_attempt(table, DOMAIN, "ssk-task-before", deadline())  # ended a second earlier
+    enrollment_state.note_create_attempt(
+        table, DOMAIN, "ssk-task-before", deadline()
+    )  # ended a second earlier
     monkeypatch.setattr(state, "_now", lambda: now)
     listing(lost_create, profile("vp-1"))
     put_ok(lost_create)
@@ -344,7 +353,7 @@ def test_a_search_drops_unsettled_creates_that_ended_more_than_an_enrollment_ttl
 def test_a_profile_another_task_owns_is_not_adopted(
     lost_create: Stubs, handler: ModuleType, state_aws: StateAws
 ) -> None:
-    state.claim_profile(state_aws.table_name, "vp-other", "ssk-task-other", deadline())
+    enrollment_state.claim_profile(state_aws.table_name, "vp-other", "ssk-task-other", deadline())
     listing(lost_create, profile("vp-other"), profile("vp-1"))
     put_ok(lost_create)
     handler.handler(n.sqs_event(request()), None)
@@ -629,7 +638,7 @@ def test_a_claim_is_treated_as_in_flight_until_its_window_and_the_clock_skew_hav
     searched: bool,
 ) -> None:
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", deadline())
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + elapsed)
     if searched:
         listing(chime)  # nothing was made: created again
@@ -650,7 +659,7 @@ def test_a_claim_retaken_by_another_delivery_meanwhile_is_left_to_it(
     listing(lost_create)
 
     def retake_meanwhile(**_: Any) -> None:  # the other delivery retakes while we list
-        state.retake_enroll(state_aws.table_name, TASK, "req-other", ATTEMPTED, deadline())
+        enrollment_state.retake_enroll(state_aws.table_name, TASK, "req-other", ATTEMPTED, deadline())
 
     lost_create.chime.client.meta.events.register(
         "after-call.chime-sdk-voice.ListVoiceProfiles", retake_meanwhile
@@ -732,7 +741,7 @@ def test_a_create_answered_without_a_profile_keeps_the_claim_and_its_entry_for_t
     )
     assert events_of(chime) == []
     assert state_item(state_aws.table_name, f"enroll#{TASK}")["s"] == {"S": "creating"}  # type: ignore[index]
-    [attempt] = state.create_attempts(state_aws.table_name, DOMAIN, deadline())
+    [attempt] = enrollment_state.create_attempts(state_aws.table_name, DOMAIN, deadline())
     assert attempt.task_id == TASK  # a profile may exist: the create stays unsettled
 
 
@@ -764,11 +773,11 @@ def test_creates_stop_at_the_claims_end(
     chime: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each throttled attempt takes 2 s; with a 10 s budget and 7 s per attempt, the third cannot start."""
-    import user_requests
+    import enrollment
 
     clock = [0.0]
     monkeypatch.setattr(aws_calls, "_clock", lambda: clock[0])
-    monkeypatch.setattr(user_requests, "CREATE_BUDGET_S", 10.0)
+    monkeypatch.setattr(enrollment, "CREATE_BUDGET_S", 10.0)
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
 
     def slow_throttle(**_: Any) -> None:
