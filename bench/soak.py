@@ -44,8 +44,10 @@ Usage: .venv/bin/python bench/soak.py [--notifications 2000] [--seed 1] [--fault
 ``--consent`` runs the handler with REQUIRE_CONSENT=true and ENABLE_ENROLLMENT=true and adds:
 
 * ``Speaker Search Consent`` requests for four calls in five: granted, declined, or two decisions
-  (``OVERRIDES``: declined after the start, granted after a decline, out-of-order ``time`` both
-  ways, equal ``time``), the second 20 to 60 messages after the first;
+  (``OVERRIDES``: declined after the start, granted after a decline, out-of-order ingestion times
+  both ways, equal ingestion times), the second 20 to 60 messages after the first. Each comes in
+  the request envelope with its EventBridge ingestion time, which orders the decisions; the
+  event's own ``time`` claims the opposite order, and must be ignored;
 * ``Enroll`` / ``Update`` / ``Delete Voice Profile`` requests (one message in five): enrolls, some
   with a second request for the same task, some without ``consentReference``, for an expired
   (25 h) or unknown task; updates, also of unknown profiles and with expired tasks; deletes, each
@@ -366,16 +368,22 @@ def _wrap(notification: dict[str, Any], rng: random.Random) -> str:
 def _consent_request(
     call: tuple[str, str], decision: str, rid: str, time: str = "2029-11-25T10:01:00Z"
 ) -> dict[str, Any]:
-    """A ``Speaker Search Consent`` request (lambda/speaker_search/user_requests.py)."""
+    """A ``Speaker Search Consent`` request as its rule delivers it (lambda/speaker_search/consent.py).
+
+    ``time`` is EventBridge's ingestion time (the envelope's), which orders decisions. The event's
+    own ``time`` is its producer's and says the opposite (the earliest decision claims the latest
+    time), so a handler that ordered by it would fail the soak's consent checks.
+    """
     detail = {"voiceConnectorId": call[0], "transactionId": call[1], "consent": decision}
     request = n.envelope("Speaker Search Consent", {**detail, "consentReference": f"ivr-{rid}"}, rid)
-    request.update(source=REQUEST_SOURCE, time=time)
-    return request
+    minute = int(time[14:16])
+    request.update(source=REQUEST_SOURCE, time=f"2029-11-25T11:{59 - minute:02d}:00Z")
+    return n.request_envelope(request, time)
 
 
-#: Decision histories of calls with several decisions: (decision, minute of its ``time``) in the
-#: order they are sent; the second is sent 20 to 60 messages after the first, so a granted call
-#: has usually started by then. The latest ``time`` wins; on a tie ``declined`` does.
+#: Decision histories of calls with several decisions: (decision, minute of its ingestion time) in
+#: the order they are sent; the second is sent 20 to 60 messages after the first, so a granted call
+#: has usually started by then. The latest ingestion time wins; on a tie ``declined`` does.
 OVERRIDES = (
     (("granted", 1), ("declined", 2)),  # declined after the start: the task is stopped
     (("declined", 1), ("granted", 2)),  # granted later: the call starts then
@@ -405,7 +413,7 @@ def _voice_profile_request(case: VoiceProfileCase, with_reference: bool = True) 
         detail["externalId"] = f"ext-{case.request_id}"
     request = n.envelope(case.detail_type, detail, case.request_id)
     request.update(source=REQUEST_SOURCE, time="2029-11-25T10:05:00Z")
-    return request
+    return n.request_envelope(request, "2029-11-25T10:05:00Z")
 
 
 def _voice_profile_cases(i: int, rng: random.Random) -> list[tuple[int, VoiceProfileCase, bool]]:

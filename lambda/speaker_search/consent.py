@@ -4,14 +4,14 @@ The latest decision per connector and transaction is stored (``consent_state.rec
 ``granted`` for a call whose AnalyticsReady has arrived starts it now; ``granted`` before
 AnalyticsReady is remembered and the notification starts the call; ``declined`` stops tasks already
 running. Each applied decision is published as ``Speaker Search Consent Recorded`` (the audit
-trail). A malformed consent is skipped with its reason logged.
+trail), whose ``decidedAt`` is the request's EventBridge ingestion time in UTC (the order of
+decisions; the event's own ``time`` is set by its producer and is not used). A malformed consent is
+skipped with its reason logged.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from datetime import UTC, datetime
 from typing import Any
 
 import aws_calls
@@ -19,7 +19,7 @@ import consent_state
 import metrics
 import state
 import tasks
-from notifications import MalformedError, json_type, loggable, optional_id, require_id
+from notifications import Instant, MalformedError, json_type, loggable, optional_id, require_id
 from outcomes import Outcome, logger, skip
 from results import publish
 from settings import Settings
@@ -27,7 +27,8 @@ from settings import Settings
 CONSENT = "Speaker Search Consent"
 CONSENT_RECORDED = "Speaker Search Consent Recorded"
 CONSENT_VALUES = (state.GRANTED, state.DECLINED)
-EVENT_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+#: Why a decision was not applied: the stored one outranks it (consent_state's ranking).
+OUTRANKED = "a later consent decision, or a decline with the same time, is already recorded"
 
 
 def on_consent(
@@ -36,7 +37,10 @@ def on_consent(
     settings: Settings,
     deadline: aws_calls.Deadline,
     fields: dict[str, Any],
+    *,
+    ingested_at: Instant,
 ) -> Outcome:
+    """Record the decision (ordered by ``ingested_at``, the request's EventBridge ingestion time)."""
     try:
         voice_connector_id = require_id(detail, "voiceConnectorId")
         transaction_id = require_id(detail, "transactionId")
@@ -51,7 +55,7 @@ def on_consent(
         return skip(fields, tasks.NOT_SERVED, logging.INFO)
     if settings.state_table_name is None:
         return tasks.configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
-    decided_at = _event_time(notification)
+    decided_at = ingested_at.text
     fields = {**fields, "consent": consent, "consentReference": loggable(reference)}
     try:
         call, applied = consent_state.record_consent(
@@ -60,14 +64,14 @@ def on_consent(
             transaction_id,
             consent=consent,
             consent_reference=reference,
-            decided_at=decided_at,
+            decided_at=ingested_at,
             deadline=deadline,
         )
     except state.StateError as exc:
         logger.error("consent_state_failed", extra={**fields, "errorCode": exc.code})
         return Outcome("failed", f"state table: {exc.code}")
     if not applied:
-        return skip(fields, "a later consent decision is already recorded", logging.INFO)
+        return skip(fields, OUTRANKED, logging.INFO)
     logger.info("consent_recorded", extra={**fields, "decidedAt": decided_at, "callReady": call.ready})
     metrics.count(metrics.CONSENT_GRANTED if consent == state.GRANTED else metrics.CONSENT_DECLINED)
     audit = {
@@ -98,14 +102,6 @@ def on_consent(
     return tasks.stop_call(
         voice_connector_id, transaction_id, settings=settings, deadline=deadline, fields=fields
     )
-
-
-def _event_time(notification: dict[str, Any]) -> str:
-    """The request event's ``time`` (set by EventBridge), or now when it is missing or odd."""
-    value = notification.get("time")
-    if isinstance(value, str) and EVENT_TIME.fullmatch(value):
-        return value
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def request_id(notification: dict[str, Any]) -> str | None:

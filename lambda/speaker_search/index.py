@@ -154,7 +154,7 @@ import dead_letters
 import metrics
 import settings as settings_module
 from health import PIPELINE_DETAIL_TYPE, on_pipeline_state_change
-from notifications import MalformedError, is_sqs_batch, json_type, loggable_ids, unwrap
+from notifications import Instant, MalformedError, is_sqs_batch, json_type, loggable_ids, receive
 from outcomes import Outcome, apply_log_level, logger, skip
 from results import on_speaker_search_status, on_voice_tone_status
 from settings import Settings
@@ -214,8 +214,8 @@ def _handle_batch(
 def _process(body: Any, settings: Settings, deadline: aws_calls.Deadline, fields: dict[str, Any]) -> Outcome:
     """Handle one notification (an SQS body or a raw event); never raises."""
     try:
-        notification = unwrap(body)
-        return _dispatch(notification, settings, deadline, fields)
+        received = receive(body)
+        return _dispatch(received.notification, settings, deadline, fields, received.ingested_at)
     except MalformedError as exc:
         logger.warning("notification_rejected", extra={**fields, "reason": str(exc)})
         return Outcome("failed", str(exc), dead_letter=True)  # can never succeed
@@ -228,7 +228,11 @@ def _process(body: Any, settings: Settings, deadline: aws_calls.Deadline, fields
 
 
 def _dispatch(
-    notification: dict[str, Any], settings: Settings, deadline: aws_calls.Deadline, fields: dict[str, Any]
+    notification: dict[str, Any],
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    fields: dict[str, Any],
+    ingested_at: Instant | None,
 ) -> Outcome:
     detail = notification.get("detail")
     fields = {**fields, **loggable_ids(notification, detail)}
@@ -242,7 +246,7 @@ def _dispatch(
     if detail_type == PIPELINE_DETAIL_TYPE:
         return on_pipeline_state_change(detail, settings, fields)
     if detail_type in REQUEST_DETAIL_TYPES:  # consent and voice profile requests (their own rules)
-        return on_request(notification, detail, settings, deadline, fields)
+        return on_request(notification, detail, settings, deadline, fields, ingested_at=ingested_at)
     if detail_type not in ("VoiceAnalyticsStatus", "SpeakerSearchStatus", "VoiceToneAnalysisStatus"):
         return skip(fields, "unknown detail-type", logging.WARNING)
     if not isinstance(status, str) or not status:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import aws_calls
@@ -140,6 +141,11 @@ def string(value: str) -> AttributeValueTypeDef:
 
 def number(value: float) -> AttributeValueTypeDef:
     return {"N": str(int(value)) if value == int(value) else f"{value:.3f}"}
+
+
+def exact_number(value: Decimal) -> AttributeValueTypeDef:
+    """A decimal as DynamoDB stores it, every digit kept (no exponent, no rounding)."""
+    return {"N": format(value, "f")}
 
 
 def string_of(item: dict[str, Any], name: str) -> str | None:

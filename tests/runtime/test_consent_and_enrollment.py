@@ -17,6 +17,7 @@ import enrollment_state
 import metrics
 import pytest
 import state
+from notifications import parse_instant
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
@@ -26,12 +27,17 @@ from tests.runtime.helpers import Stubs, events_of, listing, logged, put_ok, sta
 SOURCE = "chime-speaker-search.requests"
 
 
+#: The request events' own ``time``, set by their producer: never used for ordering (``at`` is).
+PRODUCER_TIME = "2031-01-01T00:00:00Z"
+
+
 def request(
-    detail_type: str, detail: dict[str, Any], *, rid: str = "req-1", time: str = "2029-11-25T10:01:00Z"
+    detail_type: str, detail: dict[str, Any], *, rid: str = "req-1", at: str = "2029-11-25T10:01:00Z"
 ) -> dict[str, Any]:
+    """The request as its rule delivers it: in the envelope, ingested by EventBridge ``at``."""
     event = n.envelope(detail_type, detail, rid)
-    event.update(source=SOURCE, time=time)
-    return event
+    event.update(source=SOURCE, time=PRODUCER_TIME)
+    return n.request_envelope(event, at)
 
 
 def consent(
@@ -137,14 +143,14 @@ def test_declined_means_never_searched(
 
 
 def test_declined_after_the_start_stops_the_running_task(handler: ModuleType, gate: f.FakeAws) -> None:
-    run(handler, consent(time="2029-11-25T10:00:00Z"), n.analytics_ready())
+    run(handler, consent(at="2029-11-25T10:00:00Z"), n.analytics_ready())
     assert gate.active_tasks == {"task-000001"}
-    assert run(handler, consent("declined", rid="req-2", time="2029-11-25T10:05:00Z")) == {
+    assert run(handler, consent("declined", rid="req-2", at="2029-11-25T10:05:00Z")) == {
         "batchItemFailures": []
     }
     assert gate.stopped_tasks == ["task-000001"]
     # Stopping again (a redelivered decline) finds the task gone and still succeeds.
-    assert run(handler, consent("declined", rid="req-2", time="2029-11-25T10:05:00Z")) == {
+    assert run(handler, consent("declined", rid="req-2", at="2029-11-25T10:05:00Z")) == {
         "batchItemFailures": []
     }
 
@@ -154,8 +160,8 @@ def test_a_decline_stops_a_task_whose_id_only_its_status_names(handler: ModuleTy
     could not stop the task by ID; its first status notification names it, and it is stopped then."""
     gate.duplicate_start_answer = "conflict"
     gate.script(f.CHIME, f.lost_response())
-    run(handler, consent(time="2029-11-25T10:00:00Z"), n.analytics_ready())
-    run(handler, consent("declined", rid="req-2", time="2029-11-25T10:05:00Z"))
+    run(handler, consent(at="2029-11-25T10:00:00Z"), n.analytics_ready())
+    run(handler, consent("declined", rid="req-2", at="2029-11-25T10:05:00Z"))
     assert gate.active_tasks == {"task-000001"}  # not stoppable yet: its ID is unknown
     status = n.search_status(task_id="task-000001", transaction_id="tx-1", is_caller=True)
     assert run(handler, status) == {"batchItemFailures": []}
@@ -166,8 +172,8 @@ def test_a_decline_stops_a_task_whose_id_only_its_status_names(handler: ModuleTy
 
 
 def test_the_latest_decision_wins_whatever_the_delivery_order(handler: ModuleType, gate: f.FakeAws) -> None:
-    run(handler, consent("declined", time="2029-11-25T10:05:00Z"))
-    run(handler, consent("granted", rid="older", time="2029-11-25T10:00:00Z"))  # arrives late, is older
+    run(handler, consent("declined", at="2029-11-25T10:05:00Z"))
+    run(handler, consent("granted", rid="older", at="2029-11-25T10:00:00Z"))  # arrives late, is older
     run(handler, n.analytics_ready())
     assert start_calls(gate) == []
 
@@ -227,7 +233,7 @@ def test_consent_for_a_connector_this_construct_does_not_serve_is_ignored(
 
 def test_a_request_from_another_source_is_not_trusted(handler: ModuleType, gate: f.FakeAws) -> None:
     forged = consent()
-    forged["source"] = "someone.else"
+    forged["event"]["source"] = "someone.else"
     run(handler, forged, n.analytics_ready())
     assert start_calls(gate) == []
 
@@ -242,9 +248,9 @@ def test_with_the_gate_off_every_call_is_searched_and_consent_events_are_ignored
 def test_consent_state_holds_ids_only(handler: ModuleType, gate: f.FakeAws, state_aws: StateAws) -> None:
     run(handler, consent(), n.analytics_ready())
     [call] = [i for i in state_aws.items() if i["pk"]["S"].startswith("call#")]
-    assert set(call) == {"pk", "consent", "consentReference", "decidedAt", "ready", "expiresAt"}
+    assert set(call) == {"pk", "consent", "consentReference", "decidedAtMs", "ready", "expiresAt"}
     assert n.SERVED_CONNECTOR not in call["pk"]["S"]  # a digest of the IDs
-    assert float(call["expiresAt"]["N"]) <= state._now() + 24 * 3600 + 1
+    assert float(call["expiresAt"]["N"]) <= state._now() + 48 * 3600 + 1
 
 
 # -- enrollment ------------------------------------------------------------------------------------
@@ -593,7 +599,7 @@ def test_values_that_are_not_id_shaped_never_reach_the_logs(
 ) -> None:
     phone = "+1 555 0100"
     body = consent()
-    body["detail"]["consentReference"] = phone
+    body["event"]["detail"]["consentReference"] = phone
     assert run(handler, body) == {"batchItemFailures": []}
     assert logged(caplog, "consent_recorded", messageId="m-0")
     assert all(phone not in str(r.__dict__) for r in caplog.records)
@@ -602,7 +608,7 @@ def test_values_that_are_not_id_shaped_never_reach_the_logs(
 def test_a_decline_that_lands_while_the_start_is_in_flight_stops_the_new_task(
     handler: ModuleType, gate: f.FakeAws, state_aws: StateAws
 ) -> None:
-    run(handler, consent(time="2029-11-25T10:00:00Z"))
+    run(handler, consent(at="2029-11-25T10:00:00Z"))
 
     def decline_meanwhile(service: str) -> f.Reply | None:
         if service == f.CHIME and not gate.tasks:  # the start request: the decline is handled now
@@ -612,7 +618,7 @@ def test_a_decline_that_lands_while_the_start_is_in_flight_stops_the_new_task(
                 "tx-1",
                 consent="declined",
                 consent_reference=None,
-                decided_at="2029-11-25T10:05:00Z",
+                decided_at=parse_instant("2029-11-25T10:05:00Z"),  # type: ignore[arg-type]
                 deadline=aws_calls.Deadline.after(30),
             )
         return None

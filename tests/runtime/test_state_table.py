@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
 
 import aws_calls
 import clients
@@ -333,83 +332,3 @@ def test_an_unreachable_table_raises_a_state_error_with_code_and_reason(table: s
         consent_state.get_call("no-such-table", "vc-one", "tx-1", deadline())
     assert raised.value.code == "ResourceNotFoundException"
     assert str(raised.value) == "ResourceNotFoundException: not retryable"
-
-
-# -- call records (consent gate) -------------------------------------------------------------------
-
-CONNECTOR, TRANSACTION = "vc-1", "tx-1"
-
-
-def call_item(table: str) -> dict[str, Any] | None:
-    return state_item(table, consent_state.call_key(CONNECTOR, TRANSACTION))
-
-
-def consent(
-    table: str, decision: str, reference: str | None, at: str
-) -> tuple[consent_state.CallRecord, bool]:
-    return consent_state.record_consent(
-        table,
-        CONNECTOR,
-        TRANSACTION,
-        consent=decision,
-        consent_reference=reference,
-        decided_at=at,
-        deadline=deadline(),
-    )
-
-
-def test_analytics_ready_marks_the_call_and_expires_it_a_day_later(table: str) -> None:
-    record = consent_state.note_analytics_ready(table, CONNECTOR, TRANSACTION, deadline())
-
-    assert record == consent_state.CallRecord(
-        consent=None, consent_reference=None, decided_at=None, ready=True
-    )
-    assert call_item(table) == {
-        "pk": {"S": consent_state.call_key(CONNECTOR, TRANSACTION)},
-        "ready": {"BOOL": True},
-        "expiresAt": {"N": str(int(NOW + 24 * 3600))},
-    }
-
-
-def test_a_decision_is_stored_and_read_back_with_its_reference_and_time(table: str) -> None:
-    record, applied = consent(table, "granted", "ivr-42", "2029-11-25T10:01:00Z")
-
-    assert applied is True
-    assert record == consent_state.CallRecord(
-        consent="granted", consent_reference="ivr-42", decided_at="2029-11-25T10:01:00Z", ready=False
-    )
-    assert call_item(table) == {
-        "pk": {"S": consent_state.call_key(CONNECTOR, TRANSACTION)},
-        "consent": {"S": "granted"},
-        "consentReference": {"S": "ivr-42"},
-        "decidedAt": {"S": "2029-11-25T10:01:00Z"},
-        "expiresAt": {"N": str(int(NOW + 24 * 3600))},
-    }
-    # the call's record as a later AnalyticsReady reads it
-    assert consent_state.get_call(table, CONNECTOR, TRANSACTION, deadline()) == consent_state.CallRecord(
-        consent="granted", consent_reference="ivr-42", decided_at="2029-11-25T10:01:00Z", ready=False
-    )
-
-
-def test_a_later_decision_without_a_reference_drops_the_earlier_reference(table: str) -> None:
-    consent(table, "granted", "ivr-42", "2029-11-25T10:01:00Z")
-
-    record, applied = consent(table, "declined", None, "2029-11-25T10:02:00Z")
-
-    assert applied is True
-    assert record.consent_reference is None
-    stored = call_item(table)
-    assert stored is not None
-    assert "consentReference" not in stored
-    assert stored["consent"] == {"S": "declined"}
-
-
-def test_an_earlier_decision_is_refused_and_the_stored_one_returned(table: str) -> None:
-    consent(table, "declined", "ivr-7", "2029-11-25T10:02:00Z")
-
-    record, applied = consent(table, "granted", "ivr-8", "2029-11-25T10:01:00Z")
-
-    assert applied is False
-    assert record == consent_state.CallRecord(
-        consent="declined", consent_reference="ivr-7", decided_at="2029-11-25T10:02:00Z", ready=False
-    )

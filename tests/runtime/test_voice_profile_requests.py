@@ -81,7 +81,7 @@ def request(detail_type: str = "Enroll Voice Profile", **detail: Any) -> dict[st
     body = {"searchId": "search-abc", "speakerSearchTaskId": TASK, "consentReference": "ivr-42", **detail}
     event = n.envelope(detail_type, {k: v for k, v in body.items() if v is not None}, "req-1")
     event.update(source="chime-speaker-search.requests", time="2029-11-25T10:01:00Z")
-    return event
+    return n.request_envelope(event)
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_the_expiration_is_published_in_utc_whatever_the_hosts_zone(
     assert detail["expirationTimestamp"] == "2032-11-25T10:00:00Z"
 
 
-def test_a_consent_without_an_event_time_is_stamped_with_the_current_time_in_utc(
+def test_a_consent_is_dated_by_its_ingestion_time_in_utc_whatever_its_offset_and_the_hosts_zone(
     handler: ModuleType,
     stubs: Stubs,
     state_aws: StateAws,
@@ -170,14 +170,12 @@ def test_a_consent_without_an_event_time_is_stamped_with_the_current_time_in_utc
     reconfigure(handler, monkeypatch, REQUIRE_CONSENT="true")
     put_ok(stubs)
     detail = {"voiceConnectorId": n.SERVED_CONNECTOR, "transactionId": "tx-1", "consent": "declined"}
-    event = request("Speaker Search Consent", **detail)
-    del event["time"]
-    before = datetime.now(UTC).replace(microsecond=0)
-    handler.handler(event, None)
-    after = datetime.now(UTC)
+    envelope = request("Speaker Search Consent", **detail)
+    envelope["ingestionTime"] = "2029-11-25T15:31:00.25+05:30"
+    del envelope["event"]["time"]  # the producer's time plays no part
+    handler.handler(envelope, None)
     [(_, published)] = events_of(stubs)
-    decided = datetime.strptime(published["decidedAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert before <= decided <= after
+    assert published["decidedAt"] == "2029-11-25T10:01:00.25Z"
 
 
 # -- a lost CreateVoiceProfile response ------------------------------------------------------------
@@ -429,7 +427,7 @@ def test_a_listing_that_fails_for_good_fails_the_request_with_the_code(
     assert events_of(lost_create)[-1] == (detail_type, detail)
     listing(lost_create, profile())
     put_ok(lost_create)
-    handler.handler(n.sqs_event({**request(), "id": "req-2"}), None)
+    handler.handler(n.sqs_event(n.request_envelope({**request()["event"], "id": "req-2"})), None)
     assert events_of(lost_create)[-1][0] == "Voice Profile Enrolled"
 
 
