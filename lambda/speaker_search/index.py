@@ -152,6 +152,7 @@ import aws_calls
 import clients
 import dead_letters
 import metrics
+import perimeter
 import settings as settings_module
 from health import PIPELINE_DETAIL_TYPE, on_pipeline_state_change
 from notifications import Instant, MalformedError, is_sqs_batch, json_type, loggable_ids, receive
@@ -182,6 +183,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = settings_module.get()
     deadline = clients.deadline(context)
     try:
+        if settings.notification_queue_arn is not None:  # the perimeter (perimeter.py)
+            if not is_sqs_batch(event):
+                return perimeter.refuse_invocation(settings)
+            admission = perimeter.admit(event["Records"], settings, deadline)
+            return _handle_batch(admission.admitted, settings, deadline, unchecked=admission.failed)
         if is_sqs_batch(event):
             return _handle_batch(event["Records"], settings, deadline)
         outcome = _process(event, settings, deadline, {"searchId": settings.search_id})
@@ -193,10 +199,15 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def _handle_batch(
-    records: list[dict[str, Any]], settings: Settings, deadline: aws_calls.Deadline
+    records: list[dict[str, Any]],
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    *,
+    unchecked: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
-    failures = []
-    counts: dict[str, int] = {}
+    """Process ``records``; ``unchecked`` (message IDs the perimeter could not check) fail unprocessed."""
+    failures = [{"itemIdentifier": message_id} for message_id in unchecked]
+    counts: dict[str, int] = {"unchecked": len(unchecked)} if unchecked else {}
     for record in records:
         message_id = record["messageId"]
         fields = {"messageId": message_id, "searchId": settings.search_id}
