@@ -132,6 +132,12 @@ CLOCK_SKEW_S = 0.5
 #: user_requests.CREATE_BUDGET_S in the soak (20 s deployed, about three attempts of 7 s): two
 #: attempts of 0.3 s. A claim's window is this plus ``CLOCK_SKEW_S``, under the visibility timeout.
 CREATE_BUDGET_S = 0.6
+#: Another team's voice profile domain: its profiles must never be touched.
+OTHER_DOMAIN = "vpd-another-team"
+#: Failure reasons the handler publishes (lambda/speaker_search/task_scope.py, voice_profiles.py).
+UNKNOWN_TASK = "UnknownSpeakerSearchTask"
+IN_ANOTHER_DOMAIN = "VoiceProfileInAnotherDomain"
+NO_REFERENCE = "detail.consentReference is required"
 #: Age of the speaker search tasks enroll and update requests name: within the 24-hour window,
 #: and past it (the fake answers per ``expired_task_answer``).
 FRESH_TASK_AGE_S = 3600.0
@@ -185,6 +191,20 @@ class VoiceProfileCase:
     profile_id: str | None = None
     #: The named profile exists (seeded into the fake, made a year ago).
     profile_exists: bool = False
+    #: The task is this construct's (seeded into the task index); False: another team's task.
+    task_indexed: bool = True
+    #: The decision recorded for the task's call (REQUIRE_CONSENT is on in this soak).
+    call_consent: str = "granted"
+    #: The voice profile domain the named profile is in (another: it must never be touched).
+    profile_domain: str = VOICE_PROFILE_DOMAIN
+    #: An early request: the task's voiceprint is made this long after its first
+    #: GetSpeakerSearchTask (None: made long ago).
+    voiceprint_delay_s: float | None = None
+
+    @property
+    def call(self) -> tuple[str, str]:
+        """The call the named task ran in (each task its own)."""
+        return (SERVED[0], f"tx-{self.task_id}")
 
 
 @dataclass
@@ -201,6 +221,9 @@ class SoakReport:
     duplicate_publishes: int = 0
     started: int = 0
     published: int = 0
+    #: Results the consent gate withheld (``--consent``), and by why.
+    withheld: int = 0
+    withheld_by: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     dlq: Counter[str] = field(default_factory=Counter)
     #: Of the DLQ: sent there by the handler itself (permanent failures), not after max receives.
@@ -240,6 +263,12 @@ class SoakReport:
     adopted: int = 0
     #: Enroll requests that ended as ``AmbiguousLostResponse`` (several candidates; documented).
     ambiguous: int = 0
+    #: Creates or updates the fake refused because the task had no voiceprint yet (must be 0).
+    unready_creates: int = 0
+    #: Early enrolls (the voiceprint made after the first look) that ended enrolled, and the
+    #: deliveries that found a voiceprint not ready yet and came back later.
+    early_enrolls: int = 0
+    voiceprint_waits: int = 0
     #: Voice profile requests that ended in the DLQ (with a reason) instead of an outcome event.
     profile_requests_in_dlq: int = 0
     #: Wrong, missing or conflicting outcome events, or a profile made where none may be.
@@ -269,8 +298,16 @@ class SoakReport:
             f"duplicate starts:       {self.duplicate_starts}",
             f"results published:      {self.results_published}"
             f" (+{self.duplicate_publishes} re-published after a lost PutEvents response; consumers dedupe)",
-            f"accounted: started {self.started}, published {self.published}, skipped {self.skipped},"
-            f" in DLQ {sum(self.dlq.values())}",
+            f"accounted: started {self.started}, published {self.published}, withheld {self.withheld},"
+            f" skipped {self.skipped}, in DLQ {sum(self.dlq.values())}",
+            *(
+                [
+                    "results withheld:       "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(self.withheld_by.items()))
+                ]
+                if self.withheld_by
+                else []
+            ),
             f"in DLQ:                 {sum(self.dlq.values())}"
             f" ({self.dead_lettered_directly} sent there directly by the handler)",
             *(f"    {count:5d}  {reason}" for reason, count in self.dlq.most_common()),
@@ -309,6 +346,8 @@ class SoakReport:
                     f" (max per enroll task: {self.max_profiles_per_task})",
                     f"lost create answers:    {self.lost_creates} ({self.adopted} adopted on redelivery,"
                     f" {self.ambiguous} AmbiguousLostResponse)",
+                    f"early enrolls:          {self.early_enrolls} enrolled after {self.voiceprint_waits}"
+                    f" deliveries found the voiceprint not ready; {self.unready_creates} creates too early",
                     f"requests in DLQ:        {self.profile_requests_in_dlq}",
                     f"profile violations:     {len(self.profile_violations)}",
                     *(f"    {item}" for item in self.profile_violations[:20]),
@@ -419,50 +458,65 @@ def _voice_profile_request(case: VoiceProfileCase, with_reference: bool = True) 
 def _voice_profile_cases(i: int, rng: random.Random) -> list[tuple[int, VoiceProfileCase, bool]]:
     """A voice profile scenario: (delay in messages, request, has a consentReference) each."""
     rid = f"vpr-{i:05d}"
+    task = f"sst-{i:05d}"
     enroll, update, delete = "Enroll Voice Profile", "Update Voice Profile", "Delete Voice Profile"
+    fresh, past, gone = FRESH_TASK_AGE_S, f"vp-past-{i:05d}", f"vp-gone-{i:05d}"
     roll = rng.random()
-    if roll < 0.40:  # enroll; sometimes a second request for the same task follows
-        task = f"sst-{i:05d}"
-        cases = [(0, VoiceProfileCase(rid, enroll, "enrolled", task, FRESH_TASK_AGE_S), True)]
+    if roll < 0.34:  # enroll; sometimes a second request for the same task follows
+        cases = [(0, VoiceProfileCase(rid, enroll, "enrolled", task, fresh), True)]
         if rng.random() < 0.3:
-            again = VoiceProfileCase(f"{rid}-b", enroll, "enrolled", task, FRESH_TASK_AGE_S)
+            again = VoiceProfileCase(f"{rid}-b", enroll, "enrolled", task, fresh)
             cases.append((rng.randint(1, 40), again, True))
         return cases
-    if roll < 0.48:  # no consentReference: nothing is called, no profile may exist
-        failed = "failed:detail.consentReference is required"
-        return [(0, VoiceProfileCase(rid, enroll, failed, f"sst-{i:05d}", FRESH_TASK_AGE_S), False)]
-    if roll < 0.56:
+    if roll < 0.40:  # early: the voiceprint is made a moment after the first look
+        delay = rng.uniform(0.3, 1.5)
+        return [(0, VoiceProfileCase(rid, enroll, "enrolled", task, fresh, voiceprint_delay_s=delay), True)]
+    if roll < 0.46:  # no consentReference: nothing is called, no profile may exist
+        return [(0, VoiceProfileCase(rid, enroll, f"failed:{NO_REFERENCE}", task, fresh), False)]
+    if roll < 0.52:
+        return [(0, VoiceProfileCase(rid, enroll, "failed:expired", task, EXPIRED_TASK_AGE_S), True)]
+    if roll < 0.55:  # a made-up task ID
+        unknown = VoiceProfileCase(
+            rid, enroll, f"failed:{UNKNOWN_TASK}", f"sst-unknown-{i:05d}", task_indexed=False
+        )
+        return [(0, unknown, True)]
+    if roll < 0.58:  # another team's task: it exists, but this construct never started it
+        foreign = VoiceProfileCase(rid, enroll, f"failed:{UNKNOWN_TASK}", task, fresh, task_indexed=False)
+        return [(0, foreign, True)]
+    if roll < 0.61:  # a task of a call whose caller declined
+        declined = VoiceProfileCase(
+            rid, enroll, "failed:ConsentDeclined", task, fresh, call_consent="declined"
+        )
+        return [(0, declined, True)]
+    if roll < 0.70:
+        return [(0, VoiceProfileCase(rid, update, "updated", task, fresh, past, True), True)]
+    if roll < 0.73:
+        return [(0, VoiceProfileCase(rid, update, "failed:NotFoundException", task, fresh, gone), True)]
+    if roll < 0.76:
         return [
-            (0, VoiceProfileCase(rid, enroll, "failed:expired", f"sst-{i:05d}", EXPIRED_TASK_AGE_S), True)
+            (0, VoiceProfileCase(rid, update, "failed:expired", task, EXPIRED_TASK_AGE_S, past, True), True)
         ]
-    if roll < 0.60:
-        unknown = "failed:NotFoundException"
-        return [(0, VoiceProfileCase(rid, enroll, unknown, f"sst-unknown-{i:05d}"), True)]
-    if roll < 0.74:
-        case = VoiceProfileCase(
-            rid, update, "updated", f"sst-{i:05d}", FRESH_TASK_AGE_S, f"vp-past-{i:05d}", True
+    if roll < 0.79:  # another domain's profile: never touched
+        foreign = VoiceProfileCase(
+            rid, update, f"failed:{IN_ANOTHER_DOMAIN}", task, fresh, past, True, profile_domain=OTHER_DOMAIN
         )
-        return [(0, case, True)]
-    if roll < 0.78:
-        unknown = "failed:NotFoundException"
-        return [
-            (
-                0,
-                VoiceProfileCase(rid, update, unknown, f"sst-{i:05d}", FRESH_TASK_AGE_S, f"vp-gone-{i:05d}"),
-                True,
-            )
-        ]
-    if roll < 0.82:
-        expired = VoiceProfileCase(
-            rid, update, "failed:expired", f"sst-{i:05d}", EXPIRED_TASK_AGE_S, f"vp-past-{i:05d}", True
-        )
-        return [(0, expired, True)]
-    if roll < 0.94:  # delete, then delete the already deleted profile again
-        first = VoiceProfileCase(rid, delete, "deleted", profile_id=f"vp-past-{i:05d}", profile_exists=True)
-        again = VoiceProfileCase(
-            f"{rid}-b", delete, "deleted", profile_id=f"vp-past-{i:05d}", profile_exists=True
-        )
+        return [(0, foreign, True)]
+    if roll < 0.82:  # no consentReference on an update: nothing is called either
+        return [(0, VoiceProfileCase(rid, update, f"failed:{NO_REFERENCE}", task, fresh, past, True), False)]
+    if roll < 0.92:  # delete, then delete the already deleted profile again
+        first = VoiceProfileCase(rid, delete, "deleted", profile_id=past, profile_exists=True)
+        again = VoiceProfileCase(f"{rid}-b", delete, "deleted", profile_id=past, profile_exists=True)
         return [(0, first, True), (rng.randint(1, 40), again, True)]
+    if roll < 0.95:
+        foreign = VoiceProfileCase(
+            rid,
+            delete,
+            f"failed:{IN_ANOTHER_DOMAIN}",
+            profile_id=past,
+            profile_exists=True,
+            profile_domain=OTHER_DOMAIN,
+        )
+        return [(0, foreign, rng.random() < 0.5)]
     return [(0, VoiceProfileCase(rid, delete, "deleted", profile_id=f"vp-never-{i:05d}"), rng.random() < 0.5)]
 
 
@@ -580,9 +634,16 @@ class _LogCollector(logging.Handler):
         self.retries = 0
         self.unconfirmed = 0
         self.adopted = 0
+        #: Results the consent gate withheld, by why (``ResultsWithheld``'s Status).
+        self.withheld: Counter[str] = Counter()
+        self.voiceprint_waits = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         name = record.getMessage()
+        if name == "result_withheld":
+            self.withheld[str(getattr(record, "withheld", ""))] += 1
+        elif name == "voice_profile_waiting_for_voiceprint":
+            self.voiceprint_waits += 1
         if name == "aws_call_retrying":
             self.retries += 1
         elif name.endswith("_start_unconfirmed"):
@@ -787,9 +848,43 @@ def _seed_fake(fake: f.FakeAws, messages: list[Message]) -> None:
     """The tasks and profiles the voice profile requests name, made before the soak."""
     for case in {m.request for m in messages if m.request is not None}:
         if case.task_id is not None and case.task_age_s is not None:
-            fake.add_past_task(case.task_id, VOICE_PROFILE_DOMAIN, case.task_age_s)
+            voiceprint = None
+            if case.voiceprint_delay_s is not None:
+                voiceprint = f.Voiceprint(ready_after_first_get_s=case.voiceprint_delay_s)
+            fake.add_past_task(
+                case.task_id, VOICE_PROFILE_DOMAIN, case.task_age_s, call=case.call, voiceprint=voiceprint
+            )
         if case.profile_id is not None and case.profile_exists and case.profile_id not in fake.profiles:
-            fake.add_past_profile(case.profile_id, VOICE_PROFILE_DOMAIN, 365 * 24 * 3600.0)
+            fake.add_past_profile(case.profile_id, case.profile_domain, 365 * 24 * 3600.0)
+
+
+def _seed_state(messages: list[Message]) -> None:
+    """The state the named tasks left when this construct started them: their index entries and
+    their calls' consent (with the handler's own modules, so the items are exactly its own)."""
+    aws_calls, notifications = sys.modules["aws_calls"], sys.modules["notifications"]
+    task_index, consent_state = sys.modules["task_index"], sys.modules["consent_state"]
+    decided_at = notifications.parse_instant("2029-11-25T09:00:00Z")
+    for case in {m.request for m in messages if m.request is not None}:
+        if case.task_id is None or case.task_age_s is None or not case.task_indexed:
+            continue
+        deadline = aws_calls.Deadline.after(30)
+        task_index.record(
+            STATE_TABLE,
+            case.task_id,
+            kind="speaker_search",
+            voice_connector_id=case.call[0],
+            transaction_id=case.call[1],
+            call_leg=CALL_LEG,
+            deadline=deadline,
+        )
+        consent_state.record_consent(
+            STATE_TABLE,
+            *case.call,
+            consent=case.call_consent,
+            consent_reference=None,
+            decided_at=decided_at,
+            deadline=deadline,
+        )
 
 
 def run(
@@ -844,6 +939,7 @@ def run(
         if status_evidence:
             fake.on_task_started = evidence.on_task_started
         with _soak_handler(fake, seed, state_aws, consent, claims) as (mod, logs):
+            _seed_state(messages)
             while time.monotonic() - started_at < limit:
                 now = time.monotonic()
                 queue.extend(m for at, m in invisible if at <= now)
@@ -882,6 +978,8 @@ def run(
             report.retries = logs.retries
             report.unconfirmed = logs.unconfirmed
             report.adopted = logs.adopted
+            report.withheld_by = logs.withheld
+            report.voiceprint_waits = logs.voiceprint_waits
             report.status_notifications = len(evidence.messages)
             _account(report, [*messages, *evidence.messages], queue, dlq, fake, logs, claims)
     report.elapsed = time.monotonic() - started_at
@@ -910,6 +1008,17 @@ def _check_consent(report: SoakReport, messages: list[Message], fake: f.FakeAws)
             report.started_without_consent.append(f"{key[1]}: declined, task {running[0]} still running")
         elif decision == "none" and tasks:
             report.started_without_consent.append(f"{key[1]}: never decided, has a task")
+    # A result leaves the handler only for a call granted when it is published: never for a call
+    # that no decision ever granted (the workload's results of calls it never decided included).
+    if not finals:  # the consent gate is off in this run
+        return
+    ever_granted = {m.key[:2] for m in messages if m.kind == "consent" and m.key and '"granted"' in m.body}
+    for event in fake.published:
+        if event.get("DetailType") in ("Speaker Search Result", "Voice Tone Analysis Result"):
+            detail = event["Detail"]
+            call = (detail.get("voiceConnectorId"), detail.get("transactionId"))
+            if call not in ever_granted:
+                report.started_without_consent.append(f"{call[1]}: a result published, never granted")
 
 
 ENROLLED, UPDATED, DELETED = "Voice Profile Enrolled", "Voice Profile Updated", "Voice Profile Deleted"
@@ -961,10 +1070,17 @@ def _check_profiles(
         if operation == "CreateVoiceProfile" and label in ("lost-response", "slow")
     )
     violations = report.profile_violations
+    report.unready_creates = fake.unready_creates
+    if fake.unready_creates:  # a create or update before the task's voiceprint was made
+        violations.append(f"{fake.unready_creates} creates or updates from a task without a voiceprint")
     for rid, case in sorted(cases.items()):
         got = outcomes.get(rid, set())
         if case.expect != "enrolled" and case.task_id in enroll_tasks and per_task[case.task_id]:
             violations.append(f"{rid}: {case.expect}, yet task {case.task_id} has a profile")
+        if case.profile_domain != VOICE_PROFILE_DOMAIN and case.profile_id in fake.profiles:
+            other = fake.profiles[case.profile_id]
+            if other.deleted or other.updated_at != other.created_at:
+                violations.append(f"{rid}: another domain's profile {case.profile_id} was touched")
         if not got:
             continue  # _account: in the DLQ with a reason, or lost
         if len(got) > 1:
@@ -977,6 +1093,8 @@ def _check_profiles(
             continue
         if case.expect == "enrolled":
             made_from = fake.profiles[value].task_id if value in fake.profiles else None
+            if case.voiceprint_delay_s is not None and detail_type == ENROLLED:
+                report.early_enrolls += 1
             if detail_type != ENROLLED or made_from != case.task_id:
                 violations.append(
                     f"{rid}: enroll {case.task_id} -> {detail_type} {value} (of task {made_from})"
@@ -1077,6 +1195,8 @@ def _account(
             report.skipped += 1  # recorded (and its call started or stopped) or a documented skip
         elif m.kind == "result" and m.notification_id in published:
             report.published += 1
+        elif m.kind == "result" and any(name == "result_withheld" for name, _ in logged):
+            report.withheld += 1  # the consent gate: its call is not granted (counted by why below)
         elif any(name == "notification_skipped" for name, _ in logged):
             report.skipped += 1
             if m.kind != "skip":

@@ -1,5 +1,12 @@
 """Enroll Voice Profile: CreateVoiceProfile, at most one profile per speaker search task.
 
+A task whose enrollment is settled is answered at once: its profile (``Enrolled``), the request's
+kept failure, ``AmbiguousLostResponse``, or ``VoiceProfileDeleted`` once its profile was deleted
+(a deleted profile is never reported enrolled again, and no new one is made from the task: the
+person asked for the voiceprint to go). Otherwise the task must be this construct's, of a call
+granted under ``REQUIRE_CONSENT`` (``task_scope.admissible_task``), and its voiceprint ready
+before a create is tried (``task_scope.readiness``).
+
 CreateVoiceProfile takes no idempotency token, so one task gives at most one profile through the
 state table (``enrollment_state``):
 
@@ -35,6 +42,7 @@ import clients
 import enrollment_state
 import metrics
 import state
+import task_scope
 import voice_profiles
 from outcomes import Outcome, logger
 
@@ -53,6 +61,16 @@ AMBIGUOUS_LOST_RESPONSE = "AmbiguousLostResponse"
 
 def enroll(request: VoiceProfileRequest) -> Outcome:
     task_id = request.ids["speakerSearchTaskId"] or ""
+    known = enrollment_state.get_enroll(request.table, task_id, request.request_id, request.deadline)
+    settled = _settled(request, known)
+    if settled is not None:
+        return settled
+    entry = request.admissible(task_id)
+    if isinstance(entry, Outcome):
+        return entry
+    checked = known is None or known.status == state.RELEASED  # a create is about to be tried
+    if checked and (waiting := request.voiceprint_ready(task_id, entry)) is not None:
+        return waiting
     # Every create of a claim is sent before ``creating`` runs out; the claim records that
     # moment, which is where a lost create's window ends for a redelivery.
     creating = request.deadline.sooner(CREATE_BUDGET_S)
@@ -62,13 +80,9 @@ def enroll(request: VoiceProfileRequest) -> Outcome:
     if not claimed:
         if prior is None:  # the claim vanished between the write and the read (TTL)
             return Outcome("failed", "enrollment claim changed meanwhile; retried later")
-        if prior.failure is not None:  # this request definitely failed before: the same answer
-            return request.fail(prior.failure)
-        if prior.status == state.ENROLLED:
-            logger.info("voice_profile_already_enrolled", extra=request.fields)
-            return request.succeed(ENROLLED, prior.profile, count=None)
-        if prior.status == state.AMBIGUOUS:  # settled: the same answer for every delivery
-            return request.fail(AMBIGUOUS_LOST_RESPONSE)
+        settled = _settled(request, prior)
+        if settled is not None:
+            return settled
         if prior.status != state.CREATING:  # released between the write and the read
             return Outcome("failed", "enrollment claim changed meanwhile; retried later")
         if state._now() < prior.ends_by + CLOCK_SKEW_S:
@@ -76,6 +90,8 @@ def enroll(request: VoiceProfileRequest) -> Outcome:
         adopted = find_lost_profile(request, task_id, prior.attempted_at, prior.ends_by)
         if adopted is not None:
             return adopted
+        if not checked and (waiting := request.voiceprint_ready(task_id, entry)) is not None:
+            return waiting
         creating = request.deadline.sooner(CREATE_BUDGET_S)  # from now: the search took time
         if not enrollment_state.retake_enroll(
             request.table,
@@ -122,6 +138,22 @@ def enroll(request: VoiceProfileRequest) -> Outcome:
     enrollment_state.finish_enroll(request.table, task_id, profile, request.deadline)
     enrollment_state.clear_create_attempts(request.table, domain, [attempt], request.deadline)
     return request.succeed(ENROLLED, profile, count=metrics.VOICE_PROFILES_ENROLLED)
+
+
+def _settled(request: VoiceProfileRequest, record: enrollment_state.EnrollRecord | None) -> Outcome | None:
+    """The answer of an enrollment already settled for the task (or this request), else None."""
+    if record is None:
+        return None
+    if record.failure is not None:  # this request definitely failed before: the same answer
+        return request.fail(record.failure)
+    if record.status == state.DELETED:  # its profile was deleted: never reported enrolled again
+        return request.fail(task_scope.VOICE_PROFILE_DELETED)
+    if record.status == state.ENROLLED:
+        logger.info("voice_profile_already_enrolled", extra=request.fields)
+        return request.succeed(ENROLLED, record.profile, count=None)
+    if record.status == state.AMBIGUOUS:  # settled: the same answer for every delivery
+        return request.fail(AMBIGUOUS_LOST_RESPONSE)
+    return None
 
 
 def find_lost_profile(

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 class EnrollRecord(NamedTuple):
-    status: str  # CREATING, ENROLLED, AMBIGUOUS or RELEASED
+    status: str  # CREATING, ENROLLED, AMBIGUOUS, RELEASED or DELETED
     attempted_at: float
     #: When the claim's creates stop: no CreateVoiceProfile of this claim is sent later.
     ends_by: float
@@ -69,6 +69,41 @@ def begin_enroll(
     except state.ConditionFailedError:
         return _enroll_record(state.get(table, key, deadline), request_id), False
     return None, True
+
+
+def get_enroll(
+    table: str, task_id: str, request_id: str, deadline: aws_calls.Deadline
+) -> EnrollRecord | None:
+    """The task's enrollment as it stands (``failure``: this request's kept reason), or None."""
+    return _enroll_record(state.get(table, f"enroll#{task_id}", deadline), request_id)
+
+
+def mark_deleted(table: str, profile_id: str, deadline: aws_calls.Deadline) -> str | None:
+    """A profile was deleted: its task (if this construct enrolled it) is never enrolled again.
+
+    Returns the task's ID, or None when no enrollment of this construct names the profile (made
+    elsewhere, or its items have expired, and with them the task's 24 hours).
+    """
+    claim = state.get(table, f"profile#{profile_id}", deadline)
+    task_id = state.string_of(claim or {}, "taskId")
+    if task_id is None:
+        return None
+    try:
+        state.update(
+            table,
+            f"enroll#{task_id}",
+            "SET #s = :deleted, deletedAt = :now",
+            {
+                ":deleted": state.string(state.DELETED),
+                ":now": state.number(state._now()),
+                ":id": state.string(profile_id),
+            },
+            deadline,
+            condition="voiceProfileId = :id",
+        )
+    except state.ConditionFailedError:
+        return None
+    return task_id
 
 
 def retake_enroll(

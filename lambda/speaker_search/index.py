@@ -153,6 +153,7 @@ import clients
 import dead_letters
 import metrics
 import perimeter
+import redelivery
 import settings as settings_module
 from health import PIPELINE_DETAIL_TYPE, on_pipeline_state_change
 from notifications import Instant, MalformedError, is_sqs_batch, json_type, loggable_ids, receive
@@ -208,6 +209,7 @@ def _handle_batch(
     """Process ``records``; ``unchecked`` (message IDs the perimeter could not check) fail unprocessed."""
     failures = [{"itemIdentifier": message_id} for message_id in unchecked]
     counts: dict[str, int] = {"unchecked": len(unchecked)} if unchecked else {}
+    sooner: list[tuple[dict[str, Any], float]] = []  # failed records to bring back early
     for record in records:
         message_id = record["messageId"]
         fields = {"messageId": message_id, "searchId": settings.search_id}
@@ -218,6 +220,9 @@ def _handle_batch(
                 counts["deadLettered"] = counts.get("deadLettered", 0) + 1
                 continue  # done: SQS deletes it from the queue, the copy waits in the DLQ
             failures.append({"itemIdentifier": message_id})
+            if outcome.retry_after_s is not None:
+                sooner.append((record, outcome.retry_after_s))
+    redelivery.shorten(sooner, settings, deadline)
     logger.info("batch_processed", extra={"records": len(records), **counts})
     return {"batchItemFailures": failures}
 

@@ -56,6 +56,8 @@ ENROLLED = "enrolled"
 RELEASED = "released"
 #: A lost create whose profile could not be told apart from another create's: final, for an operator.
 AMBIGUOUS = "ambiguous"
+#: The task's profile was deleted (Delete Voice Profile): the task is never enrolled again.
+DELETED = "deleted"
 GRANTED = "granted"
 DECLINED = "declined"
 

@@ -62,6 +62,7 @@ import clients
 import consent_state
 import metrics
 import state
+import task_index
 from notifications import require_id
 from outcomes import Outcome, logger, skip
 from settings import Settings
@@ -391,29 +392,48 @@ def note_task_seen(
     settings: Settings,
     deadline: aws_calls.Deadline,
 ) -> None:
-    """A status notification named this call's task: record it as started (best effort).
+    """A status notification named this call's task: index it and record it as started.
 
     This is the evidence that resolves a ``ResourceLimitExceededException`` after a lost start
-    response: the redelivered AnalyticsReady then ends as a duplicate. With the consent gate on,
-    a task whose ID only becomes known now (its start was answered ``ConflictException`` or
-    lost) is stopped if the call was declined meanwhile: the decline could not stop it by ID
-    (found by bench/soak.py).
+    response: the redelivered AnalyticsReady then ends as a duplicate. A task whose ID is already
+    recorded for the call costs one read and nothing more (it was indexed when it became known).
+    Otherwise it is indexed (``task_index``, when consent or enrollment is on) before it is recorded,
+    so a recorded task ID always has its index entry. With the consent gate on, a task whose ID only
+    becomes known now (its start was answered ``ConflictException`` or lost) is stopped if the call
+    was declined meanwhile: the decline could not stop it by ID (found by bench/soak.py).
+
+    Raises :class:`state.StateError` when the table cannot be reached.
     """
-    if not (voice_connector_id and transaction_id and task_id and settings.state_table_name):
+    table = settings.state_table_name
+    if not (voice_connector_id and transaction_id and task_id and table):
         return
     token = kind_token(kind, voice_connector_id, transaction_id, call_leg)
     if token is None:
         return
-    try:
-        first_seen = state.mark_started(settings.state_table_name, token, task_id, deadline)
-        if not (first_seen and settings.require_consent):
-            return
-        call = consent_state.get_call(settings.state_table_name, voice_connector_id, transaction_id, deadline)
-    except state.StateError as exc:
-        logger.warning("start_state_unavailable", extra={"errorCode": exc.code, "operation": "mark_started"})
+    known = state.get_start(table, token, deadline)
+    if known is not None and known.task_id == task_id:
         return
+    if indexes_tasks(settings):
+        task_index.record(
+            table,
+            task_id,
+            kind=kind.name,
+            voice_connector_id=voice_connector_id,
+            transaction_id=transaction_id,
+            call_leg=call_leg if kind.uses_call_leg else None,
+            deadline=deadline,
+        )
+    first_seen = state.mark_started(table, token, task_id, deadline)
+    if not (first_seen and settings.require_consent):
+        return
+    call = consent_state.get_call(table, voice_connector_id, transaction_id, deadline)
     if call.consent == state.DECLINED:
         stop_call(voice_connector_id, transaction_id, settings=settings, deadline=deadline, fields={})
+
+
+def indexes_tasks(settings: Settings) -> bool:
+    """Tasks are indexed when something reads the index: the consent gate or voice profile requests."""
+    return settings.require_consent or settings.enable_enrollment
 
 
 def configuration_failure(fields: dict[str, Any], reason: str) -> Outcome:
@@ -507,7 +527,7 @@ def start_task(
             token=token,
             deadline=deadline,
         )
-    _record_started(table, token, task_id, deadline, fields)
+    _record_started(kind, request, task_id, settings=settings, deadline=deadline, fields=fields)
     logger.info(
         f"{kind.name}_started", extra={**fields, "taskId": task_id, "duplicate": False, "attempts": attempts}
     )
@@ -533,7 +553,7 @@ def _start_failed(
     if isinstance(exc.__cause__, _AlreadyStartedError):
         return _duplicate(kind, fields, exc.__cause__.task_id, exc.attempts, "started meanwhile")
     if exc.kind is aws_calls.ErrorKind.CONFLICT:  # one task per call: it already runs
-        _record_started(table, token, None, deadline, fields)
+        _mark_started(table, token, None, deadline, fields)
         return _duplicate(kind, fields, None, exc.attempts, "task already running (ConflictException)")
     if after_consent and exc.code in CALL_ENDED_CODES:
         metrics.count(metrics.CALLS_NOT_SEARCHED, status="ended")
@@ -573,6 +593,43 @@ def _duplicate(
 
 
 def _record_started(
+    kind: TaskKind,
+    request: StartRequest,
+    task_id: str | None,
+    *,
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    fields: dict[str, Any],
+) -> None:
+    """The start was answered with ``task_id``: index the task, then record the start.
+
+    A task ID is recorded only once its index entry is written, so a status notification that finds
+    the ID recorded can skip the index. If the index cannot be written, the start is recorded
+    without its ID, and the task's first status notification indexes it.
+    """
+    table = settings.state_table_name
+    if table is None:
+        return
+    if task_id is not None and indexes_tasks(settings):
+        try:
+            task_index.record(
+                table,
+                task_id,
+                kind=kind.name,
+                voice_connector_id=request.voice_connector_id,
+                transaction_id=request.transaction_id,
+                call_leg=request.call_leg if kind.uses_call_leg else None,
+                deadline=deadline,
+            )
+        except state.StateError as exc:
+            logger.warning(
+                "task_index_unavailable", extra={**fields, "taskId": task_id, "errorCode": exc.code}
+            )
+            task_id = None
+    _mark_started(table, request.client_request_token, task_id, deadline, fields)
+
+
+def _mark_started(
     table: str | None, token: str, task_id: str | None, deadline: aws_calls.Deadline, fields: dict[str, Any]
 ) -> None:
     try:

@@ -69,4 +69,6 @@ def on_request(
         return tasks.configuration_failure(
             fields, "enrollment needs STATE_TABLE_NAME and VOICE_PROFILE_DOMAIN_ID"
         )
-    return VoiceProfileRequest(notification, detail, settings, deadline, fields).serve()
+    return VoiceProfileRequest(
+        notification, detail, settings, deadline, fields, ingested_at=ingested_at
+    ).serve()

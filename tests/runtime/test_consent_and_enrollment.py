@@ -22,7 +22,17 @@ from notifications import parse_instant
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
 from tests.runtime.conftest import StateAws
-from tests.runtime.helpers import Stubs, events_of, listing, logged, put_ok, state_item
+from tests.runtime.helpers import (
+    Stubs,
+    events_of,
+    in_domain,
+    index_tasks,
+    listing,
+    logged,
+    put_ok,
+    state_item,
+    voiceprints_ready,
+)
 
 SOURCE = "chime-speaker-search.requests"
 
@@ -279,6 +289,8 @@ def enrollment(
     import settings
 
     settings.reset()
+    index_tasks(state_aws.table_name, TASK, "t-2", "t-3")  # tasks this construct started
+    voiceprints_ready(monkeypatch)
     return stubs
 
 
@@ -505,6 +517,7 @@ def test_malformed_voice_profile_requests_publish_a_failure(
 
 
 def test_update_refreshes_the_profile(enrollment: Stubs, handler: ModuleType, emf: io.StringIO) -> None:
+    in_domain(enrollment)
     enrollment.chime.add_response(
         "update_voice_profile",
         {"VoiceProfile": PROFILE},
@@ -530,15 +543,23 @@ def test_update_refreshes_the_profile(enrollment: Stubs, handler: ModuleType, em
     assert total(emf, "VoiceProfilesUpdated") == 1
 
 
-@pytest.mark.parametrize("gone", [False, True], ids=["deleted", "already-gone"])
+@pytest.mark.parametrize(
+    "gone", ["no", "before", "meanwhile"], ids=["deleted", "already-gone", "gone-meanwhile"]
+)
 def test_delete_succeeds_also_when_the_profile_is_already_gone(
-    enrollment: Stubs, handler: ModuleType, emf: io.StringIO, gone: bool
+    enrollment: Stubs, handler: ModuleType, emf: io.StringIO, gone: str
 ) -> None:
-    if gone:
+    if gone == "before":  # GetVoiceProfile finds nothing: no DeleteVoiceProfile
+        enrollment.chime.add_client_error(
+            "get_voice_profile", service_error_code="NotFoundException", http_status_code=404
+        )
+    else:
+        in_domain(enrollment)
+    if gone == "meanwhile":
         enrollment.chime.add_client_error(
             "delete_voice_profile", service_error_code="NotFoundException", http_status_code=404
         )
-    else:
+    elif gone == "no":
         enrollment.chime.add_response("delete_voice_profile", {}, {"VoiceProfileId": "vp-1"})
     put_ok(enrollment)
     body = request("Delete Voice Profile", {"searchId": "search-abc", "voiceProfileId": "vp-1"})

@@ -23,6 +23,7 @@ import metrics
 import pytest
 import settings
 import state
+import task_index
 import tasks
 
 from tests.runtime import notifications as n
@@ -86,6 +87,7 @@ class FakeState:
         self.failing: set[str] = set()
         self.marked: list[tuple[str, str | None]] = []
         self.reads: list[str] = []  # get_start calls, by token
+        self.indexed: dict[str, tuple[str, str]] = {}  # task ID -> (connector, transaction)
 
     def _check(self, name: str) -> None:
         if name in self.failing:
@@ -112,6 +114,12 @@ class FakeState:
         self._check("note_analytics_ready")
         return self.calls.get((vc, tx), consent_state.CallRecord(None, None, None, ready=True))
 
+    def record(
+        self, table: str, task_id: str, *, voice_connector_id: str, transaction_id: str, **_: Any
+    ) -> None:
+        self._check("record")
+        self.indexed.setdefault(task_id, (voice_connector_id, transaction_id))
+
     def get_call(self, table: str, vc: str, tx: str, deadline: Any) -> consent_state.CallRecord:
         self._check("get_call")
         return self.calls.get((vc, tx), consent_state.CallRecord(None, None, None, ready=True))
@@ -124,6 +132,7 @@ def table(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeState:
         monkeypatch.setattr(state, name, getattr(fake, name))
     for name in ("note_analytics_ready", "get_call"):
         monkeypatch.setattr(consent_state, name, getattr(fake, name))
+    monkeypatch.setattr(task_index, "record", fake.record)
     reconfigure(handler, monkeypatch, STATE_TABLE_NAME="speaker-search-state")
     return fake
 
@@ -518,23 +527,36 @@ def test_a_status_notification_without_a_state_table_records_nothing(
     assert seen == []
 
 
-def test_a_status_notification_that_cannot_be_recorded_is_logged(
-    handler: ModuleType, table: FakeState, caplog: pytest.LogCaptureFixture
+def test_a_status_notification_that_cannot_be_recorded_is_published_and_logged(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Without consent or enrollment nothing reads the index: the evidence is best effort."""
     table.failing.add("mark_started")
-    tasks.note_task_seen(
-        tasks.SPEAKER_SEARCH,
-        n.SERVED_CONNECTOR,
-        "tx-1",
-        "Caller",
-        "t-1",
-        settings=settings.get(),
-        deadline=deadline(),
+    stubs.events.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]})
+    assert handler.handler(n.search_status(task_id="t-1"), None)["outcome"] == "published"
+    assert (
+        extras(only(caplog, "start_state_unavailable"))["errorCode"]
+        == "ProvisionedThroughputExceededException"
     )
-    assert extras(only(caplog, "start_state_unavailable")) == {
-        "errorCode": "ProvisionedThroughputExceededException",
-        "operation": "mark_started",
-    }
+    assert table.indexed == {}  # not indexed either: nothing would read it
+
+
+@pytest.mark.parametrize("feature", ["REQUIRE_CONSENT", "ENABLE_ENROLLMENT"])
+def test_a_status_that_cannot_be_indexed_fails_when_consent_or_enrollment_reads_the_index(
+    handler: ModuleType,
+    stubs: Stubs,
+    table: FakeState,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    feature: str,
+) -> None:
+    reconfigure(handler, monkeypatch, **{feature: "true"})
+    table.failing.add("record")
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(n.search_status(task_id="t-1"), None)
+    assert str(raised.value) == "state table: ProvisionedThroughputExceededException"
+    assert only(caplog, "result_state_failed").errorCode == "ProvisionedThroughputExceededException"
+    assert stubs.published_details() == []
 
 
 # -- consent gate: what AnalyticsReady does with the call's consent ------------------------------

@@ -148,8 +148,36 @@ def test_soak_with_consent_and_enrollment_keeps_every_invariant(
     assert "enroll failed:detail.consentReference is required" in kinds
     assert report.profiles_created > 0
     assert sum(report.faults.values()) > 0
+    # results of calls not granted were withheld, and accounted for
+    assert report.withheld == sum(report.withheld_by.values()) > 0
+    assert report.unready_creates == 0
     total = report.sent + report.status_notifications
-    assert report.started + report.published + report.skipped + sum(report.dlq.values()) == total
+    accounted = report.started + report.published + report.withheld + report.skipped
+    assert accounted + sum(report.dlq.values()) == total
+
+
+@pytest.mark.slow
+def test_soak_scopes_every_voice_profile_request() -> None:
+    """The trust-boundary requests of the consent soak, all served as the attacker must not wish:
+    another team's or a made-up task, a declined call's task, another domain's profile (updated or
+    deleted: it must stay untouched), an update without consentReference, and an early enroll
+    (its voiceprint made a moment after the first look: the handler waits, never creates early)."""
+    report = load_soak().run(
+        notifications=400, seed=14, fault_rate=0.1, duplicate_answer="same_task", consent=True
+    )
+
+    assert report.ok, report.render()
+    kinds = set(report.profile_requests)
+    assert {
+        "enroll failed:UnknownSpeakerSearchTask",
+        "enroll failed:ConsentDeclined",
+        "update failed:VoiceProfileInAnotherDomain",
+        "delete failed:VoiceProfileInAnotherDomain",
+        "update failed:detail.consentReference is required",
+    } <= kinds
+    assert report.early_enrolls > 0
+    assert report.unready_creates == 0
+    assert report.profile_violations == []
 
 
 def _lossy_policy(rate: float, rng: random.Random) -> Callable[[str], Any]:

@@ -34,11 +34,14 @@ from tests.runtime.helpers import (
     FakeContext,
     Stubs,
     events_of,
+    in_domain,
+    index_tasks,
     listing,
     logged,
     put_ok,
     reconfigure,
     state_item,
+    voiceprints_ready,
 )
 
 TASK = "ssk-task-1"
@@ -101,6 +104,8 @@ def chime(handler: ModuleType, stubs: Stubs, state_aws: StateAws, monkeypatch: p
     reconfigure(handler, monkeypatch, ENABLE_ENROLLMENT="true")
     # Deadlines do not count down, so a claim's end is exactly its start plus the time it had.
     monkeypatch.setattr(aws_calls, "_clock", lambda: 0.0)
+    index_tasks(state_aws.table_name, TASK)  # a task this construct started
+    voiceprints_ready(monkeypatch)
     return stubs
 
 
@@ -504,6 +509,7 @@ def test_a_candidate_claimed_by_another_task_meanwhile_is_retried_later(
 
 
 def test_update_publishes_the_profile_it_was_answered_with(chime: Stubs, handler: ModuleType) -> None:
+    in_domain(chime)
     chime.chime.add_response(
         "update_voice_profile",
         {"VoiceProfile": profile()},
@@ -519,6 +525,7 @@ def test_update_publishes_the_profile_it_was_answered_with(chime: Stubs, handler
 def test_update_answered_without_a_profile_publishes_the_requested_id(
     chime: Stubs, handler: ModuleType
 ) -> None:
+    in_domain(chime)
     chime.chime.add_response("update_voice_profile", {})
     put_ok(chime)
     handler.handler(n.sqs_event(request("Update Voice Profile", voiceProfileId="vp-1")), None)
@@ -537,6 +544,7 @@ def test_update_answered_without_a_profile_publishes_the_requested_id(
 def test_an_update_or_delete_refused_for_good_publishes_a_failure(
     chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, kind: str, operation: str
 ) -> None:
+    in_domain(chime)
     chime.chime.add_client_error(operation, service_error_code="BadRequestException", http_status_code=400)
     put_ok(chime)
     assert handler.handler(request(kind, voiceProfileId="vp-1"), None)["outcome"] == "published"
@@ -559,17 +567,15 @@ def test_an_update_or_delete_refused_for_good_publishes_a_failure(
     assert failed.voiceProfileId == "vp-1"
 
 
-@pytest.mark.parametrize(
-    ("kind", "operation"),
-    [("Update Voice Profile", "UpdateVoiceProfile"), ("Delete Voice Profile", "DeleteVoiceProfile")],
-)
+@pytest.mark.parametrize("kind", ["Update Voice Profile", "Delete Voice Profile"])
 def test_an_update_or_delete_that_cannot_be_tried_now_is_redelivered(
-    chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, kind: str, operation: str
+    chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
-    # Less time left than one attempt takes: nothing is called, the record comes back later.
+    # Less time left than one attempt takes: nothing is called (the domain check is the first
+    # call), the record comes back later.
     with pytest.raises(handler.NotificationFailedError) as raised:
         handler.handler(request(kind, voiceProfileId="vp-1"), FakeContext(5000))
-    assert str(raised.value) == f"{operation}: DeadlineExceeded: not enough time left"
+    assert str(raised.value) == "GetVoiceProfile: DeadlineExceeded: not enough time left"
     [retrying] = logged(caplog, "voice_profile_request_retrying")
     assert (retrying.levelno, retrying.errorCode, retrying.voiceProfileId) == (
         logging.WARNING,
@@ -668,8 +674,20 @@ def test_a_claim_retaken_by_another_delivery_meanwhile_is_left_to_it(
     assert state_item(state_aws.table_name, f"enroll#{TASK}")["requestId"] == {"S": "req-other"}  # type: ignore[index]
 
 
+def unclaimed_and_indexed(dynamodb: Stubber) -> None:
+    """The reads before a claim: no enrollment of the task yet, and the task in the index."""
+    dynamodb.add_response("get_item", {})
+    entry = {
+        "voiceConnectorId": {"S": "vc-one"},
+        "transactionId": {"S": "tx-1"},
+        "taskKind": {"S": "speaker_search"},
+    }
+    dynamodb.add_response("get_item", {"Item": {"pk": {"S": f"task#{TASK}"}, **entry}})
+
+
 def test_a_claim_that_vanished_meanwhile_is_retried_later(chime: Stubs, handler: ModuleType) -> None:
     with Stubber(clients.dynamodb()) as dynamodb:
+        unclaimed_and_indexed(dynamodb)
         dynamodb.add_client_error(
             "update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400
         )
@@ -685,6 +703,7 @@ def test_a_claim_released_between_the_write_and_the_read_is_retried_later(
     """Another request held the claim when this one tried, and released it before this one read it."""
     released = {"pk": {"S": f"enroll#{TASK}"}, "s": {"S": "released"}, "expiresAt": {"N": "1900090000"}}
     with Stubber(clients.dynamodb()) as dynamodb:
+        unclaimed_and_indexed(dynamodb)
         dynamodb.add_client_error(
             "update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400
         )
