@@ -76,25 +76,66 @@ class StateError(Exception):
 class StartRecord(NamedTuple):
     status: str  # ATTEMPTED (outcome unknown yet) or STARTED
     task_id: str | None
+    #: The last delivery's attempt (a random ID), and the attempt that was released: one whose
+    #: starts were all answered without a task (throttled, 409, refused), so nothing is in flight.
+    attempt_id: str | None = None
+    released_id: str | None = None
+
+    @property
+    def outstanding(self) -> bool:
+        """A start of ours may hold the call's task: started, or an attempt not released (an item of
+        the previous version, without attempt IDs, counts as outstanding)."""
+        if self.status == STARTED:
+            return True
+        return self.attempt_id is None or self.attempt_id != self.released_id
 
 
 # -- task starts -------------------------------------------------------------------------------
 
 
-def begin_start(table: str | None, token: str, deadline: aws_calls.Deadline) -> StartRecord | None:
-    """Record that a start is about to be attempted; return what was recorded before (or None)."""
+def begin_start(
+    table: str | None, token: str, deadline: aws_calls.Deadline, *, attempt_id: str = ""
+) -> StartRecord | None:
+    """Record that attempt ``attempt_id`` of a start begins; return what was recorded before (or None)."""
     if table is None:
         return None
     response = update(
         table,
         f"start#{token}",
-        "SET #s = if_not_exists(#s, :attempted), attemptedAt = :now,"
+        "SET #s = if_not_exists(#s, :attempted), attemptedAt = :now, attemptId = :attempt,"
         " expiresAt = if_not_exists(expiresAt, :exp)",
-        {":attempted": string(ATTEMPTED), ":now": number(_now()), ":exp": number(_now() + CALL_TTL_S)},
+        {
+            ":attempted": string(ATTEMPTED),
+            ":now": number(_now()),
+            ":attempt": string(attempt_id),
+            ":exp": number(_now() + CALL_TTL_S),
+        },
         deadline,
         return_values="ALL_OLD",
     )
     return _start_record(response.get("Attributes"))
+
+
+def release_start(table: str | None, token: str, attempt_id: str, deadline: aws_calls.Deadline) -> bool:
+    """Attempt ``attempt_id`` ended without a task and nothing unanswered: no start of ours is in flight.
+
+    Only if it is still the last attempt (a concurrent delivery's later one stays outstanding);
+    returns whether it was released.
+    """
+    if table is None:
+        return False
+    try:
+        update(
+            table,
+            f"start#{token}",
+            "SET releasedId = :attempt",
+            {":attempt": string(attempt_id), ":attempted": string(ATTEMPTED)},
+            deadline,
+            condition="attemptId = :attempt AND #s = :attempted",
+        )
+    except ConditionFailedError:
+        return False
+    return True
 
 
 def get_start(table: str | None, token: str, deadline: aws_calls.Deadline) -> StartRecord | None:
@@ -127,7 +168,12 @@ def mark_started(table: str | None, token: str, task_id: str | None, deadline: a
 def _start_record(item: dict[str, Any] | None) -> StartRecord | None:
     if not item or "s" not in item:
         return None
-    return StartRecord(status=item["s"]["S"], task_id=string_of(item, "taskId"))
+    return StartRecord(
+        status=item["s"]["S"],
+        task_id=string_of(item, "taskId"),
+        attempt_id=string_of(item, "attemptId"),
+        released_id=string_of(item, "releasedId"),
+    )
 
 
 # -- DynamoDB plumbing -------------------------------------------------------------------------

@@ -8,34 +8,52 @@ are started one after the other, each with its own share of the time left (see
 failure of one never stops the other from being started, and on a redelivery the one that did
 start ends as a duplicate (by its state record, or by its own token's answer).
 
-Duplicate and limit rules (issue 9 item 1)
-------------------------------------------
+Duplicate, contention and limit rules (issue 9 item 1, issue 23 item 1)
+-----------------------------------------------------------------------
 AWS allows one active task per kind per call, and does not document what a second start for a
-call that already has one returns: the same task, ``ConflictException`` or
+call that already has one returns: the same task, ``ConflictException`` (409) or
 ``ResourceLimitExceededException`` (RLE). RLE is also the answer to the Region's active-task
-limit (25 by default), where the right reaction is the opposite: wait and retry. The state
-table (``state.py``) tells them apart: ``attempted`` is written before a start, ``started``
-(with the task ID) after a successful answer and whenever a status notification names the task.
+limit (25 by default), where the right reaction is the opposite: wait and retry. And 409 is also
+the answer to contention: AWS allows one concurrent API call per voice profile domain (and per
+task), so a 409 on a *first* start is most likely another call on the domain, not our task. The
+state table (``state.py``) tells them apart: ``attempted`` is written before a start, with the
+delivery's random attempt ID; ``started`` (with the task ID) after a successful answer and
+whenever a status notification names the task; an attempt whose every start was answered without
+a task (throttled, 409, refused) and with nothing unanswered is *released* (``releasedId``), so it
+is no evidence of a task. "An earlier attempt of ours" below is ``started``, an ``attempted`` not
+released (another delivery's, maybe concurrent, or one whose answer was lost), or a start earlier
+in this invocation whose answer was lost (5xx, timeout, reset).
 
-==============================  =====================================  ==========================
-state before / during           answer                                 outcome
-==============================  =====================================  ==========================
-``started``                     (no call made)                         duplicate
-none or ``attempted``           a task (new or the same one)           started; ``started`` saved
-any                             ``ConflictException``                  duplicate; ``started`` saved
-any                             RLE                                    retried with backoff like
-                                                                       throttling; before each
-                                                                       retry the state is read
-                                                                       again: ``started`` (by a
-                                                                       concurrent delivery or a
-                                                                       status notification) ->
-                                                                       duplicate
-any                             RLE until the budget is spent          failed, redelivered by SQS
-any                             Gone, UnprocessableEntity, BadRequest, failed, straight to the
-                                Forbidden, AccessDenied, Unauthorized  dead-letter queue
-any                             throttling, 5xx, timeouts              retried; then redelivered
-any                             NotFound                               failed, redelivered
-==============================  =====================================  ==========================
+==================================  ===================================  ============================
+state before / during               answer                               outcome
+==================================  ===================================  ============================
+``started``                         (no call made)                       duplicate
+none, released or ``attempted``     a task (new or the same one)         started; ``started`` saved
+an earlier attempt of ours          ``ConflictException``                duplicate; ``started`` saved
+no earlier attempt of ours          ``ConflictException``                retried with backoff, same
+                                                                         token, like throttling
+no earlier attempt, table usable    409 until the budget is spent        failed (not the DLQ),
+                                                                         attempt released,
+                                                                         redelivered by SQS
+no state table (or it failed)       409 until the budget is spent        duplicate (contention is
+                                                                         brief; nothing else can
+                                                                         tell them apart)
+any                                 RLE                                  retried with backoff like
+                                                                         throttling; before each
+                                                                         retry the state is read
+                                                                         again: ``started`` (by a
+                                                                         concurrent delivery or a
+                                                                         status notification) ->
+                                                                         duplicate
+any                                 RLE until the budget is spent        failed, redelivered by SQS
+any                                 Gone, UnprocessableEntity, BadRequest, failed, straight to the
+                                    Forbidden, AccessDenied, Unauthorized  dead-letter queue
+after a late consent                NotFound, Gone, BadRequest,          skipped ("consent arrived
+                                    UnprocessableEntity                  after the call ended"),
+                                                                         ``CallsNotSearched{ended}``
+any                                 throttling, 5xx, timeouts            retried; then redelivered
+any                                 NotFound                             failed, redelivered
+==================================  ===================================  ============================
 
 The conservative choice is in the RLE row: an RLE after our own earlier attempt whose answer was
 lost (``attempted``, or a timeout earlier in this invocation) is *not* taken as proof that the
@@ -45,7 +63,7 @@ or a start succeeds. The cost of this choice is that a call whose start response
 which never produces a status notification may reach the dead-letter queue although its task
 ran (visible and alarmed); the opposite choice would report a call as searched that never was
 (silent). Without a state table (``STATE_TABLE_NAME`` unset) the same rules hold with no state:
-RLE is always retried.
+RLE is always retried, and 409 is retried until the budget is spent, then taken as the task.
 """
 
 from __future__ import annotations
@@ -53,6 +71,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -135,11 +154,23 @@ SPEAKER_SEARCH = TaskKind(
 #: Errors of a start that can never succeed on retry: the record goes to the dead-letter queue.
 #: (aws_calls classifies everything it does not know as PERMANENT, UnauthorizedClient included.)
 #: Codes that mean "this call is over" when a start follows a late consent: a documented skip.
-CALL_ENDED_CODES = frozenset({"NotFoundException", "GoneException", "BadRequestException"})
-#: What a start retries in-process: throttling, 5xx/timeouts, and RLE (the Region's task limit).
-START_RETRY_ON = frozenset(
-    {aws_calls.ErrorKind.THROTTLED, aws_calls.ErrorKind.TRANSIENT, aws_calls.ErrorKind.LIMIT_EXCEEDED}
+CALL_ENDED_CODES = frozenset(
+    {"NotFoundException", "GoneException", "BadRequestException", "UnprocessableEntityException"}
 )
+#: What a start retries in-process: throttling, 5xx/timeouts, RLE (the Region's task limit) and
+#: 409 without an earlier attempt of ours (contention: one concurrent call per domain and task).
+START_RETRY_ON = frozenset(
+    {
+        aws_calls.ErrorKind.THROTTLED,
+        aws_calls.ErrorKind.TRANSIENT,
+        aws_calls.ErrorKind.LIMIT_EXCEEDED,
+        aws_calls.ErrorKind.CONFLICT,
+    }
+)
+
+
+class _ConflictIsDuplicateError(Exception):
+    """Raised inside a start attempt: 409 while an earlier start of ours is unanswered or outstanding."""
 
 
 class _AlreadyStartedError(Exception):
@@ -457,38 +488,31 @@ def start_task(
     ``after_consent``: the start follows a consent that may have come after the call ended;
     then NotFound/Gone/BadRequest mean "call over", a documented skip rather than a failure.
     """
-    call_leg: str | None = settings.call_leg
-    domain_id = settings.voice_profile_domain_id
-    if not kind.uses_call_leg:
-        call_leg, domain_id = NO_CALL_LEG, ""  # not sent: a bad CALL_LEG must not stop voice tone
-    elif call_leg is None or not domain_id:  # exactly when settings.start_error says why
+    request = _start_request(kind, voice_connector_id, transaction_id, settings)
+    if request is None:  # exactly when settings.start_error says why
         reason = f"invalid configuration: {settings.start_error}"
         logger.error(f"{kind.name}_start_failed", extra={**fields, "reason": reason, "attempts": 0})
         metrics.count(kind.failed_metric)
         return Outcome("failed", reason)
-    else:
-        fields = {**fields, "callLeg": call_leg}
-    request = StartRequest(
-        voice_connector_id=voice_connector_id,
-        transaction_id=transaction_id,
-        call_leg=call_leg,
-        voice_profile_domain_id=domain_id,
-        client_request_token=client_request_token(voice_connector_id, transaction_id, call_leg, kind),
-    )
+    if kind.uses_call_leg:
+        fields = {**fields, "callLeg": request.call_leg}
     table, token = settings.state_table_name, request.client_request_token
     state_usable = table is not None
+    attempt_id = secrets.token_hex(8)
     try:
-        prior = state.begin_start(table, token, deadline)
+        prior = state.begin_start(table, token, deadline, attempt_id=attempt_id)
     except state.StateError as exc:
-        # Without state the rules still hold (RLE is retried); only the shortcut is lost.
+        # Without state the rules still hold (RLE and 409 are retried); only the shortcut is lost.
         logger.warning("start_state_unavailable", extra={**fields, "errorCode": exc.code})
         prior, state_usable = None, False
     if prior is not None and prior.status == state.STARTED:
         return _duplicate(kind, fields, prior.task_id, 0, "already started (state table)")
 
     attempts_made = 0
-    # Did one of our own starts for this call maybe succeed without us seeing the answer?
-    unconfirmed = prior is not None
+    # Did an earlier start of ours for this call maybe succeed without us seeing the answer: an
+    # attempt of an earlier (or concurrent) delivery not released, or one earlier in this invocation?
+    earlier_attempt = prior is not None and prior.outstanding
+    unconfirmed = earlier_attempt
 
     def attempt() -> str | None:
         nonlocal attempts_made, unconfirmed
@@ -505,7 +529,10 @@ def start_task(
         try:
             return kind.start(clients.chime(), request)
         except Exception as exc:
-            if aws_calls.classify(exc)[1] is aws_calls.ErrorKind.TRANSIENT:  # 5xx, timeout, reset
+            error_kind = aws_calls.classify(exc)[1]
+            if error_kind is aws_calls.ErrorKind.CONFLICT and unconfirmed:
+                raise _ConflictIsDuplicateError from exc  # our earlier start is the other instance
+            if error_kind is aws_calls.ErrorKind.TRANSIENT:  # 5xx, timeout, reset
                 unconfirmed = True
             raise
 
@@ -517,13 +544,17 @@ def start_task(
             operation=kind.operation,
         )
     except aws_calls.AwsCallError as exc:
+        if not unconfirmed and state_usable:
+            # Every attempt was answered without a task (throttled, 409, refused) and no earlier one
+            # is outstanding: release this attempt, so a redelivery's 409 is not taken for our task.
+            _release(table, token, attempt_id, deadline, fields)
         return _start_failed(
             kind,
             exc,
             fields,
             unconfirmed=unconfirmed,
             after_consent=after_consent,
-            table=table,
+            table=table if state_usable else None,
             token=token,
             deadline=deadline,
         )
@@ -536,6 +567,25 @@ def start_task(
     if latency_ms is not None:
         metrics.count(kind.latency_metric, latency_ms, unit=metrics.MILLISECONDS)
     return Outcome("started", f"{kind.name}: task started")
+
+
+def _start_request(
+    kind: TaskKind, voice_connector_id: str, transaction_id: str, settings: Settings
+) -> StartRequest | None:
+    """The start's request, or None when the configuration cannot make one (no leg or domain)."""
+    call_leg: str | None = settings.call_leg
+    domain_id = settings.voice_profile_domain_id
+    if not kind.uses_call_leg:
+        call_leg, domain_id = NO_CALL_LEG, ""  # not sent: a bad CALL_LEG must not stop voice tone
+    elif call_leg is None or not domain_id:
+        return None
+    return StartRequest(
+        voice_connector_id=voice_connector_id,
+        transaction_id=transaction_id,
+        call_leg=call_leg,
+        voice_profile_domain_id=domain_id,
+        client_request_token=client_request_token(voice_connector_id, transaction_id, call_leg, kind),
+    )
 
 
 def _start_failed(
@@ -552,9 +602,15 @@ def _start_failed(
     """The outcome of a start that raised, by the rules of the module docstring."""
     if isinstance(exc.__cause__, _AlreadyStartedError):
         return _duplicate(kind, fields, exc.__cause__.task_id, exc.attempts, "started meanwhile")
-    if exc.kind is aws_calls.ErrorKind.CONFLICT:  # one task per call: it already runs
+    if isinstance(exc.__cause__, _ConflictIsDuplicateError):  # one task per call: ours already runs
         _mark_started(table, token, None, deadline, fields)
         return _duplicate(kind, fields, None, exc.attempts, "task already running (ConflictException)")
+    if exc.kind is aws_calls.ErrorKind.CONFLICT and table is None:
+        # No state to tell contention from our own running task: contention is brief, a 409 on
+        # every attempt is taken for the task (the degraded mode's documented choice).
+        return _duplicate(
+            kind, fields, None, exc.attempts, "ConflictException on every attempt (no state table)"
+        )
     if after_consent and exc.code in CALL_ENDED_CODES:
         metrics.count(metrics.CALLS_NOT_SEARCHED, status="ended")
         return skip({**fields, "errorCode": exc.code}, "consent arrived after the call ended", logging.INFO)
@@ -627,6 +683,17 @@ def _record_started(
             )
             task_id = None
     _mark_started(table, request.client_request_token, task_id, deadline, fields)
+
+
+def _release(
+    table: str | None, token: str, attempt_id: str, deadline: aws_calls.Deadline, fields: dict[str, Any]
+) -> None:
+    try:
+        state.release_start(table, token, attempt_id, deadline)
+    except state.StateError as exc:
+        # Unreleased, a redelivery takes a 409 for our own task (a duplicate): the conservative
+        # side for a call that then goes unsearched is to try releasing, and log that it failed.
+        logger.warning("start_state_unavailable", extra={**fields, "errorCode": exc.code})
 
 
 def _mark_started(

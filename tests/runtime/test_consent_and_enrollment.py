@@ -193,11 +193,16 @@ def test_a_tie_is_decided_for_declined(handler: ModuleType, gate: f.FakeAws) -> 
     assert start_calls(gate) == []
 
 
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(404, "NotFoundException"), (422, "UnprocessableEntityException"), (410, "GoneException")],
+)
 def test_consent_after_the_call_ended_is_a_documented_skip(
-    handler: ModuleType, gate: f.FakeAws, state_aws: StateAws, emf: io.StringIO
+    handler: ModuleType, gate: f.FakeAws, state_aws: StateAws, emf: io.StringIO, status: int, code: str
 ) -> None:
+    """Issue 23 item 7: a late consent answered 422 is the "ended" skip too, not the DLQ."""
     run(handler, n.analytics_ready())
-    gate.script(f.CHIME, f.Reply(404, "NotFoundException", label="404"))
+    gate.script(f.CHIME, f.Reply(status, code, label=str(status)))
     assert run(handler, consent()) == {"batchItemFailures": []}
     assert total(emf, "CallsNotSearched", status="ended") == 1
     assert state_aws.dead_letters() == []

@@ -129,12 +129,24 @@ def test_bad_request_is_not_retried(
     assert (record.errorCode, record.attempts) == ("BadRequestException", 1)
 
 
-def test_conflict_counts_as_started(
+def test_a_first_conflict_is_contention_retried_with_the_same_token(
     handler: ModuleType, fake_aws: FakeAws, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_aws.script(f.CHIME, f.conflict())
     assert handler.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
-    assert len(fake_aws.requests_for(f.CHIME)) == 1
+    assert len(set(tokens(fake_aws))) == 1
+    assert len(fake_aws.requests_for(f.CHIME)) == 2
+    assert len(fake_aws.tasks) == 1
+    assert logged(caplog, "speaker_search_started", duplicate=False)
+
+
+def test_a_conflict_after_our_own_lost_start_counts_as_started(
+    handler: ModuleType, fake_aws: FakeAws, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_aws.duplicate_start_answer = "conflict"
+    fake_aws.script(f.CHIME, f.lost_response())
+    assert handler.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
+    assert len(fake_aws.requests_for(f.CHIME)) == 2
     assert logged(caplog, "speaker_search_started", duplicate=True)
 
 

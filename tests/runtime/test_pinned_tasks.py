@@ -88,17 +88,30 @@ class FakeState:
         self.marked: list[tuple[str, str | None]] = []
         self.reads: list[str] = []  # get_start calls, by token
         self.indexed: dict[str, tuple[str, str]] = {}  # task ID -> (connector, transaction)
+        self.released: list[str] = []  # release_start calls, by token
 
     def _check(self, name: str) -> None:
         if name in self.failing:
             raise state.StateError("ProvisionedThroughputExceededException", "still failing")
 
-    def begin_start(self, table: str | None, token: str, deadline: Any) -> state.StartRecord | None:
+    def begin_start(
+        self, table: str | None, token: str, deadline: Any, *, attempt_id: str = ""
+    ) -> state.StartRecord | None:
         self._check("begin_start")
         prior = self.starts.get(token)
-        if prior is None:
-            self.starts[token] = state.StartRecord(state.ATTEMPTED, None)
+        if prior is None or prior.status != state.STARTED:
+            released = prior.released_id if prior is not None else None
+            self.starts[token] = state.StartRecord(state.ATTEMPTED, None, attempt_id, released)
         return prior
+
+    def release_start(self, table: str | None, token: str, attempt_id: str, deadline: Any) -> bool:
+        self._check("release_start")
+        self.released.append(token)
+        record = self.starts.get(token)
+        if record is None or record.status != state.ATTEMPTED or record.attempt_id != attempt_id:
+            return False
+        self.starts[token] = record._replace(released_id=attempt_id)
+        return True
 
     def get_start(self, table: str | None, token: str, deadline: Any) -> state.StartRecord | None:
         self.reads.append(token)
@@ -128,7 +141,7 @@ class FakeState:
 @pytest.fixture
 def table(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeState:
     fake = FakeState()
-    for name in ("begin_start", "get_start", "mark_started"):
+    for name in ("begin_start", "get_start", "mark_started", "release_start"):
         monkeypatch.setattr(state, name, getattr(fake, name))
     for name in ("note_analytics_ready", "get_call"):
         monkeypatch.setattr(consent_state, name, getattr(fake, name))
@@ -217,9 +230,10 @@ def test_the_voice_tone_task_id_is_taken_from_its_start_answer(
     }
 
 
-def test_a_conflict_is_a_logged_and_counted_duplicate(
-    handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture, emf: io.StringIO
+def test_a_conflict_after_an_earlier_attempt_of_ours_is_a_logged_and_counted_duplicate(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture, emf: io.StringIO
 ) -> None:
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.ATTEMPTED, None, "earlier-delivery", None)
     error(stubs, "start_speaker_search_task", "ConflictException", 409)
 
     outcome = handler.handler(n.analytics_ready(), None)
@@ -465,12 +479,68 @@ def test_a_state_table_outage_around_a_start_is_logged_and_the_start_still_count
     }
 
 
-def test_a_conflict_records_the_task_as_started_without_an_id(
+def test_a_conflict_after_an_earlier_attempt_records_the_task_as_started_without_an_id(
     handler: ModuleType, stubs: Stubs, table: FakeState
 ) -> None:
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.ATTEMPTED, None, "earlier-delivery", None)
     error(stubs, "start_speaker_search_task", "ConflictException", 409)
     handler.handler(n.analytics_ready(), None)
     assert table.marked == [(SEARCH_TOKEN, None)]
+    assert table.released == []
+
+
+def test_a_first_conflict_is_contention_retried_with_the_same_token(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture, sleeps: Any
+) -> None:
+    """One concurrent call per voice profile domain: a 409 on our first start is someone else's call."""
+    token = {"ClientRequestToken": SEARCH_TOKEN}
+    stubs.chime.add_client_error(
+        "start_speaker_search_task", "ConflictException", http_status_code=409, expected_params=None
+    )
+    stubs.chime.add_response(
+        "start_speaker_search_task",
+        {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-1"}},
+        {
+            "VoiceConnectorId": n.SERVED_CONNECTOR,
+            "TransactionId": "tx-1",
+            "VoiceProfileDomainId": "vpd-0123456789",
+            "CallLeg": "Caller",
+            **token,
+        },
+    )
+    assert handler.handler(n.analytics_ready(), None) == {
+        "outcome": "started",
+        "reason": "speaker_search: task started",
+    }
+    assert extras(only(caplog, "speaker_search_started"))["attempts"] == 2
+    assert len(sleeps.delays) == 1
+    assert table.marked == [(SEARCH_TOKEN, "t-1")]
+
+
+@pytest.mark.parametrize("prior", ["none", "released"])
+def test_a_conflict_that_lasts_fails_the_record_for_redelivery_and_releases_the_attempt(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture, prior: str
+) -> None:
+    if prior == "released":  # an earlier delivery's attempt ended without a task: not ours to wait for
+        table.starts[SEARCH_TOKEN] = state.StartRecord(state.ATTEMPTED, None, "earlier", "earlier")
+    for _ in range(clients.MAX_ATTEMPTS):
+        error(stubs, "start_speaker_search_task", "ConflictException", 409)
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(n.analytics_ready(), None)
+    assert str(raised.value) == "speaker_search: ConflictException: still failing after 8 attempts"
+    failed = only(caplog, "speaker_search_start_failed")
+    assert (failed.errorCode, failed.permanent) == ("ConflictException", False)  # redelivered, not the DLQ
+    assert table.released == [SEARCH_TOKEN]
+    assert table.starts[SEARCH_TOKEN].outstanding is False  # so the redelivery's 409 is contention again
+
+
+def test_a_conflict_after_an_unanswered_attempt_in_this_invocation_is_a_duplicate(
+    handler: ModuleType, stubs: Stubs, table: FakeState
+) -> None:
+    error(stubs, "start_speaker_search_task", "ServiceFailureException", 500)  # maybe it started
+    error(stubs, "start_speaker_search_task", "ConflictException", 409)  # then: our own first attempt
+    assert handler.handler(n.analytics_ready(), None)["outcome"] == "duplicate"
+    assert table.released == []  # not released: that attempt may hold the task
 
 
 def test_a_status_notification_records_its_task_as_started(handler: ModuleType, table: FakeState) -> None:
@@ -1131,6 +1201,7 @@ def test_a_conflict_that_cannot_be_recorded_is_logged_and_still_a_duplicate(
     handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture
 ) -> None:
     table.failing.add("mark_started")
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.ATTEMPTED, None, "earlier-delivery", None)
     error(stubs, "start_speaker_search_task", "ConflictException", 409)
     assert handler.handler(n.analytics_ready(), None)["outcome"] == "duplicate"
     assert extras(only(caplog, "start_state_unavailable")) == {
@@ -1173,7 +1244,12 @@ def test_a_state_table_that_failed_before_the_start_is_not_read_between_retries(
 def test_a_start_after_a_late_consent_that_finds_the_call_over_is_a_counted_skip(
     handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture, emf: io.StringIO, code: str
 ) -> None:
-    status = {"NotFoundException": 404, "GoneException": 410, "BadRequestException": 400}[code]
+    status = {
+        "NotFoundException": 404,
+        "GoneException": 410,
+        "BadRequestException": 400,
+        "UnprocessableEntityException": 422,
+    }[code]
     error(stubs, "start_speaker_search_task", code, status)
 
     outcome = tasks.start_call(

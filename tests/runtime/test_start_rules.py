@@ -81,7 +81,7 @@ def test_the_state_table_holds_ids_only_and_expires_within_about_a_day(
 ) -> None:
     handler.handler(n.sqs_event(n.analytics_ready()), None)
     [record] = start_records(state_aws)
-    assert set(record) == {"pk", "s", "attemptedAt", "expiresAt", "taskId"}
+    assert set(record) == {"pk", "s", "attemptedAt", "attemptId", "expiresAt", "taskId"}
     token = tasks.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
     assert record["pk"]["S"] == f"start#{token}"
     assert n.CALL_ID not in json.dumps(record)

@@ -250,12 +250,35 @@ def test_the_first_write_of_a_task_id_reports_it_as_new(table: str) -> None:
         "pk": {"S": "start#tok-1"},
         "s": {"S": "started"},
         "attemptedAt": {"N": str(int(NOW))},
+        "attemptId": {"S": ""},
         "taskId": {"S": "task-1"},
         "expiresAt": {"N": str(int(NOW + 24 * 3600))},
     }
     assert state.get_start(table, "tok-1", deadline()) == state.StartRecord(
-        status="started", task_id="task-1"
+        status="started", task_id="task-1", attempt_id=""
     )
+
+
+def test_an_attempt_is_released_only_while_it_is_the_last_and_unstarted(table: str) -> None:
+    state.begin_start(table, "tok-1", deadline(), attempt_id="a1")
+    assert state.get_start(table, "tok-1", deadline()).outstanding is True  # type: ignore[union-attr]
+    state.begin_start(table, "tok-1", deadline(), attempt_id="a2")  # a concurrent delivery's attempt
+    assert state.release_start(table, "tok-1", "a1", deadline()) is False  # a2 may still start it
+    assert state.release_start(table, "tok-1", "a2", deadline()) is True
+    record = state.get_start(table, "tok-1", deadline())
+    assert record is not None and (record.released_id, record.outstanding) == ("a2", False)
+    # a later attempt is outstanding again until it is released
+    state.begin_start(table, "tok-1", deadline(), attempt_id="a3")
+    assert state.get_start(table, "tok-1", deadline()).outstanding is True  # type: ignore[union-attr]
+    # a started task is never released
+    state.mark_started(table, "tok-1", "task-1", deadline())
+    assert state.release_start(table, "tok-1", "a3", deadline()) is False
+    assert state.get_start(table, "tok-1", deadline()).outstanding is True  # type: ignore[union-attr]
+
+
+def test_an_attempt_of_the_previous_version_is_outstanding() -> None:
+    """Items written before attempt IDs existed: an attempt whose outcome is unknown."""
+    assert state.StartRecord(state.ATTEMPTED, None).outstanding is True
 
 
 def test_a_task_id_recorded_before_is_not_reported_as_new(table: str) -> None:

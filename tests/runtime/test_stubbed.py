@@ -90,15 +90,30 @@ def test_token_is_valid_for_awkward_ids(handler: ModuleType) -> None:
     assert TOKEN_RULE.fullmatch(token)
 
 
-def test_conflict_means_task_already_running(
-    handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture
+def test_a_first_conflict_is_contention_and_retried_with_the_same_token(
+    handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture, sleeps: Any
 ) -> None:
     stubs.chime.add_client_error(
         "start_speaker_search_task", service_error_code="ConflictException", http_status_code=409
     )
+    expect_start(stubs)  # the retry carries the same parameters, token included
     result = handler.handler(n.sqs_event(n.analytics_ready()), None)
     assert result == {"batchItemFailures": []}
-    assert logged(caplog, "speaker_search_started", messageId="m-0", duplicate=True)
+    assert logged(caplog, "speaker_search_started", messageId="m-0", duplicate=False, attempts=2)
+    assert len(sleeps.delays) == 1
+
+
+def test_without_a_state_table_a_conflict_on_every_attempt_is_taken_for_the_running_task(
+    handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(clients.MAX_ATTEMPTS):
+        stubs.chime.add_client_error(
+            "start_speaker_search_task", service_error_code="ConflictException", http_status_code=409
+        )
+    result = handler.handler(n.sqs_event(n.analytics_ready()), FakeContext(120_000))
+    assert result == {"batchItemFailures": []}
+    [line] = logged(caplog, "speaker_search_started", messageId="m-0", duplicate=True)
+    assert line.reason == "ConflictException on every attempt (no state table)"
 
 
 def test_throttling_is_retried_with_backoff(

@@ -217,10 +217,24 @@ def test_redelivery_after_a_partial_failure_reuses_both_tokens(
     assert fake_aws.duplicate_starts == 0
 
 
-def test_conflict_on_voice_tone_is_a_duplicate_not_a_failure(
+def test_a_first_conflict_on_voice_tone_is_contention_retried_not_a_duplicate(
     tone_on: ModuleType, fake_aws: FakeAws, emf: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_aws.script(f.CHIME, f.Reply(), f.conflict())
+
+    assert tone_on.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
+
+    assert logged(caplog, "voice_tone_started", duplicate=False, attempts=2)
+    values = emf_values(emf)
+    assert values[(metrics.VOICE_TONE_STARTED, None)] == [1.0]
+    assert (metrics.VOICE_TONE_DUPLICATE_STARTS, None) not in values
+
+
+def test_a_conflict_on_voice_tone_after_its_own_lost_start_is_a_duplicate_not_a_failure(
+    tone_on: ModuleType, fake_aws: FakeAws, emf: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_aws.duplicate_start_answer = "conflict"
+    fake_aws.script(f.CHIME, f.Reply(), f.lost_response())  # the tone task starts, its answer is lost
 
     assert tone_on.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
 
