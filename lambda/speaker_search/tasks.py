@@ -32,12 +32,9 @@ none, released or ``attempted``     a task (new or the same one)         started
 an earlier attempt of ours          ``ConflictException``                duplicate; ``started`` saved
 no earlier attempt of ours          ``ConflictException``                retried with backoff, same
                                                                          token, like throttling
-no earlier attempt, table usable    409 until the budget is spent        failed (not the DLQ),
+no earlier attempt of ours          409 until the budget is spent        failed (not the DLQ),
                                                                          attempt released,
                                                                          redelivered by SQS
-no state table (or it failed)       409 until the budget is spent        duplicate (contention is
-                                                                         brief; nothing else can
-                                                                         tell them apart)
 any                                 RLE                                  retried with backoff like
                                                                          throttling; before each
                                                                          retry the state is read
@@ -62,8 +59,11 @@ redelivered, until the state shows ``started`` (the task's first status notifica
 or a start succeeds. The cost of this choice is that a call whose start response was lost and
 which never produces a status notification may reach the dead-letter queue although its task
 ran (visible and alarmed); the opposite choice would report a call as searched that never was
-(silent). Without a state table (``STATE_TABLE_NAME`` unset) the same rules hold with no state:
-RLE is always retried, and 409 is retried until the budget is spent, then taken as the task.
+(silent). The 409 rows make the same choice. Without a state table (``STATE_TABLE_NAME`` unset,
+or unreachable when the start began) the same rules hold with no state: RLE and 409 are retried
+and then redelivered, unless a start earlier in this invocation went unanswered; a redelivery of a
+started call may then reach the dead-letter queue (visible), never a call reported started that
+was not (found by bench/burst.py: a table timeout plus contention ended a call unsearched).
 """
 
 from __future__ import annotations
@@ -536,11 +536,16 @@ def start_task(
                 unconfirmed = True
             raise
 
+    policy = clients.retry_policy(retry_on=START_RETRY_ON)
+    # The starts leave time for one write after them (the release, or the task's record): a
+    # release lost to the deadline would make the redelivery take contention for our own task
+    # (found by bench/burst.py with the per-domain limit: a call ended unsearched).
+    starts_until = deadline.sooner(deadline.remaining() - policy.attempt_cost_s) if state_usable else deadline
     try:
         task_id, attempts = aws_calls.call(
             attempt,
-            deadline=deadline,
-            policy=clients.retry_policy(retry_on=START_RETRY_ON),
+            deadline=starts_until,
+            policy=policy,
             operation=kind.operation,
         )
     except aws_calls.AwsCallError as exc:
@@ -554,11 +559,17 @@ def start_task(
             fields,
             unconfirmed=unconfirmed,
             after_consent=after_consent,
-            table=table if state_usable else None,
+            table=table,
             token=token,
             deadline=deadline,
         )
     _record_started(kind, request, task_id, settings=settings, deadline=deadline, fields=fields)
+    return _started(kind, task_id, attempts, notification_time, fields)
+
+
+def _started(
+    kind: TaskKind, task_id: str | None, attempts: int, notification_time: Any, fields: dict[str, Any]
+) -> Outcome:
     logger.info(
         f"{kind.name}_started", extra={**fields, "taskId": task_id, "duplicate": False, "attempts": attempts}
     )
@@ -605,12 +616,6 @@ def _start_failed(
     if isinstance(exc.__cause__, _ConflictIsDuplicateError):  # one task per call: ours already runs
         _mark_started(table, token, None, deadline, fields)
         return _duplicate(kind, fields, None, exc.attempts, "task already running (ConflictException)")
-    if exc.kind is aws_calls.ErrorKind.CONFLICT and table is None:
-        # No state to tell contention from our own running task: contention is brief, a 409 on
-        # every attempt is taken for the task (the degraded mode's documented choice).
-        return _duplicate(
-            kind, fields, None, exc.attempts, "ConflictException on every attempt (no state table)"
-        )
     if after_consent and exc.code in CALL_ENDED_CODES:
         metrics.count(metrics.CALLS_NOT_SEARCHED, status="ended")
         return skip({**fields, "errorCode": exc.code}, "consent arrived after the call ended", logging.INFO)

@@ -103,17 +103,19 @@ def test_a_first_conflict_is_contention_and_retried_with_the_same_token(
     assert len(sleeps.delays) == 1
 
 
-def test_without_a_state_table_a_conflict_on_every_attempt_is_taken_for_the_running_task(
+def test_without_a_state_table_a_conflict_on_every_attempt_is_redelivered_not_taken_for_a_task(
     handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Nothing tells contention from a running task here: the visible choice (redelivery, at worst
+    the DLQ) over a call reported searched that never was."""
     for _ in range(clients.MAX_ATTEMPTS):
         stubs.chime.add_client_error(
             "start_speaker_search_task", service_error_code="ConflictException", http_status_code=409
         )
     result = handler.handler(n.sqs_event(n.analytics_ready()), FakeContext(120_000))
-    assert result == {"batchItemFailures": []}
-    [line] = logged(caplog, "speaker_search_started", messageId="m-0", duplicate=True)
-    assert line.reason == "ConflictException on every attempt (no state table)"
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    [line] = logged(caplog, "speaker_search_start_failed", messageId="m-0")
+    assert (line.errorCode, line.permanent) == ("ConflictException", False)
 
 
 def test_throttling_is_retried_with_backoff(
