@@ -15,10 +15,10 @@ import logging
 from typing import Any
 
 import aws_calls
+import calls
 import consent_state
 import metrics
 import state
-import tasks
 from notifications import Instant, MalformedError, json_type, loggable, optional_id, require_id
 from outcomes import Outcome, logger, skip
 from results import publish
@@ -52,9 +52,9 @@ def on_consent(
     except MalformedError as exc:
         return skip(fields, f"malformed consent: {exc}", logging.WARNING)
     if not settings.serves(voice_connector_id):
-        return skip(fields, tasks.NOT_SERVED, logging.INFO)
+        return skip(fields, calls.NOT_SERVED, logging.INFO)
     if settings.state_table_name is None:
-        return tasks.configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
+        return calls.configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
     decided_at = ingested_at.text
     fields = {**fields, "consent": consent, "consentReference": loggable(reference)}
     try:
@@ -89,7 +89,7 @@ def on_consent(
     if not call.ready:
         return Outcome("skipped", "consent recorded; the call starts when AnalyticsReady arrives")
     if consent == state.GRANTED:
-        return tasks.start_call(
+        return calls.start_call(
             voice_connector_id,
             transaction_id,
             notification_time=None,
@@ -99,7 +99,7 @@ def on_consent(
             after_consent=True,
         )
     metrics.count(metrics.CALLS_NOT_SEARCHED, status="declined")
-    return tasks.stop_call(
+    return calls.stop_call(
         voice_connector_id, transaction_id, settings=settings, deadline=deadline, fields=fields
     )
 

@@ -15,10 +15,10 @@ import logging
 import re
 from typing import Any
 
+from calls import NOT_SERVED
 from masking import mask_phone_numbers
 from outcomes import Outcome, logger, skip
 from settings import Settings
-from tasks import NOT_SERVED
 
 PIPELINE_DETAIL_TYPE = "Media Insights State Change"
 FAILURE_EVENT_TYPES = frozenset(

@@ -155,12 +155,12 @@ import metrics
 import perimeter
 import redelivery
 import settings as settings_module
+from calls import ANALYTICS_READY, on_analytics_ready
 from health import PIPELINE_DETAIL_TYPE, on_pipeline_state_change
 from notifications import Instant, MalformedError, is_sqs_batch, json_type, loggable_ids, receive
 from outcomes import Outcome, apply_log_level, logger, skip
 from results import on_speaker_search_status, on_voice_tone_status
 from settings import Settings
-from tasks import ANALYTICS_READY, on_analytics_ready
 from user_requests import REQUEST_DETAIL_TYPES, on_request
 
 

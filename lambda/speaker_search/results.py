@@ -14,16 +14,17 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import aws_calls
+import calls
 import clients
 import consent_gate
 import metrics
 import state
 import task_index
-import tasks
+import task_kinds
+from calls import NOT_SERVED
 from notifications import MalformedError, json_type, loggable_ids, optional_id, require_id, valid_id
 from outcomes import Outcome, logger, skip
 from settings import CallLeg, Settings
-from tasks import NOT_SERVED
 
 if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
@@ -69,7 +70,7 @@ def on_speaker_search_status(
     result = build_result(notification, detail, settings)
     fields = {**fields, "status": result["status"], "matchCount": len(result["matches"])}
     return _record_and_publish(
-        tasks.SPEAKER_SEARCH,
+        task_kinds.SPEAKER_SEARCH,
         result,
         call_leg=result["callLeg"],
         settings=settings,
@@ -96,19 +97,23 @@ def on_voice_tone_status(
     fields = {**fields, "status": result["status"]}
     # The voice tone task has no leg.
     return _record_and_publish(
-        tasks.VOICE_TONE, result, call_leg=None, settings=settings, deadline=deadline, fields=fields
+        task_kinds.VOICE_TONE, result, call_leg=None, settings=settings, deadline=deadline, fields=fields
     )
 
 
 #: Per task kind: the published detail-type, the results metric and the log message prefix.
 _RESULT_KINDS = {
-    tasks.SPEAKER_SEARCH.name: (RESULT_DETAIL_TYPE, metrics.SPEAKER_SEARCH_RESULTS, "speaker_search_result"),
-    tasks.VOICE_TONE.name: (VOICE_TONE_DETAIL_TYPE, metrics.VOICE_TONE_RESULTS, "voice_tone_result"),
+    task_kinds.SPEAKER_SEARCH.name: (
+        RESULT_DETAIL_TYPE,
+        metrics.SPEAKER_SEARCH_RESULTS,
+        "speaker_search_result",
+    ),
+    task_kinds.VOICE_TONE.name: (VOICE_TONE_DETAIL_TYPE, metrics.VOICE_TONE_RESULTS, "voice_tone_result"),
 }
 
 
 def _record_and_publish(
-    kind: tasks.TaskKind,
+    kind: task_kinds.TaskKind,
     result: dict[str, Any],
     *,
     call_leg: str | None,
@@ -122,7 +127,7 @@ def _record_and_publish(
     detail_type, metric, log_prefix = _RESULT_KINDS[kind.name]
     table = settings.state_table_name
     try:
-        tasks.note_task_seen(
+        calls.note_task_seen(
             kind,
             result["voiceConnectorId"],
             result["transactionId"],
@@ -131,13 +136,13 @@ def _record_and_publish(
             settings=settings,
             deadline=deadline,
         )
-        voiceprint = VOICEPRINT_STATUSES.get(result["status"]) if kind is tasks.SPEAKER_SEARCH else None
+        voiceprint = VOICEPRINT_STATUSES.get(result["status"]) if kind is task_kinds.SPEAKER_SEARCH else None
         if voiceprint is not None and table is not None and settings.enable_enrollment:
             task_index.note_voiceprint(table, result["taskId"], voiceprint, deadline)
         withheld = None
         if settings.require_consent:
             if table is None:
-                return tasks.configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
+                return calls.configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
             withheld = consent_gate.withheld(result, table, deadline)
     except state.StateError as exc:
         if settings.require_consent or settings.enable_enrollment:  # the index and the gate need it

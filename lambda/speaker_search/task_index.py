@@ -27,6 +27,7 @@ import state
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from settings import Settings
 
 TASK_TTL_S = 48 * 3600
 #: ``voiceprint`` values, from the task's status notifications.
@@ -42,6 +43,11 @@ class TaskEntry(NamedTuple):
     kind: str | None
     #: ``VOICEPRINT_READY`` / ``VOICEPRINT_FAILED`` from a status notification, or None.
     voiceprint: str | None = None
+
+
+def wanted(settings: Settings) -> bool:
+    """Tasks are indexed when something reads the index: the consent gate or voice profile requests."""
+    return settings.require_consent or settings.enable_enrollment
 
 
 def key(task_id: str) -> str:

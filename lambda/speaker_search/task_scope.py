@@ -64,7 +64,7 @@ VOICEPRINT_NOT_GENERATED = "VoiceprintNotGenerated"
 VOICEPRINT_NOT_READY = "VoiceprintNotReady"
 #: The task's profile was deleted: never enrolled (or used for an update) again.
 VOICE_PROFILE_DELETED = "VoiceProfileDeleted"
-#: The speaker search task kind (``tasks.SPEAKER_SEARCH.name``) as the index records it.
+#: The speaker search task kind (``task_kinds.SPEAKER_SEARCH.name``) as the index records it.
 SPEAKER_SEARCH_KIND = "speaker_search"
 #: A request whose voiceprint is not ready is failed with ``VoiceprintNotReady`` this long after its
 #: ingestion (the voiceprint takes 20 s of the caller's speech after the start).

@@ -23,9 +23,9 @@ import logging
 from typing import Any
 
 import aws_calls
+import calls
 import consent
 import metrics
-import tasks
 from notifications import Instant
 from outcomes import Outcome, skip
 from profile_requests import DELETE, ENROLL, UPDATE, VoiceProfileRequest
@@ -66,7 +66,7 @@ def on_request(
     if detail.get("searchId") != settings.search_id:
         return skip(fields, "request for another SpeakerSearch (searchId)", logging.WARNING)
     if settings.state_table_name is None or settings.voice_profile_domain_id is None:
-        return tasks.configuration_failure(
+        return calls.configuration_failure(
             fields, "enrollment needs STATE_TABLE_NAME and VOICE_PROFILE_DOMAIN_ID"
         )
     return VoiceProfileRequest(

@@ -9,7 +9,7 @@ from typing import Any
 import aws_calls
 import clients
 import pytest
-import tasks
+import task_kinds
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
@@ -33,7 +33,7 @@ def test_wire_format_of_start_request(handler: ModuleType, fake_aws: FakeAws) ->
         "TransactionId": "tx-1",
         "VoiceProfileDomainId": "vpd-0123456789",
         "CallLeg": "Caller",
-        "ClientRequestToken": tasks.client_request_token("vc-one", "tx-1", "Caller"),
+        "ClientRequestToken": task_kinds.client_request_token("vc-one", "tx-1", "Caller"),
     }
     assert "chime-speaker-search/" in request.headers["user-agent"]
     assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256")
@@ -84,7 +84,7 @@ def test_success_after_faults_with_the_same_token(
 
     sent = tokens(fake_aws)
     assert len(sent) == len(faults) + 1
-    assert set(sent) == {tasks.client_request_token("vc-one", "tx-1", "Caller")}
+    assert set(sent) == {task_kinds.client_request_token("vc-one", "tx-1", "Caller")}
     assert len(sleeps.delays) == len(faults)
     [record] = logged(caplog, "speaker_search_started")
     assert record.attempts == len(faults) + 1

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 import aws_calls
+import calls
 import clients
 import consent_state
 import metrics
@@ -24,6 +25,7 @@ import pytest
 import settings
 import state
 import task_index
+import task_kinds
 import tasks
 
 from tests.runtime import notifications as n
@@ -41,8 +43,10 @@ READY_IDS = {
     "voiceConnectorId": n.SERVED_CONNECTOR,
     "transactionId": "tx-1",
 }
-SEARCH_TOKEN = tasks.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
-TONE_TOKEN = tasks.client_request_token(n.SERVED_CONNECTOR, "tx-1", tasks.NO_CALL_LEG, tasks.VOICE_TONE)
+SEARCH_TOKEN = task_kinds.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
+TONE_TOKEN = task_kinds.client_request_token(
+    n.SERVED_CONNECTOR, "tx-1", task_kinds.NO_CALL_LEG, task_kinds.VOICE_TONE
+)
 
 
 def extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -287,7 +291,7 @@ def test_only_permanent_start_errors_send_the_record_to_the_dead_letter_queue(
     handler: ModuleType, stubs: Stubs, table: FakeState
 ) -> None:
     error(stubs, "start_speaker_search_task", "BadRequestException", 400)
-    permanent = tasks.start_call(
+    permanent = calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-1",
         notification_time=None,
@@ -296,7 +300,7 @@ def test_only_permanent_start_errors_send_the_record_to_the_dead_letter_queue(
         fields={},
     )
     error(stubs, "start_speaker_search_task", "NotFoundException", 404)
-    not_found = tasks.start_call(
+    not_found = calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-2",
         notification_time=None,
@@ -352,7 +356,7 @@ def test_a_limit_answer_with_no_earlier_attempt_is_a_failed_start_for_redelivery
 ) -> None:
     for _ in range(clients.MAX_ATTEMPTS):
         error(stubs, "start_speaker_search_task", "ResourceLimitExceededException", 400)
-    outcome = tasks.start_call(
+    outcome = calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-1",
         notification_time=None,
@@ -544,8 +548,8 @@ def test_a_conflict_after_an_unanswered_attempt_in_this_invocation_is_a_duplicat
 
 
 def test_a_status_notification_records_its_task_as_started(handler: ModuleType, table: FakeState) -> None:
-    tasks.note_task_seen(
-        tasks.VOICE_TONE,
+    calls.note_task_seen(
+        task_kinds.VOICE_TONE,
         n.SERVED_CONNECTOR,
         "tx-1",
         None,
@@ -574,8 +578,14 @@ def test_a_status_notification_without_what_makes_the_token_records_nothing(
     leg: str | None,
     task: str | None,
 ) -> None:
-    tasks.note_task_seen(
-        tasks.SPEAKER_SEARCH, connector, transaction, leg, task, settings=settings.get(), deadline=deadline()
+    calls.note_task_seen(
+        task_kinds.SPEAKER_SEARCH,
+        connector,
+        transaction,
+        leg,
+        task,
+        settings=settings.get(),
+        deadline=deadline(),
     )
     assert table.marked == []
 
@@ -585,8 +595,8 @@ def test_a_status_notification_without_a_state_table_records_nothing(
 ) -> None:
     seen: list[Any] = []
     monkeypatch.setattr(state, "mark_started", lambda *args: seen.append(args))
-    tasks.note_task_seen(
-        tasks.SPEAKER_SEARCH,
+    calls.note_task_seen(
+        task_kinds.SPEAKER_SEARCH,
         n.SERVED_CONNECTOR,
         "tx-1",
         "Caller",
@@ -761,8 +771,8 @@ def test_a_status_naming_a_task_already_known_stops_nothing(
     )
     gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-5")
     monkeypatch.setattr(state, "mark_started", lambda *_: False)  # the task ID was recorded before
-    tasks.note_task_seen(
-        tasks.SPEAKER_SEARCH,
+    calls.note_task_seen(
+        task_kinds.SPEAKER_SEARCH,
         n.SERVED_CONNECTOR,
         "tx-1",
         "Caller",
@@ -793,7 +803,7 @@ def test_after_the_start_only_a_readable_decline_stops_the_task(
 
 
 def stop(fields: dict[str, Any] | None = None) -> Any:
-    return tasks.stop_call(
+    return calls.stop_call(
         n.SERVED_CONNECTOR, "tx-1", settings=settings.get(), deadline=deadline(), fields=fields or {}
     )
 
@@ -948,7 +958,7 @@ class Recorder:
         self.answers = answers
         self.deadlines: dict[str, float] = {}
 
-    def __call__(self, kind: tasks.TaskKind, **kwargs: Any) -> tasks.Outcome:
+    def __call__(self, kind: task_kinds.TaskKind, **kwargs: Any) -> tasks.Outcome:
         self.deadlines[kind.name] = kwargs["deadline"].at
         return self.answers[kind.name]
 
@@ -958,7 +968,7 @@ def start_call_with(
 ) -> tasks.Outcome:
     reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
     monkeypatch.setattr(tasks, "start_task", Recorder({"speaker_search": search, "voice_tone": tone}))
-    return tasks.start_call(
+    return calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-1",
         notification_time=None,
@@ -978,7 +988,7 @@ def test_each_kind_gets_an_equal_share_of_the_time_left_and_the_last_one_all_of_
     monkeypatch.setattr(tasks, "start_task", recorder)
     reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
 
-    tasks.start_call(
+    calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-1",
         notification_time=None,
@@ -1051,18 +1061,18 @@ def test_start_latency_is_unknown_without_a_zoned_iso_time(value: Any) -> None:
 def test_the_task_kinds_follow_the_voice_tone_setting(
     handler: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert tasks.task_kinds(settings.get()) == (tasks.SPEAKER_SEARCH,)
+    assert task_kinds.task_kinds(settings.get()) == (task_kinds.SPEAKER_SEARCH,)
     reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
-    assert tasks.task_kinds(settings.get()) == (tasks.SPEAKER_SEARCH, tasks.VOICE_TONE)
+    assert task_kinds.task_kinds(settings.get()) == (task_kinds.SPEAKER_SEARCH, task_kinds.VOICE_TONE)
 
 
 def test_kind_tokens_use_the_call_leg_only_where_the_kind_takes_one() -> None:
-    assert tasks.kind_token(tasks.SPEAKER_SEARCH, "vc-one", "tx-1", "Callee") == tasks.client_request_token(
-        "vc-one", "tx-1", "Callee"
-    )
-    assert tasks.kind_token(tasks.SPEAKER_SEARCH, "vc-one", "tx-1", None) is None
-    assert tasks.kind_token(tasks.VOICE_TONE, "vc-one", "tx-1", None) == TONE_TOKEN
-    assert tasks.kind_token(tasks.VOICE_TONE, "vc-one", "tx-1", "Callee") == TONE_TOKEN
+    assert task_kinds.kind_token(
+        task_kinds.SPEAKER_SEARCH, "vc-one", "tx-1", "Callee"
+    ) == task_kinds.client_request_token("vc-one", "tx-1", "Callee")
+    assert task_kinds.kind_token(task_kinds.SPEAKER_SEARCH, "vc-one", "tx-1", None) is None
+    assert task_kinds.kind_token(task_kinds.VOICE_TONE, "vc-one", "tx-1", None) == TONE_TOKEN
+    assert task_kinds.kind_token(task_kinds.VOICE_TONE, "vc-one", "tx-1", "Callee") == TONE_TOKEN
 
 
 def test_with_the_gate_off_a_recorded_decline_stops_nothing(
@@ -1225,7 +1235,7 @@ def test_the_start_record_is_read_again_only_before_a_retry(
         "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-2"}}
     )
     assert handler.handler(n.analytics_ready("tx-2"), None)["outcome"] == "started"
-    assert table.reads == [tasks.client_request_token(n.SERVED_CONNECTOR, "tx-2", "Caller")]
+    assert table.reads == [task_kinds.client_request_token(n.SERVED_CONNECTOR, "tx-2", "Caller")]
 
 
 def test_a_state_table_that_failed_before_the_start_is_not_read_between_retries(
@@ -1252,7 +1262,7 @@ def test_a_start_after_a_late_consent_that_finds_the_call_over_is_a_counted_skip
     }[code]
     error(stubs, "start_speaker_search_task", code, status)
 
-    outcome = tasks.start_call(
+    outcome = calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-1",
         notification_time=None,

@@ -18,7 +18,7 @@ import metrics
 import pytest
 import settings
 import state
-import tasks
+import task_kinds
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
@@ -82,7 +82,7 @@ def test_the_state_table_holds_ids_only_and_expires_within_about_a_day(
     handler.handler(n.sqs_event(n.analytics_ready()), None)
     [record] = start_records(state_aws)
     assert set(record) == {"pk", "s", "attemptedAt", "attemptId", "expiresAt", "taskId"}
-    token = tasks.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
+    token = task_kinds.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
     assert record["pk"]["S"] == f"start#{token}"
     assert n.CALL_ID not in json.dumps(record)
     lifetime = float(record["expiresAt"]["N"]) - float(record["attemptedAt"]["N"])
@@ -129,7 +129,7 @@ def test_a_concurrent_delivery_that_started_the_task_turns_rle_into_a_duplicate(
     handler: ModuleType, fake_aws: f.FakeAws, state_aws: StateAws, emf: io.StringIO
 ) -> None:
     """Delivery B gets RLE because delivery A holds the task; A records it before B's retry."""
-    token = tasks.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
+    token = task_kinds.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
     answered = []
 
     def concurrent_start_elsewhere(service: str) -> f.Reply | None:

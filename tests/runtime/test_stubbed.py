@@ -12,7 +12,7 @@ from typing import Any
 import clients
 import pytest
 import results
-import tasks
+import task_kinds
 
 from tests.runtime import notifications as n
 from tests.runtime.helpers import FakeContext, Stubs, logged, reconfigure
@@ -70,15 +70,15 @@ def test_analytics_ready_starts_search_with_configured_leg(
 
 
 def test_token_is_stable_and_valid(handler: ModuleType) -> None:
-    token = tasks.client_request_token("vc-one", "tx-1", "Caller")
-    assert token == tasks.client_request_token("vc-one", "tx-1", "Caller")
+    token = task_kinds.client_request_token("vc-one", "tx-1", "Caller")
+    assert token == task_kinds.client_request_token("vc-one", "tx-1", "Caller")
     assert token == hashlib.sha256(b"vc-one|tx-1|Caller|speaker-search").hexdigest()[:64]
     assert TOKEN_RULE.fullmatch(token)
     assert len(token) == 64
     others = {
-        tasks.client_request_token("vc-one", "tx-1", "Callee"),
-        tasks.client_request_token("vc-one", "tx-2", "Caller"),
-        tasks.client_request_token("vc-two", "tx-1", "Caller"),
+        task_kinds.client_request_token("vc-one", "tx-1", "Callee"),
+        task_kinds.client_request_token("vc-one", "tx-2", "Caller"),
+        task_kinds.client_request_token("vc-two", "tx-1", "Caller"),
     }
     assert token not in others
     assert len(others) == 3
@@ -86,7 +86,7 @@ def test_token_is_stable_and_valid(handler: ModuleType) -> None:
 
 def test_token_is_valid_for_awkward_ids(handler: ModuleType) -> None:
     """SIP-ish IDs with '@', '.', spaces and unicode still give a token the API accepts."""
-    token = tasks.client_request_token("vc one", "12345678-1234@10.0.0.1;tag=ü", "Callee")
+    token = task_kinds.client_request_token("vc one", "12345678-1234@10.0.0.1;tag=ü", "Callee")
     assert TOKEN_RULE.fullmatch(token)
 
 

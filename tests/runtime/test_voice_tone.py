@@ -10,12 +10,13 @@ from types import ModuleType
 from typing import Any
 
 import aws_calls
+import calls
 import clients
 import metrics
 import pytest
 import results
 import settings as settings_module
-import tasks
+import task_kinds
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
@@ -27,8 +28,8 @@ from tests.runtime.helpers import FakeContext, Stubs, logged, reconfigure
 READY = n.sqs_event(n.analytics_ready())
 SEARCH_PATH = "/voice-connectors/vc-one/speaker-search-tasks"
 TONE_PATH = "/voice-connectors/vc-one/voice-tone-analysis-tasks"
-TONE_TOKEN = tasks.client_request_token("vc-one", "tx-1", tasks.NO_CALL_LEG, tasks.VOICE_TONE)
-SEARCH_TOKEN = tasks.client_request_token("vc-one", "tx-1", "Caller")
+TONE_TOKEN = task_kinds.client_request_token("vc-one", "tx-1", task_kinds.NO_CALL_LEG, task_kinds.VOICE_TONE)
+SEARCH_TOKEN = task_kinds.client_request_token("vc-one", "tx-1", "Caller")
 
 
 @pytest.fixture
@@ -418,7 +419,7 @@ def test_malformed_tone_results_fail_the_record(
             logging.WARNING,
             "unknown VoiceToneAnalysisStatus detailStatus",
         ),
-        ({"voiceConnectorId": n.FOREIGN_CONNECTOR}, logging.DEBUG, tasks.NOT_SERVED),
+        ({"voiceConnectorId": n.FOREIGN_CONNECTOR}, logging.DEBUG, calls.NOT_SERVED),
     ],
     ids=["unknown-status", "other-connector"],
 )
