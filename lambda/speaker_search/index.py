@@ -45,6 +45,14 @@ Environment variables
     The consent gate and voice profile requests (``user_requests.py``); only ``true`` turns one on.
 ``REQUEST_SOURCE`` (default ``chime-speaker-search.requests``)
     The ``source`` a request event must carry.
+``NOTIFICATION_QUEUE_ARN``, ``NOTIFICATION_QUEUE_URL``, ``NOTIFICATION_VISIBILITY_TIMEOUT_S``
+    The queue that feeds the handler, and its visibility timeout in whole seconds. With the ARN
+    set, only that queue's messages are processed (``perimeter.py``): a raw invocation is refused,
+    a record of another ``eventSourceARN`` is refused, and the batch's receipt handles are checked
+    with ``ChangeMessageVisibilityBatch`` (a forged one is dropped). Without the URL or a valid
+    timeout the check cannot be made and every record fails unprocessed. The URL also lets a
+    voice profile request that waits for its voiceprint come back sooner (``redelivery.py``).
+    Unset: raw notifications are served (the Lambda-sink contract).
 ``LOG_LEVEL`` (default ``INFO``)
 ``CHIME_SPEAKER_SEARCH_VERSION``
     The library's version, set by the construct; ``aws_calls`` adds it to the AWS user agent.
@@ -55,10 +63,12 @@ Input shapes
 ------------
 1. SQS batch (``{"Records": [{"messageId", "body", ...}]}``): returns
    ``{"batchItemFailures": [{"itemIdentifier": messageId}]}`` listing only the failed records
-   (ReportBatchItemFailures). A per-record problem never raises.
+   (ReportBatchItemFailures). A per-record problem never raises. With ``NOTIFICATION_QUEUE_ARN``
+   set, the records first pass the perimeter (``perimeter.py``).
 2. One raw notification (Lambda sink): returns ``{"outcome": ..., "reason": ...}``; a failed
    notification raises :class:`NotificationFailedError`, so Lambda's async retries and its
-   DLQ / on-failure destination take it.
+   DLQ / on-failure destination take it. With ``NOTIFICATION_QUEUE_ARN`` set it is refused,
+   unprocessed: ``{"outcome": "refused", "reason": ...}``.
 3. Inside a body (or as the raw event) these wrappers are removed, in any combination, for at
    most ``MAX_UNWRAP_STEPS`` steps (each JSON decode or wrapper removal is one step): a JSON
    string (also double-encoded JSON), an SNS envelope (``{"Type": "Notification", "Message":
@@ -67,6 +77,10 @@ Input shapes
    succeed or fail as a whole, so a multi-notification wrapper is rejected (-> DLQ) rather than
    half-processed and retried. A top-level ``Records`` list is an SQS batch only if every entry
    has a string ``messageId``; otherwise the event is treated as one raw (wrapped) notification.
+4. Requests arrive in the request envelope the construct's rules add
+   (``{"envelope": "chime-speaker-search/request", "ingestionTime", "event"}``, one more step);
+   the envelope's EventBridge ingestion time orders consent decisions and bounds a voiceprint
+   wait. A request detail-type without it is refused (a WARNING skip, ``InputsRefused``).
 
 Failure policy ("nothing lost")
 -------------------------------
@@ -95,7 +109,9 @@ maxReceiveCount, sits in the DLQ.
   redelivers it as before. NotFound fails the record for redelivery. In the raw shape every
   failure, malformed input included, raises instead.
 * Requests (``Speaker Search Consent``, ``Enroll/Update/Delete Voice Profile``, with the
-  construct's ``REQUEST_SOURCE``) are served by ``user_requests.py``.
+  construct's ``REQUEST_SOURCE``, in the request envelope) are served by ``user_requests.py``.
+* Under ``REQUIRE_CONSENT`` a result of a call that is not granted is withheld (a documented
+  skip, ``consent_gate.py``).
 * PutEvents is not idempotent: a retry after a timeout can publish a result twice. Consumers
   dedupe on ``notificationId``.
 
@@ -119,24 +135,35 @@ Logging: stdlib logging, a short stable message plus ``extra`` fields (Lambda's 
 turns them into top-level keys). Only ID-shaped values (notification id, detail-type,
 detailStatus, voiceConnectorId, transactionId, taskId, SQS messageId), error codes, reasons and
 counts are logged; never callId, phone numbers, SIP headers, names or raw bodies. Messages
-(stable): ``speaker_search_started`` (INFO, ``duplicate`` true on Conflict),
+(stable): ``speaker_search_started`` (INFO, ``duplicate`` true for a task already running (``tasks.py``)),
 ``speaker_search_start_failed`` (ERROR), ``speaker_search_result_published`` (INFO),
 ``speaker_search_result_publish_failed`` (ERROR), ``voice_tone_started`` (INFO),
 ``voice_tone_start_failed`` (ERROR), ``voice_tone_result_published`` (INFO),
 ``voice_tone_result_publish_failed`` (ERROR), ``pipeline_failure`` (WARNING, with ``eventType``,
-``failureReason`` (digit runs masked), ``failureOrigin``, ``httpStatusCode``),
+``failureReason`` (phone numbers masked, ``masking.py``), ``failureOrigin``, ``httpStatusCode``),
 ``notification_rejected`` (WARNING),
 ``notification_skipped`` (DEBUG or WARNING), ``notification_failed`` (ERROR, a handler bug),
-``matches_dropped`` (WARNING), ``batch_processed`` (INFO), ``aws_call_retrying`` (DEBUG).
+``matches_dropped`` (WARNING), ``batch_processed`` (INFO), ``aws_call_retrying`` (DEBUG),
+``input_refused`` (WARNING, ``refusal``: ``raw-invocation``, ``foreign-queue`` or
+``invalid-receipt-handle``), ``receipt_check_failed`` (ERROR), ``result_withheld`` (INFO, or
+WARNING when the call is unknown; ``withheld``), ``result_state_failed`` (ERROR),
+``task_index_unavailable`` (WARNING), ``voice_profile_waiting_for_voiceprint`` (INFO,
+``retryAfter``), ``redelivery_not_shortened`` (WARNING).
 
 Metrics: CloudWatch Embedded Metric Format lines written once per invocation (``metrics``).
 
 Modules (imported top-level: the construct ships them beside this file, with ``aws_calls``):
-``settings`` (environment), ``clients`` (clients, timeouts, retry budget), ``notifications``
-(unwrapping and validation, pure), ``tasks`` (AnalyticsReady -> task starts), ``results``
-(SpeakerSearchStatus / VoiceToneAnalysisStatus -> events), ``health`` (pipeline failures),
-``user_requests`` (consent and voice profile requests), ``state`` (the state table),
-``dead_letters`` (direct dead-lettering), ``outcomes``, ``metrics``.
+``settings`` (environment), ``clients`` (clients, timeouts, retry budget), ``perimeter`` (only
+the queue's own messages), ``notifications`` (unwrapping, the request envelope and validation,
+pure), ``calls`` (a call's AnalyticsReady, consent and stops), ``tasks`` (one start and its
+decision table), ``task_kinds`` (speaker search and voice tone, tokens), ``results``
+(SpeakerSearchStatus / VoiceToneAnalysisStatus -> events), ``consent_gate`` (results bound to
+consent), ``health`` (pipeline failures), ``masking`` (phone numbers out of logged text),
+``user_requests`` (the request router), ``consent`` (consent requests), ``profile_requests``,
+``enrollment``, ``task_scope`` and ``voice_profiles`` (voice profile requests and their scope),
+``state`` (the state table's plumbing and task starts), ``consent_state``, ``enrollment_state``
+and ``task_index`` (its other items), ``dead_letters`` (direct dead-lettering), ``redelivery``
+(sooner redelivery), ``outcomes``, ``metrics``.
 
 Tests reset the cached settings and clients with :func:`reset_for_tests`, and replace
 ``aws_calls._sleep``, ``_rng`` and ``_clock`` to make backoff instant and deterministic.
