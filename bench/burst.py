@@ -8,7 +8,11 @@ imported as the Lambda runtime imports it) in virtual time (``bench/_virtual_tim
   quota as a token bucket (``tps``; bucket size ``tps_burst``, default one second's worth;
   throttled requests get HTTP 429 ``ThrottledClientException`` and use no token) and the
   Region-wide "Maximum voice analytics tasks" quota (``task_limit``, 25 by default; a start beyond
-  it gets HTTP 400 ``ResourceLimitExceededException``). A task stays active for ``task_active_s``
+  it gets HTTP 400 ``ResourceLimitExceededException``), and the per-domain concurrency limit
+  ("Maximum concurrent API calls per voice profile domain: 1"): a start holds its voice profile
+  domain for ``domain_hold_s`` of service time (0.1 s by default; AWS does not document it), and a
+  second start on the domain inside that time gets HTTP 409 ``ConflictException`` (0: no limit,
+  the model before issue 23). A task stays active for ``task_active_s``
   (AWS does not document it: a result needs 10 s of speech, so 10 s is the least), then its
   ``SpeakerSearchStatus`` result is queued like the real one (the handler publishes it);
 * an SQS model: one queue, visibility timeout (180 s, 6 x the 30 s handler timeout, as deployed),
@@ -24,12 +28,15 @@ Per case it prints the p50, p99 and maximum time from AnalyticsReady to a starte
 never started count as infinitely late), the share started within 10 s and 60 s, the number of
 AnalyticsReady notifications in the dead-letter queue, and StartSpeakerSearchTask requests per
 started search. "sustainable" means the quotas can keep up with the arrival rate on average:
-calls per second <= tps and calls per second x task_active_s <= task_limit (Little's law).
+calls per second <= tps, calls per second x task_active_s <= task_limit (Little's law), and calls
+per second x domain_hold_s < 1 (the one voice profile domain is not busy all the time).
 
 Usage:
   .venv/bin/python bench/burst.py                  # the standard cases (about a minute)
   .venv/bin/python bench/burst.py --sweep          # also max_concurrency 2..1000 per case
   .venv/bin/python bench/burst.py --calls 500 --window 60 --tps 10 --task-limit 150
+  .venv/bin/python bench/burst.py --domain         # the per-domain concurrency cases
+  .venv/bin/python bench/burst.py --domain-hold 0  # any case without the per-domain limit
 """
 
 from __future__ import annotations
@@ -86,6 +93,8 @@ class Case:
     handler_timeout_s: float = 30.0
     cold_start_s: float = 1.0
     duplicate_answer: str = "same-task"  # what a repeated start for a call gets (see the fake)
+    #: Service time a start holds its voice profile domain; a second start inside it is answered 409.
+    domain_hold_s: float = 0.1
     seed: int = 1
 
     @property
@@ -93,8 +102,17 @@ class Case:
         return self.calls / self.window_s
 
     @property
+    def domain_utilisation(self) -> float:
+        """Share of the time the one voice profile domain is held by a start (Little's law)."""
+        return self.rate * self.domain_hold_s
+
+    @property
     def sustainable(self) -> bool:
-        return self.rate <= self.tps and self.rate * self.task_active_s <= self.task_limit
+        return (
+            self.rate <= self.tps
+            and self.rate * self.task_active_s <= self.task_limit
+            and self.domain_utilisation < 1.0
+        )
 
 
 @dataclass
@@ -129,6 +147,7 @@ class FakeVoiceAnalytics:
         self.tasks: dict[str, tuple[str, str]] = {}  # transaction -> (token, task id)
         self.started_at: dict[str, float] = {}
         self.counts: Counter[str] = Counter()
+        self.domain_busy_until: dict[str, float] = {}
 
     def answer(self, request: ApiRequest) -> ApiReply:
         if request.operation == PUT_EVENTS:
@@ -144,6 +163,12 @@ class FakeVoiceAnalytics:
             self.counts["429 throttled"] += 1
             return ApiReply(429, "ThrottledClientException", {"Message": "Rate exceeded"})
         now = self.clock.now
+        domain = str(request.body.get("VoiceProfileDomainId"))
+        if self.case.domain_hold_s > 0:
+            if now < self.domain_busy_until.get(domain, -math.inf):
+                self.counts["409 domain busy"] += 1
+                return ApiReply(409, "ConflictException", {"Message": "concurrent call on the domain"})
+            self.domain_busy_until[domain] = now + self.case.domain_hold_s
         self.active_until = [t for t in self.active_until if t > now]
         transaction, token = str(request.body["TransactionId"]), str(request.body["ClientRequestToken"])
         existing = self.tasks.get(transaction)
@@ -475,6 +500,19 @@ STANDARD_CASES = (
     Case("2000/60s 40TPS limit500", 2000, 60, 40, task_limit=500),
     Case("2000/60s 40TPS limit500 300ms", 2000, 60, 40, task_limit=500, api_latency_s=0.3),
 )
+#: The per-domain concurrency limit (one start at a time per voice profile domain): arrival rates
+#: against the service time a start holds the domain, at an API rate and task limit that are not
+#: the bottleneck (``--domain``).
+DOMAIN_CASES = (
+    Case("300/60s hold0.1", 300, 60, 40, task_limit=500),
+    Case("600/60s hold0.1", 600, 60, 40, task_limit=500),
+    Case("900/60s hold0.1", 900, 60, 40, task_limit=500),
+    Case("1200/60s hold0.1", 1200, 60, 40, task_limit=500),
+    Case("300/60s hold0.2", 300, 60, 40, task_limit=500, domain_hold_s=0.2),
+    Case("600/60s hold0.2", 600, 60, 40, task_limit=500, domain_hold_s=0.2),
+    Case("900/60s hold0.05", 900, 60, 40, task_limit=500, domain_hold_s=0.05),
+    Case("2000/60s hold0.05", 2000, 60, 40, task_limit=500, domain_hold_s=0.05),
+)
 SWEEP = (2, 5, 10, 20, 50, 1000)
 
 
@@ -484,8 +522,8 @@ def _seconds(value: float) -> str:
 
 def render(results: Sequence[Result]) -> str:
     headers = [
-        "case", "max conc.", "active s", "task limit", "sustainable", "p50 s", "p99 s", "max s",
-        "<=10 s", "<=60 s", "DLQ", "calls/start", "429s", "limit 400s", "target",
+        "case", "max conc.", "active s", "task limit", "domain hold s", "sustainable", "p50 s", "p99 s",
+        "max s", "<=10 s", "<=60 s", "DLQ", "calls/start", "429s", "limit 400s", "409s", "target",
     ]  # fmt: skip
     rows = []
     for r in results:
@@ -496,6 +534,7 @@ def render(results: Sequence[Result]) -> str:
                 c.max_concurrency,
                 f"{c.task_active_s:g}",
                 c.task_limit,
+                f"{c.domain_hold_s:g}",
                 "yes" if c.sustainable else "no",
                 _seconds(percentile(r.latencies, 0.5)),
                 _seconds(percentile(r.latencies, 0.99)),
@@ -506,6 +545,7 @@ def render(results: Sequence[Result]) -> str:
                 f"{r.calls_per_start:.2f}",
                 r.api_counts["429 throttled"],
                 r.api_counts["400 task limit"],
+                r.api_counts["409 domain busy"],
                 ("PASS" if r.meets_target else "MISS") if c.sustainable else "n/a",
             ]
         )
@@ -518,7 +558,8 @@ def details(result: Result) -> str:
     return (
         f"  {r.case.name} (max_concurrency {r.case.max_concurrency}): {r.started}/{len(r.latencies)} started,"
         f" {r.invocations} invocations, peak concurrency {r.peak_concurrency}, lost {r.lost},"
-        f" duplicate starts {r.api_counts['duplicate starts']}, results in DLQ {r.dlq_results},"
+        f" duplicate starts {r.api_counts['duplicate starts']}, 409s {r.api_counts['409 domain busy']},"
+        f" results in DLQ {r.dlq_results},"
         f" handler timeouts {r.handler_timeouts}, errors {r.handler_errors}, unfinished {r.unfinished};"
         f" drained at {r.drained_at:.0f} s virtual, {r.wall_s:.1f} s real; top log reasons: {reasons}"
     )
@@ -574,6 +615,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.15, help="seconds per API request")
     parser.add_argument("--duplicate-answer", choices=DUPLICATE_ANSWERS, default="same-task")
     parser.add_argument(
+        "--domain-hold",
+        type=float,
+        default=None,
+        help="seconds a start holds its voice profile domain (default 0.1; 0: no per-domain limit)",
+    )
+    parser.add_argument("--domain", action="store_true", help="the per-domain concurrency cases instead")
+    parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="override a runtime module constant, e.g. --set BACKOFF_CAP_S=10.0",
     )  # fmt: skip
@@ -592,8 +640,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         ]
     else:
-        cases = [c for c in STANDARD_CASES if not args.only or any(part in c.name for part in args.only)]
+        pool = DOMAIN_CASES if args.domain else STANDARD_CASES
+        cases = [c for c in pool if not args.only or any(part in c.name for part in args.only)]
     cases = [replace(c, seed=args.seed, max_concurrency=args.max_concurrency) for c in cases]
+    if args.domain_hold is not None:
+        cases = [replace(c, domain_hold_s=args.domain_hold) for c in cases]
     if args.sweep:
         cases = [replace(c, max_concurrency=m) for c in cases for m in SWEEP]
 
@@ -604,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         "  Model: SQS visibility 180 s, maxReceiveCount 5, batch 10; event source 5 -> +300/min"
-        " up to max_concurrency; cold start 1 s; API latency and task duration per case"
+        " up to max_concurrency; cold start 1 s; API latency, task duration and domain hold per case"
     )
     print()
     results = []

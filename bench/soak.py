@@ -44,8 +44,10 @@ Usage: .venv/bin/python bench/soak.py [--notifications 2000] [--seed 1] [--fault
 ``--consent`` runs the handler with REQUIRE_CONSENT=true and ENABLE_ENROLLMENT=true and adds:
 
 * ``Speaker Search Consent`` requests for four calls in five: granted, declined, or two decisions
-  (``OVERRIDES``: declined after the start, granted after a decline, out-of-order ``time`` both
-  ways, equal ``time``), the second 20 to 60 messages after the first;
+  (``OVERRIDES``: declined after the start, granted after a decline, out-of-order ingestion times
+  both ways, equal ingestion times), the second 20 to 60 messages after the first. Each comes in
+  the request envelope with its EventBridge ingestion time, which orders the decisions; the
+  event's own ``time`` claims the opposite order, and must be ignored;
 * ``Enroll`` / ``Update`` / ``Delete Voice Profile`` requests (one message in five): enrolls, some
   with a second request for the same task, some without ``consentReference``, for an expired
   (25 h) or unknown task; updates, also of unknown profiles and with expired tasks; deletes, each
@@ -130,6 +132,12 @@ CLOCK_SKEW_S = 0.5
 #: user_requests.CREATE_BUDGET_S in the soak (20 s deployed, about three attempts of 7 s): two
 #: attempts of 0.3 s. A claim's window is this plus ``CLOCK_SKEW_S``, under the visibility timeout.
 CREATE_BUDGET_S = 0.6
+#: Another team's voice profile domain: its profiles must never be touched.
+OTHER_DOMAIN = "vpd-another-team"
+#: Failure reasons the handler publishes (lambda/speaker_search/task_scope.py, voice_profiles.py).
+UNKNOWN_TASK = "UnknownSpeakerSearchTask"
+IN_ANOTHER_DOMAIN = "VoiceProfileInAnotherDomain"
+NO_REFERENCE = "detail.consentReference is required"
 #: Age of the speaker search tasks enroll and update requests name: within the 24-hour window,
 #: and past it (the fake answers per ``expired_task_answer``).
 FRESH_TASK_AGE_S = 3600.0
@@ -183,6 +191,20 @@ class VoiceProfileCase:
     profile_id: str | None = None
     #: The named profile exists (seeded into the fake, made a year ago).
     profile_exists: bool = False
+    #: The task is this construct's (seeded into the task index); False: another team's task.
+    task_indexed: bool = True
+    #: The decision recorded for the task's call (REQUIRE_CONSENT is on in this soak).
+    call_consent: str = "granted"
+    #: The voice profile domain the named profile is in (another: it must never be touched).
+    profile_domain: str = VOICE_PROFILE_DOMAIN
+    #: An early request: the task's voiceprint is made this long after its first
+    #: GetSpeakerSearchTask (None: made long ago).
+    voiceprint_delay_s: float | None = None
+
+    @property
+    def call(self) -> tuple[str, str]:
+        """The call the named task ran in (each task its own)."""
+        return (SERVED[0], f"tx-{self.task_id}")
 
 
 @dataclass
@@ -199,6 +221,9 @@ class SoakReport:
     duplicate_publishes: int = 0
     started: int = 0
     published: int = 0
+    #: Results the consent gate withheld (``--consent``), and by why.
+    withheld: int = 0
+    withheld_by: Counter[str] = field(default_factory=Counter)
     skipped: int = 0
     dlq: Counter[str] = field(default_factory=Counter)
     #: Of the DLQ: sent there by the handler itself (permanent failures), not after max receives.
@@ -238,6 +263,12 @@ class SoakReport:
     adopted: int = 0
     #: Enroll requests that ended as ``AmbiguousLostResponse`` (several candidates; documented).
     ambiguous: int = 0
+    #: Creates or updates the fake refused because the task had no voiceprint yet (must be 0).
+    unready_creates: int = 0
+    #: Early enrolls (the voiceprint made after the first look) that ended enrolled, and the
+    #: deliveries that found a voiceprint not ready yet and came back later.
+    early_enrolls: int = 0
+    voiceprint_waits: int = 0
     #: Voice profile requests that ended in the DLQ (with a reason) instead of an outcome event.
     profile_requests_in_dlq: int = 0
     #: Wrong, missing or conflicting outcome events, or a profile made where none may be.
@@ -267,8 +298,16 @@ class SoakReport:
             f"duplicate starts:       {self.duplicate_starts}",
             f"results published:      {self.results_published}"
             f" (+{self.duplicate_publishes} re-published after a lost PutEvents response; consumers dedupe)",
-            f"accounted: started {self.started}, published {self.published}, skipped {self.skipped},"
-            f" in DLQ {sum(self.dlq.values())}",
+            f"accounted: started {self.started}, published {self.published}, withheld {self.withheld},"
+            f" skipped {self.skipped}, in DLQ {sum(self.dlq.values())}",
+            *(
+                [
+                    "results withheld:       "
+                    + ", ".join(f"{k} {v}" for k, v in sorted(self.withheld_by.items()))
+                ]
+                if self.withheld_by
+                else []
+            ),
             f"in DLQ:                 {sum(self.dlq.values())}"
             f" ({self.dead_lettered_directly} sent there directly by the handler)",
             *(f"    {count:5d}  {reason}" for reason, count in self.dlq.most_common()),
@@ -307,6 +346,8 @@ class SoakReport:
                     f" (max per enroll task: {self.max_profiles_per_task})",
                     f"lost create answers:    {self.lost_creates} ({self.adopted} adopted on redelivery,"
                     f" {self.ambiguous} AmbiguousLostResponse)",
+                    f"early enrolls:          {self.early_enrolls} enrolled after {self.voiceprint_waits}"
+                    f" deliveries found the voiceprint not ready; {self.unready_creates} creates too early",
                     f"requests in DLQ:        {self.profile_requests_in_dlq}",
                     f"profile violations:     {len(self.profile_violations)}",
                     *(f"    {item}" for item in self.profile_violations[:20]),
@@ -366,16 +407,22 @@ def _wrap(notification: dict[str, Any], rng: random.Random) -> str:
 def _consent_request(
     call: tuple[str, str], decision: str, rid: str, time: str = "2029-11-25T10:01:00Z"
 ) -> dict[str, Any]:
-    """A ``Speaker Search Consent`` request (lambda/speaker_search/user_requests.py)."""
+    """A ``Speaker Search Consent`` request as its rule delivers it (lambda/speaker_search/consent.py).
+
+    ``time`` is EventBridge's ingestion time (the envelope's), which orders decisions. The event's
+    own ``time`` is its producer's and says the opposite (the earliest decision claims the latest
+    time), so a handler that ordered by it would fail the soak's consent checks.
+    """
     detail = {"voiceConnectorId": call[0], "transactionId": call[1], "consent": decision}
     request = n.envelope("Speaker Search Consent", {**detail, "consentReference": f"ivr-{rid}"}, rid)
-    request.update(source=REQUEST_SOURCE, time=time)
-    return request
+    minute = int(time[14:16])
+    request.update(source=REQUEST_SOURCE, time=f"2029-11-25T11:{59 - minute:02d}:00Z")
+    return n.request_envelope(request, time)
 
 
-#: Decision histories of calls with several decisions: (decision, minute of its ``time``) in the
-#: order they are sent; the second is sent 20 to 60 messages after the first, so a granted call
-#: has usually started by then. The latest ``time`` wins; on a tie ``declined`` does.
+#: Decision histories of calls with several decisions: (decision, minute of its ingestion time) in
+#: the order they are sent; the second is sent 20 to 60 messages after the first, so a granted call
+#: has usually started by then. The latest ingestion time wins; on a tie ``declined`` does.
 OVERRIDES = (
     (("granted", 1), ("declined", 2)),  # declined after the start: the task is stopped
     (("declined", 1), ("granted", 2)),  # granted later: the call starts then
@@ -405,56 +452,71 @@ def _voice_profile_request(case: VoiceProfileCase, with_reference: bool = True) 
         detail["externalId"] = f"ext-{case.request_id}"
     request = n.envelope(case.detail_type, detail, case.request_id)
     request.update(source=REQUEST_SOURCE, time="2029-11-25T10:05:00Z")
-    return request
+    return n.request_envelope(request, "2029-11-25T10:05:00Z")
 
 
 def _voice_profile_cases(i: int, rng: random.Random) -> list[tuple[int, VoiceProfileCase, bool]]:
     """A voice profile scenario: (delay in messages, request, has a consentReference) each."""
     rid = f"vpr-{i:05d}"
+    task = f"sst-{i:05d}"
     enroll, update, delete = "Enroll Voice Profile", "Update Voice Profile", "Delete Voice Profile"
+    fresh, past, gone = FRESH_TASK_AGE_S, f"vp-past-{i:05d}", f"vp-gone-{i:05d}"
     roll = rng.random()
-    if roll < 0.40:  # enroll; sometimes a second request for the same task follows
-        task = f"sst-{i:05d}"
-        cases = [(0, VoiceProfileCase(rid, enroll, "enrolled", task, FRESH_TASK_AGE_S), True)]
+    if roll < 0.34:  # enroll; sometimes a second request for the same task follows
+        cases = [(0, VoiceProfileCase(rid, enroll, "enrolled", task, fresh), True)]
         if rng.random() < 0.3:
-            again = VoiceProfileCase(f"{rid}-b", enroll, "enrolled", task, FRESH_TASK_AGE_S)
+            again = VoiceProfileCase(f"{rid}-b", enroll, "enrolled", task, fresh)
             cases.append((rng.randint(1, 40), again, True))
         return cases
-    if roll < 0.48:  # no consentReference: nothing is called, no profile may exist
-        failed = "failed:detail.consentReference is required"
-        return [(0, VoiceProfileCase(rid, enroll, failed, f"sst-{i:05d}", FRESH_TASK_AGE_S), False)]
-    if roll < 0.56:
+    if roll < 0.40:  # early: the voiceprint is made a moment after the first look
+        delay = rng.uniform(0.3, 1.5)
+        return [(0, VoiceProfileCase(rid, enroll, "enrolled", task, fresh, voiceprint_delay_s=delay), True)]
+    if roll < 0.46:  # no consentReference: nothing is called, no profile may exist
+        return [(0, VoiceProfileCase(rid, enroll, f"failed:{NO_REFERENCE}", task, fresh), False)]
+    if roll < 0.52:
+        return [(0, VoiceProfileCase(rid, enroll, "failed:expired", task, EXPIRED_TASK_AGE_S), True)]
+    if roll < 0.55:  # a made-up task ID
+        unknown = VoiceProfileCase(
+            rid, enroll, f"failed:{UNKNOWN_TASK}", f"sst-unknown-{i:05d}", task_indexed=False
+        )
+        return [(0, unknown, True)]
+    if roll < 0.58:  # another team's task: it exists, but this construct never started it
+        foreign = VoiceProfileCase(rid, enroll, f"failed:{UNKNOWN_TASK}", task, fresh, task_indexed=False)
+        return [(0, foreign, True)]
+    if roll < 0.61:  # a task of a call whose caller declined
+        declined = VoiceProfileCase(
+            rid, enroll, "failed:ConsentDeclined", task, fresh, call_consent="declined"
+        )
+        return [(0, declined, True)]
+    if roll < 0.70:
+        return [(0, VoiceProfileCase(rid, update, "updated", task, fresh, past, True), True)]
+    if roll < 0.73:
+        return [(0, VoiceProfileCase(rid, update, "failed:NotFoundException", task, fresh, gone), True)]
+    if roll < 0.76:
         return [
-            (0, VoiceProfileCase(rid, enroll, "failed:expired", f"sst-{i:05d}", EXPIRED_TASK_AGE_S), True)
+            (0, VoiceProfileCase(rid, update, "failed:expired", task, EXPIRED_TASK_AGE_S, past, True), True)
         ]
-    if roll < 0.60:
-        unknown = "failed:NotFoundException"
-        return [(0, VoiceProfileCase(rid, enroll, unknown, f"sst-unknown-{i:05d}"), True)]
-    if roll < 0.74:
-        case = VoiceProfileCase(
-            rid, update, "updated", f"sst-{i:05d}", FRESH_TASK_AGE_S, f"vp-past-{i:05d}", True
+    if roll < 0.79:  # another domain's profile: never touched
+        foreign = VoiceProfileCase(
+            rid, update, f"failed:{IN_ANOTHER_DOMAIN}", task, fresh, past, True, profile_domain=OTHER_DOMAIN
         )
-        return [(0, case, True)]
-    if roll < 0.78:
-        unknown = "failed:NotFoundException"
-        return [
-            (
-                0,
-                VoiceProfileCase(rid, update, unknown, f"sst-{i:05d}", FRESH_TASK_AGE_S, f"vp-gone-{i:05d}"),
-                True,
-            )
-        ]
-    if roll < 0.82:
-        expired = VoiceProfileCase(
-            rid, update, "failed:expired", f"sst-{i:05d}", EXPIRED_TASK_AGE_S, f"vp-past-{i:05d}", True
-        )
-        return [(0, expired, True)]
-    if roll < 0.94:  # delete, then delete the already deleted profile again
-        first = VoiceProfileCase(rid, delete, "deleted", profile_id=f"vp-past-{i:05d}", profile_exists=True)
-        again = VoiceProfileCase(
-            f"{rid}-b", delete, "deleted", profile_id=f"vp-past-{i:05d}", profile_exists=True
-        )
+        return [(0, foreign, True)]
+    if roll < 0.82:  # no consentReference on an update: nothing is called either
+        return [(0, VoiceProfileCase(rid, update, f"failed:{NO_REFERENCE}", task, fresh, past, True), False)]
+    if roll < 0.92:  # delete, then delete the already deleted profile again
+        first = VoiceProfileCase(rid, delete, "deleted", profile_id=past, profile_exists=True)
+        again = VoiceProfileCase(f"{rid}-b", delete, "deleted", profile_id=past, profile_exists=True)
         return [(0, first, True), (rng.randint(1, 40), again, True)]
+    if roll < 0.95:
+        foreign = VoiceProfileCase(
+            rid,
+            delete,
+            f"failed:{IN_ANOTHER_DOMAIN}",
+            profile_id=past,
+            profile_exists=True,
+            profile_domain=OTHER_DOMAIN,
+        )
+        return [(0, foreign, rng.random() < 0.5)]
     return [(0, VoiceProfileCase(rid, delete, "deleted", profile_id=f"vp-never-{i:05d}"), rng.random() < 0.5)]
 
 
@@ -572,9 +634,16 @@ class _LogCollector(logging.Handler):
         self.retries = 0
         self.unconfirmed = 0
         self.adopted = 0
+        #: Results the consent gate withheld, by why (``ResultsWithheld``'s Status).
+        self.withheld: Counter[str] = Counter()
+        self.voiceprint_waits = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         name = record.getMessage()
+        if name == "result_withheld":
+            self.withheld[str(getattr(record, "withheld", ""))] += 1
+        elif name == "voice_profile_waiting_for_voiceprint":
+            self.voiceprint_waits += 1
         if name == "aws_call_retrying":
             self.retries += 1
         elif name.endswith("_start_unconfirmed"):
@@ -690,7 +759,7 @@ class _StatusEvidence:
 
 
 def _noting_claims(claim: Callable[..., Any], claims: dict[str, list[float]]) -> Callable[..., Any]:
-    """``state.begin_enroll`` / ``retake_enroll``, noting when a claim was taken (the state's clock)."""
+    """``enrollment_state.begin_enroll`` / ``retake_enroll``, noting when a claim was taken (state clock)."""
 
     def noting(table: str, task_id: str, *args: Any, **kwargs: Any) -> Any:
         at = sys.modules["state"]._now()
@@ -730,20 +799,17 @@ def _soak_handler(
         stack.enter_context(mock.patch.dict(os.environ))  # restores the whole environment after
         apply_env(os.environ, env)
         clients, aws_calls = sys.modules["clients"], sys.modules["aws_calls"]
-        state = sys.modules["state"]
+        enrollment_state = sys.modules["enrollment_state"]
         if claims is not None:
-            stack.enter_context(
-                mock.patch.object(state, "begin_enroll", _noting_claims(state.begin_enroll, claims))
-            )
-            stack.enter_context(
-                mock.patch.object(state, "retake_enroll", _noting_claims(state.retake_enroll, claims))
-            )
+            for claim in ("begin_enroll", "retake_enroll"):
+                noting = _noting_claims(getattr(enrollment_state, claim), claims)
+                stack.enter_context(mock.patch.object(enrollment_state, claim, noting))
         for module, attr, value in (
             (clients, "READ_TIMEOUT_S", 0.1),
             (clients, "CONNECT_TIMEOUT_S", 0.2),
             (clients, "SAFETY_MARGIN_S", 0.5),
-            (sys.modules["user_requests"], "CLOCK_SKEW_S", CLOCK_SKEW_S),
-            (sys.modules["user_requests"], "CREATE_BUDGET_S", CREATE_BUDGET_S),
+            (sys.modules["enrollment"], "CLOCK_SKEW_S", CLOCK_SKEW_S),
+            (sys.modules["enrollment"], "CREATE_BUDGET_S", CREATE_BUDGET_S),
             (aws_calls, "_sleep", lambda _seconds: None),  # backoff is exercised, not waited for
             (aws_calls, "_rng", random.Random(seed + 2)),
         ):
@@ -782,9 +848,43 @@ def _seed_fake(fake: f.FakeAws, messages: list[Message]) -> None:
     """The tasks and profiles the voice profile requests name, made before the soak."""
     for case in {m.request for m in messages if m.request is not None}:
         if case.task_id is not None and case.task_age_s is not None:
-            fake.add_past_task(case.task_id, VOICE_PROFILE_DOMAIN, case.task_age_s)
+            voiceprint = None
+            if case.voiceprint_delay_s is not None:
+                voiceprint = f.Voiceprint(ready_after_first_get_s=case.voiceprint_delay_s)
+            fake.add_past_task(
+                case.task_id, VOICE_PROFILE_DOMAIN, case.task_age_s, call=case.call, voiceprint=voiceprint
+            )
         if case.profile_id is not None and case.profile_exists and case.profile_id not in fake.profiles:
-            fake.add_past_profile(case.profile_id, VOICE_PROFILE_DOMAIN, 365 * 24 * 3600.0)
+            fake.add_past_profile(case.profile_id, case.profile_domain, 365 * 24 * 3600.0)
+
+
+def _seed_state(messages: list[Message]) -> None:
+    """The state the named tasks left when this construct started them: their index entries and
+    their calls' consent (with the handler's own modules, so the items are exactly its own)."""
+    aws_calls, notifications = sys.modules["aws_calls"], sys.modules["notifications"]
+    task_index, consent_state = sys.modules["task_index"], sys.modules["consent_state"]
+    decided_at = notifications.parse_instant("2029-11-25T09:00:00Z")
+    for case in {m.request for m in messages if m.request is not None}:
+        if case.task_id is None or case.task_age_s is None or not case.task_indexed:
+            continue
+        deadline = aws_calls.Deadline.after(30)
+        task_index.record(
+            STATE_TABLE,
+            case.task_id,
+            kind="speaker_search",
+            voice_connector_id=case.call[0],
+            transaction_id=case.call[1],
+            call_leg=CALL_LEG,
+            deadline=deadline,
+        )
+        consent_state.record_consent(
+            STATE_TABLE,
+            *case.call,
+            consent=case.call_consent,
+            consent_reference=None,
+            decided_at=decided_at,
+            deadline=deadline,
+        )
 
 
 def run(
@@ -839,6 +939,7 @@ def run(
         if status_evidence:
             fake.on_task_started = evidence.on_task_started
         with _soak_handler(fake, seed, state_aws, consent, claims) as (mod, logs):
+            _seed_state(messages)
             while time.monotonic() - started_at < limit:
                 now = time.monotonic()
                 queue.extend(m for at, m in invisible if at <= now)
@@ -877,6 +978,8 @@ def run(
             report.retries = logs.retries
             report.unconfirmed = logs.unconfirmed
             report.adopted = logs.adopted
+            report.withheld_by = logs.withheld
+            report.voiceprint_waits = logs.voiceprint_waits
             report.status_notifications = len(evidence.messages)
             _account(report, [*messages, *evidence.messages], queue, dlq, fake, logs, claims)
     report.elapsed = time.monotonic() - started_at
@@ -905,6 +1008,17 @@ def _check_consent(report: SoakReport, messages: list[Message], fake: f.FakeAws)
             report.started_without_consent.append(f"{key[1]}: declined, task {running[0]} still running")
         elif decision == "none" and tasks:
             report.started_without_consent.append(f"{key[1]}: never decided, has a task")
+    # A result leaves the handler only for a call granted when it is published: never for a call
+    # that no decision ever granted (the workload's results of calls it never decided included).
+    if not finals:  # the consent gate is off in this run
+        return
+    ever_granted = {m.key[:2] for m in messages if m.kind == "consent" and m.key and '"granted"' in m.body}
+    for event in fake.published:
+        if event.get("DetailType") in ("Speaker Search Result", "Voice Tone Analysis Result"):
+            detail = event["Detail"]
+            call = (detail.get("voiceConnectorId"), detail.get("transactionId"))
+            if call not in ever_granted:
+                report.started_without_consent.append(f"{call[1]}: a result published, never granted")
 
 
 ENROLLED, UPDATED, DELETED = "Voice Profile Enrolled", "Voice Profile Updated", "Voice Profile Deleted"
@@ -956,10 +1070,17 @@ def _check_profiles(
         if operation == "CreateVoiceProfile" and label in ("lost-response", "slow")
     )
     violations = report.profile_violations
+    report.unready_creates = fake.unready_creates
+    if fake.unready_creates:  # a create or update before the task's voiceprint was made
+        violations.append(f"{fake.unready_creates} creates or updates from a task without a voiceprint")
     for rid, case in sorted(cases.items()):
         got = outcomes.get(rid, set())
         if case.expect != "enrolled" and case.task_id in enroll_tasks and per_task[case.task_id]:
             violations.append(f"{rid}: {case.expect}, yet task {case.task_id} has a profile")
+        if case.profile_domain != VOICE_PROFILE_DOMAIN and case.profile_id in fake.profiles:
+            other = fake.profiles[case.profile_id]
+            if other.deleted or other.updated_at != other.created_at:
+                violations.append(f"{rid}: another domain's profile {case.profile_id} was touched")
         if not got:
             continue  # _account: in the DLQ with a reason, or lost
         if len(got) > 1:
@@ -972,6 +1093,8 @@ def _check_profiles(
             continue
         if case.expect == "enrolled":
             made_from = fake.profiles[value].task_id if value in fake.profiles else None
+            if case.voiceprint_delay_s is not None and detail_type == ENROLLED:
+                report.early_enrolls += 1
             if detail_type != ENROLLED or made_from != case.task_id:
                 violations.append(
                     f"{rid}: enroll {case.task_id} -> {detail_type} {value} (of task {made_from})"
@@ -1001,7 +1124,7 @@ def _explain_second_profile(fake: f.FakeAws, task_id: str, claims: list[float]) 
         if r.operation == "CreateVoiceProfile" and r.json.get("SpeakerSearchTaskId") == task_id
     )
     made = sorted(p.created_at for p in fake.profiles.values() if p.task_id == task_id)
-    window_s = sys.modules["user_requests"].CREATE_BUDGET_S + CLOCK_SKEW_S
+    window_s = sys.modules["enrollment"].CREATE_BUDGET_S + CLOCK_SKEW_S
     claim = max((at for at in claims if at <= made[0]), default=None)
     head = f"task {task_id}: {len(made)} profiles from {creates} CreateVoiceProfile requests;"
     if claim is None:
@@ -1072,6 +1195,8 @@ def _account(
             report.skipped += 1  # recorded (and its call started or stopped) or a documented skip
         elif m.kind == "result" and m.notification_id in published:
             report.published += 1
+        elif m.kind == "result" and any(name == "result_withheld" for name, _ in logged):
+            report.withheld += 1  # the consent gate: its call is not granted (counted by why below)
         elif any(name == "notification_skipped" for name, _ in logged):
             report.skipped += 1
             if m.kind != "skip":

@@ -49,7 +49,7 @@ def test_the_fake_enforces_the_api_rate_and_the_task_limit(burst: ModuleType) ->
     from _virtual_time import VirtualTime
 
     clock = VirtualTime()
-    case = burst.Case("t", calls=1, window_s=1, tps=2, task_limit=3, task_active_s=10)
+    case = burst.Case("t", calls=1, window_s=1, tps=2, task_limit=3, task_active_s=10, domain_hold_s=0)
     ended: list[str] = []
     fake = burst.FakeVoiceAnalytics(case, clock, lambda tx, _task: ended.append(tx))
 
@@ -67,6 +67,41 @@ def test_the_fake_enforces_the_api_rate_and_the_task_limit(burst: ModuleType) ->
     assert fake.counts["400 task limit"] == 1
     clock.run(until=11)  # the tasks end and their results are queued
     assert sorted(ended) == ["a", "b", "c"]
+
+
+def test_the_fake_answers_a_second_concurrent_start_on_one_domain_409(burst: ModuleType) -> None:
+    from _runtime import ApiRequest
+    from _virtual_time import VirtualTime
+
+    clock = VirtualTime()
+    case = burst.Case("t", calls=1, window_s=1, tps=100, task_limit=100, domain_hold_s=0.1)
+    fake = burst.FakeVoiceAnalytics(case, clock, lambda *_: None)
+
+    def start(tx: str, domain: str = "vpd-1") -> int:
+        body = {"TransactionId": tx, "ClientRequestToken": f"token-{tx}", "VoiceProfileDomainId": domain}
+        return int(
+            fake.answer(ApiRequest(burst.START, "/voice-connectors/vc/speaker-search-tasks", body)).status
+        )
+
+    assert start("a") == 201
+    assert start("b") == 409  # the domain is still held by a's call
+    assert start("c", domain="vpd-2") == 201  # another domain is not
+    clock.now = 0.0999
+    assert start("b") == 409  # the edge: held until 0.1 s
+    clock.now = 0.1
+    assert start("b") == 201
+    assert fake.counts["409 domain busy"] == 2
+    assert case.domain_utilisation == pytest.approx(0.1)  # 1 call a second x 0.1 s
+
+
+def test_contention_on_one_domain_delays_starts_but_loses_none(burst: ModuleType) -> None:
+    case = burst.Case("busy", calls=120, window_s=20, tps=40, task_limit=500, domain_hold_s=0.1)
+    result = burst.Simulation(case).run()
+    assert case.sustainable  # 6 calls a second hold the domain 60 % of the time
+    assert result.api_counts["409 domain busy"] > 0
+    assert result.started == 120
+    assert result.dlq_ready == result.lost == result.unfinished == 0
+    assert result.api_counts["duplicate starts"] == 0
 
 
 def test_a_sustainable_burst_starts_every_call_quickly(burst: ModuleType) -> None:

@@ -52,6 +52,14 @@ VOICE_TONE_RESULT_STATUSES = (
 #: ``Status`` dimension values of ``CallsNotSearched``: why the consent gate kept a call from
 #: being searched (lambda/speaker_search/tasks.py and user_requests.py emit them).
 CALLS_NOT_SEARCHED_REASONS = ("declined", "ended")
+RESULTS_WITHHELD = "ResultsWithheld"
+#: ``Status`` values of ``ResultsWithheld``: why a result of a call under the consent gate was not
+#: published (lambda/speaker_search/consent_gate.py).
+RESULTS_WITHHELD_REASONS = ("declined", "no-decision", "call-unknown")
+INPUTS_REFUSED = "InputsRefused"
+#: ``Status`` values of ``InputsRefused``: why the handler refused an input without acting on it
+#: (lambda/speaker_search/perimeter.py and user_requests.py).
+INPUTS_REFUSED_REASONS = ("raw-invocation", "foreign-queue", "invalid-receipt-handle", "no-envelope")
 
 #: Media insights pipeline failures the handler logged (lambda/speaker_search/health.py), by kind in
 #: the ``Status`` dimension (:data:`PIPELINE_FAILURE_KINDS`).

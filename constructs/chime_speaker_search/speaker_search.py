@@ -291,13 +291,7 @@ class SpeakerSearch(Construct):
         for voice_connector in connectors:
             self.configuration.add_voice_connector(voice_connector)
 
-        self.dead_letter_queue_alarm: cloudwatch.Alarm | None = None
-        self.handler_errors_alarm: cloudwatch.Alarm | None = None
-        self.pipeline_failures_alarm: cloudwatch.Alarm | None = None
-        self.configuration_detached_alarm: cloudwatch.Alarm | None = None
-        self.attachment_check_failures_alarm: cloudwatch.Alarm | None = None
-        if enable_alarms:
-            self._add_alarms(alarm_actions)
+        self._add_alarms(alarm_actions if enable_alarms else None)
         if dashboard is not None:
             self.add_to_dashboard(dashboard)
 
@@ -348,8 +342,17 @@ class SpeakerSearch(Construct):
         self.attachment_check_rule = watched.schedule
         return watched
 
-    def _add_alarms(self, actions: Sequence[cloudwatch.IAlarmAction]) -> None:
-        """The five alarms of ``enable_alarms=True`` (README: Alarms), each with ``actions``."""
+    def _add_alarms(self, actions: Sequence[cloudwatch.IAlarmAction] | None) -> None:
+        """The six alarms of ``enable_alarms=True`` (README: Alarms), each with ``actions``; with
+        ``actions`` None (alarms off) every alarm attribute is None."""
+        self.dead_letter_queue_alarm: cloudwatch.Alarm | None = None
+        self.handler_errors_alarm: cloudwatch.Alarm | None = None
+        self.pipeline_failures_alarm: cloudwatch.Alarm | None = None
+        self.configuration_detached_alarm: cloudwatch.Alarm | None = None
+        self.attachment_check_failures_alarm: cloudwatch.Alarm | None = None
+        self.inputs_refused_alarm: cloudwatch.Alarm | None = None
+        if actions is None:
+            return
         self.dead_letter_queue_alarm = self._alarm(
             "DeadLetterQueueAlarm",
             self.metric_dead_letter_queue_depth(),
@@ -383,12 +386,21 @@ class SpeakerSearch(Construct):
             "The attachment guard could not check a Voice Connector of this search; its "
             "'attachment_check_failed' log lines carry the AWS error code.",
         )
+        self.inputs_refused_alarm = self._alarm(
+            "InputsRefusedAlarm",
+            self.metric_inputs_refused(),
+            "The speaker-search handler refused input that did not come through its queue or its "
+            "rules (a direct invocation, a forged record, a request without the construct's "
+            "envelope): someone in the account tried to forge a result or a request. Its "
+            "'input_refused' log lines carry why (docs/security.md).",
+        )
         for alarm in (
             self.dead_letter_queue_alarm,
             self.handler_errors_alarm,
             self.pipeline_failures_alarm,
             self.configuration_detached_alarm,
             self.attachment_check_failures_alarm,
+            self.inputs_refused_alarm,
         ):
             alarm.add_alarm_action(*actions)
 
@@ -822,6 +834,23 @@ class SpeakerSearch(Construct):
     def metric_consents_declined(self, **options: Any) -> cloudwatch.Metric:
         """``Speaker Search Consent`` requests recorded with ``"declined"`` (sum over the period)."""
         return self._handler_metric("ConsentDeclined", options)
+
+    def metric_results_withheld(self, *, reason: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """Results (speaker search and voice tone) the consent gate kept from being published, all or
+        by ``reason``: ``"declined"``, ``"no-decision"`` (none recorded for the call) or
+        ``"call-unknown"`` (the result names no call this construct started). Only with
+        ``require_consent``. Sum per period."""
+        check_choice("reason", reason, monitoring.RESULTS_WITHHELD_REASONS)
+        return self._handler_metric(monitoring.RESULTS_WITHHELD, options, status=reason)
+
+    def metric_inputs_refused(self, *, reason: str | None = None, **options: Any) -> cloudwatch.Metric:
+        """Inputs the handler refused without acting on them, all or by ``reason``:
+        ``"raw-invocation"`` (a direct invoke), ``"foreign-queue"`` or ``"invalid-receipt-handle"`` (a
+        record that is not a message of the notification queue), ``"no-envelope"`` (a request that did
+        not come through the construct's rules). Any of them is someone trying to forge input; with
+        ``enable_alarms`` it has an alarm (:attr:`inputs_refused_alarm`). Sum per period."""
+        check_choice("reason", reason, monitoring.INPUTS_REFUSED_REASONS)
+        return self._handler_metric(monitoring.INPUTS_REFUSED, options, status=reason)
 
     def metric_calls_not_searched(self, *, reason: str = "declined", **options: Any) -> cloudwatch.Metric:
         """Calls the consent gate kept from being searched: ``reason`` ``"declined"`` or ``"ended"``

@@ -72,6 +72,10 @@ THROTTLING_CODES = frozenset(
         # DynamoDB (the runtime's state table): HTTP 400, yet "slow down", also on on-demand tables.
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
+        # SQS (the perimeter's receipt-handle check, the dead-letter queue): its request rate, and
+        # KMS's rate for an encrypted queue.
+        "RequestThrottled",
+        "KmsThrottled",
     }
 )
 #: Error codes of a server-side failure worth retrying.

@@ -25,9 +25,10 @@ import re
 from typing import Any
 
 import metrics
+from calls import NOT_SERVED
+from masking import mask_phone_numbers
 from outcomes import Outcome, logger, skip
 from settings import Settings
-from tasks import NOT_SERVED
 
 PIPELINE_DETAIL_TYPE = "Media Insights State Change"
 FAILURE_EVENT_TYPES = frozenset(
@@ -56,10 +57,8 @@ PIPELINE_FAILURES_NEEDING_ACTION = "PipelineFailuresNeedingAction"
 MAX_FAILED_ELEMENTS = 9
 _ELEMENT_WORD = re.compile(r"[A-Za-z]{1,64}")
 MAX_REASON_LENGTH = 256
-# A failure reason is free text from AWS; anything that could be a phone number (a run of 7 or
-# more digits, possibly with separators) is masked before it is logged. Account IDs in ARNs are
-# masked too, which costs the operator nothing (it is their own account).
-_DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+# A failure reason is free text from AWS: every spelling of a phone number is masked before it is
+# logged (masking.py says which, and what is kept).
 _SHORT_TEXT = re.compile(r"[A-Za-z0-9 _.:-]{1,64}")
 
 
@@ -127,10 +126,10 @@ def failed_elements(statuses: Any) -> list[dict[str, str]]:
 
 
 def safe_reason(value: Any) -> str | None:
-    """The failure reason, shortened, with digit runs masked; None if there is none."""
+    """The failure reason, phone numbers masked, then shortened; None if there is none."""
     if not isinstance(value, str) or not value.strip():
         return None
-    return _DIGIT_RUN.sub("<digits>", value.strip())[:MAX_REASON_LENGTH]
+    return mask_phone_numbers(value.strip())[:MAX_REASON_LENGTH]
 
 
 def _short(value: Any) -> str | None:

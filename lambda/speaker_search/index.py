@@ -45,6 +45,14 @@ Environment variables
     The consent gate and voice profile requests (``user_requests.py``); only ``true`` turns one on.
 ``REQUEST_SOURCE`` (default ``chime-speaker-search.requests``)
     The ``source`` a request event must carry.
+``NOTIFICATION_QUEUE_ARN``, ``NOTIFICATION_QUEUE_URL``, ``NOTIFICATION_VISIBILITY_TIMEOUT_S``
+    The queue that feeds the handler, and its visibility timeout in whole seconds. With the ARN
+    set, only that queue's messages are processed (``perimeter.py``): a raw invocation is refused,
+    a record of another ``eventSourceARN`` is refused, and the batch's receipt handles are checked
+    with ``ChangeMessageVisibilityBatch`` (a forged one is dropped). Without the URL or a valid
+    timeout the check cannot be made and every record fails unprocessed. The URL also lets a
+    voice profile request that waits for its voiceprint come back sooner (``redelivery.py``).
+    Unset: raw notifications are served (the Lambda-sink contract).
 ``LOG_LEVEL`` (default ``INFO``)
 ``CHIME_SPEAKER_SEARCH_VERSION``
     The library's version, set by the construct; ``aws_calls`` adds it to the AWS user agent.
@@ -55,10 +63,12 @@ Input shapes
 ------------
 1. SQS batch (``{"Records": [{"messageId", "body", ...}]}``): returns
    ``{"batchItemFailures": [{"itemIdentifier": messageId}]}`` listing only the failed records
-   (ReportBatchItemFailures). A per-record problem never raises.
+   (ReportBatchItemFailures). A per-record problem never raises. With ``NOTIFICATION_QUEUE_ARN``
+   set, the records first pass the perimeter (``perimeter.py``).
 2. One raw notification (Lambda sink): returns ``{"outcome": ..., "reason": ...}``; a failed
    notification raises :class:`NotificationFailedError`, so Lambda's async retries and its
-   DLQ / on-failure destination take it.
+   DLQ / on-failure destination take it. With ``NOTIFICATION_QUEUE_ARN`` set it is refused,
+   unprocessed: ``{"outcome": "refused", "reason": ...}``.
 3. Inside a body (or as the raw event) these wrappers are removed, in any combination, for at
    most ``MAX_UNWRAP_STEPS`` steps (each JSON decode or wrapper removal is one step): a JSON
    string (also double-encoded JSON), an SNS envelope (``{"Type": "Notification", "Message":
@@ -67,6 +77,10 @@ Input shapes
    succeed or fail as a whole, so a multi-notification wrapper is rejected (-> DLQ) rather than
    half-processed and retried. A top-level ``Records`` list is an SQS batch only if every entry
    has a string ``messageId``; otherwise the event is treated as one raw (wrapped) notification.
+4. Requests arrive in the request envelope the construct's rules add
+   (``{"envelope": "chime-speaker-search/request", "ingestionTime", "event"}``, one more step);
+   the envelope's EventBridge ingestion time orders consent decisions and bounds a voiceprint
+   wait. A request detail-type without it is refused (a WARNING skip, ``InputsRefused``).
 
 Failure policy ("nothing lost")
 -------------------------------
@@ -95,7 +109,9 @@ maxReceiveCount, sits in the DLQ.
   redelivers it as before. NotFound fails the record for redelivery. In the raw shape every
   failure, malformed input included, raises instead.
 * Requests (``Speaker Search Consent``, ``Enroll/Update/Delete Voice Profile``, with the
-  construct's ``REQUEST_SOURCE``) are served by ``user_requests.py``.
+  construct's ``REQUEST_SOURCE``, in the request envelope) are served by ``user_requests.py``.
+* Under ``REQUIRE_CONSENT`` a result of a call that is not granted is withheld (a documented
+  skip, ``consent_gate.py``).
 * PutEvents is not idempotent: a retry after a timeout can publish a result twice. Consumers
   dedupe on ``notificationId``.
 
@@ -119,24 +135,35 @@ Logging: stdlib logging, a short stable message plus ``extra`` fields (Lambda's 
 turns them into top-level keys). Only ID-shaped values (notification id, detail-type,
 detailStatus, voiceConnectorId, transactionId, taskId, SQS messageId), error codes, reasons and
 counts are logged; never callId, phone numbers, SIP headers, names or raw bodies. Messages
-(stable): ``speaker_search_started`` (INFO, ``duplicate`` true on Conflict),
+(stable): ``speaker_search_started`` (INFO, ``duplicate`` true for a task already running (``tasks.py``)),
 ``speaker_search_start_failed`` (ERROR), ``speaker_search_result_published`` (INFO),
 ``speaker_search_result_publish_failed`` (ERROR), ``voice_tone_started`` (INFO),
 ``voice_tone_start_failed`` (ERROR), ``voice_tone_result_published`` (INFO),
 ``voice_tone_result_publish_failed`` (ERROR), ``pipeline_failure`` (WARNING, with ``eventType``,
-``failureReason`` (digit runs masked), ``failureOrigin``, ``httpStatusCode``),
+``failureReason`` (phone numbers masked, ``masking.py``), ``failureOrigin``, ``httpStatusCode``),
 ``notification_rejected`` (WARNING),
 ``notification_skipped`` (DEBUG or WARNING), ``notification_failed`` (ERROR, a handler bug),
-``matches_dropped`` (WARNING), ``batch_processed`` (INFO), ``aws_call_retrying`` (DEBUG).
+``matches_dropped`` (WARNING), ``batch_processed`` (INFO), ``aws_call_retrying`` (DEBUG),
+``input_refused`` (WARNING, ``refusal``: ``raw-invocation``, ``foreign-queue`` or
+``invalid-receipt-handle``), ``receipt_check_failed`` (ERROR), ``result_withheld`` (INFO, or
+WARNING when the call is unknown; ``withheld``), ``result_state_failed`` (ERROR),
+``task_index_unavailable`` (WARNING), ``voice_profile_waiting_for_voiceprint`` (INFO,
+``retryAfter``), ``redelivery_not_shortened`` (WARNING).
 
 Metrics: CloudWatch Embedded Metric Format lines written once per invocation (``metrics``).
 
 Modules (imported top-level: the construct ships them beside this file, with ``aws_calls``):
-``settings`` (environment), ``clients`` (clients, timeouts, retry budget), ``notifications``
-(unwrapping and validation, pure), ``tasks`` (AnalyticsReady -> task starts), ``results``
-(SpeakerSearchStatus / VoiceToneAnalysisStatus -> events), ``health`` (pipeline failures),
-``user_requests`` (consent and voice profile requests), ``state`` (the state table),
-``dead_letters`` (direct dead-lettering), ``outcomes``, ``metrics``.
+``settings`` (environment), ``clients`` (clients, timeouts, retry budget), ``perimeter`` (only
+the queue's own messages), ``notifications`` (unwrapping, the request envelope and validation,
+pure), ``calls`` (a call's AnalyticsReady, consent and stops), ``tasks`` (one start and its
+decision table), ``task_kinds`` (speaker search and voice tone, tokens), ``results``
+(SpeakerSearchStatus / VoiceToneAnalysisStatus -> events), ``consent_gate`` (results bound to
+consent), ``health`` (pipeline failures), ``masking`` (phone numbers out of logged text),
+``user_requests`` (the request router), ``consent`` (consent requests), ``profile_requests``,
+``enrollment``, ``task_scope`` and ``voice_profiles`` (voice profile requests and their scope),
+``state`` (the state table's plumbing and task starts), ``consent_state``, ``enrollment_state``
+and ``task_index`` (its other items), ``dead_letters`` (direct dead-lettering), ``redelivery``
+(sooner redelivery), ``outcomes``, ``metrics``.
 
 Tests reset the cached settings and clients with :func:`reset_for_tests`, and replace
 ``aws_calls._sleep``, ``_rng`` and ``_clock`` to make backoff instant and deterministic.
@@ -152,13 +179,15 @@ import aws_calls
 import clients
 import dead_letters
 import metrics
+import perimeter
+import redelivery
 import settings as settings_module
+from calls import ANALYTICS_READY, on_analytics_ready
 from health import PIPELINE_DETAIL_TYPE, on_pipeline_state_change
-from notifications import MalformedError, is_sqs_batch, json_type, loggable_ids, unwrap
+from notifications import Instant, MalformedError, is_sqs_batch, json_type, loggable_ids, receive
 from outcomes import Outcome, apply_log_level, logger, skip
 from results import on_speaker_search_status, on_voice_tone_status
 from settings import Settings
-from tasks import ANALYTICS_READY, on_analytics_ready
 from user_requests import REQUEST_DETAIL_TYPES, on_request
 
 
@@ -182,6 +211,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = settings_module.get()
     deadline = clients.deadline(context)
     try:
+        if settings.notification_queue_arn is not None:  # the perimeter (perimeter.py)
+            if not is_sqs_batch(event):
+                return perimeter.refuse_invocation(settings)
+            admission = perimeter.admit(event["Records"], settings, deadline)
+            return _handle_batch(admission.admitted, settings, deadline, unchecked=admission.failed)
         if is_sqs_batch(event):
             return _handle_batch(event["Records"], settings, deadline)
         outcome = _process(event, settings, deadline, {"searchId": settings.search_id})
@@ -193,10 +227,16 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def _handle_batch(
-    records: list[dict[str, Any]], settings: Settings, deadline: aws_calls.Deadline
+    records: list[dict[str, Any]],
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    *,
+    unchecked: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
-    failures = []
-    counts: dict[str, int] = {}
+    """Process ``records``; ``unchecked`` (message IDs the perimeter could not check) fail unprocessed."""
+    failures = [{"itemIdentifier": message_id} for message_id in unchecked]
+    counts: dict[str, int] = {"unchecked": len(unchecked)} if unchecked else {}
+    sooner: list[tuple[dict[str, Any], float]] = []  # failed records to bring back early
     for record in records:
         message_id = record["messageId"]
         fields = {"messageId": message_id, "searchId": settings.search_id}
@@ -207,6 +247,9 @@ def _handle_batch(
                 counts["deadLettered"] = counts.get("deadLettered", 0) + 1
                 continue  # done: SQS deletes it from the queue, the copy waits in the DLQ
             failures.append({"itemIdentifier": message_id})
+            if outcome.retry_after_s is not None:
+                sooner.append((record, outcome.retry_after_s))
+    redelivery.shorten(sooner, settings, deadline)
     logger.info("batch_processed", extra={"records": len(records), **counts})
     return {"batchItemFailures": failures}
 
@@ -214,8 +257,8 @@ def _handle_batch(
 def _process(body: Any, settings: Settings, deadline: aws_calls.Deadline, fields: dict[str, Any]) -> Outcome:
     """Handle one notification (an SQS body or a raw event); never raises."""
     try:
-        notification = unwrap(body)
-        return _dispatch(notification, settings, deadline, fields)
+        received = receive(body)
+        return _dispatch(received.notification, settings, deadline, fields, received.ingested_at)
     except MalformedError as exc:
         logger.warning("notification_rejected", extra={**fields, "reason": str(exc)})
         return Outcome("failed", str(exc), dead_letter=True)  # can never succeed
@@ -228,7 +271,11 @@ def _process(body: Any, settings: Settings, deadline: aws_calls.Deadline, fields
 
 
 def _dispatch(
-    notification: dict[str, Any], settings: Settings, deadline: aws_calls.Deadline, fields: dict[str, Any]
+    notification: dict[str, Any],
+    settings: Settings,
+    deadline: aws_calls.Deadline,
+    fields: dict[str, Any],
+    ingested_at: Instant | None,
 ) -> Outcome:
     detail = notification.get("detail")
     fields = {**fields, **loggable_ids(notification, detail)}
@@ -242,7 +289,7 @@ def _dispatch(
     if detail_type == PIPELINE_DETAIL_TYPE:
         return on_pipeline_state_change(detail, settings, fields)
     if detail_type in REQUEST_DETAIL_TYPES:  # consent and voice profile requests (their own rules)
-        return on_request(notification, detail, settings, deadline, fields)
+        return on_request(notification, detail, settings, deadline, fields, ingested_at=ingested_at)
     if detail_type not in ("VoiceAnalyticsStatus", "SpeakerSearchStatus", "VoiceToneAnalysisStatus"):
         return skip(fields, "unknown detail-type", logging.WARNING)
     if not isinstance(status, str) or not status:

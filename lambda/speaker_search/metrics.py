@@ -37,6 +37,10 @@ VOICE_PROFILE_REQUESTS_FAILED = "VoiceProfileRequestsFailed"
 CONSENT_GRANTED = "ConsentGranted"
 CONSENT_DECLINED = "ConsentDeclined"
 CALLS_NOT_SEARCHED = "CallsNotSearched"
+#: Results of calls that are not granted, withheld under the consent gate (Status: why).
+RESULTS_WITHHELD = "ResultsWithheld"
+#: Input that did not come from the construct's own queue or rules (Status: how it was told apart).
+INPUTS_REFUSED = "InputsRefused"
 
 COUNT = "Count"
 MILLISECONDS = "Milliseconds"

@@ -21,6 +21,9 @@ class Outcome(NamedTuple):
     #: A failure that can never succeed (a permanent AWS error, malformed input): the entry point
     #: sends the record straight to the dead-letter queue instead of letting SQS redeliver it.
     dead_letter: bool = False
+    #: A failure that should come back sooner than the queue's visibility timeout (seconds), e.g. a
+    #: voiceprint that is not ready yet; the entry point shortens the record's visibility.
+    retry_after_s: float | None = None
 
     @property
     def failed(self) -> bool:

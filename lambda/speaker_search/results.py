@@ -2,7 +2,8 @@
 VoiceToneAnalysisStatus -> one ``Voice Tone Analysis Result`` event.
 
 Every published result is counted twice: once per ``SearchId`` (all results) and once per
-``SearchId, Status`` (the dashboard's results by status).
+``SearchId, Status`` (the dashboard's results by status). Under ``REQUIRE_CONSENT`` a result of a
+call that is not granted is withheld instead (``consent_gate``, metric ``ResultsWithheld``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import aws_calls
+import calls
 import clients
+import consent_gate
 import metrics
-import tasks
+import state
+import task_index
+import task_kinds
+from calls import NOT_SERVED
 from notifications import MalformedError, json_type, loggable_ids, optional_id, require_id, valid_id
 from outcomes import Outcome, logger, skip
 from settings import CallLeg, Settings
-from tasks import NOT_SERVED
 
 if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
@@ -42,6 +47,11 @@ RESULT_STATUSES = {
     "VoiceprintGenerationSuccess": "VoiceprintGenerationSuccessful",
     "VoiceprintGenerationFailure": "VoiceprintGenerationFailure",
 }
+#: Published voiceprint statuses -> what the task index keeps (readiness for enrollment).
+VOICEPRINT_STATUSES = {
+    "VoiceprintGenerationSuccessful": task_index.VOICEPRINT_READY,
+    "VoiceprintGenerationFailure": task_index.VOICEPRINT_FAILED,
+}
 
 
 def on_speaker_search_status(
@@ -60,7 +70,7 @@ def on_speaker_search_status(
     result = build_result(notification, detail, settings)
     fields = {**fields, "status": result["status"], "matchCount": len(result["matches"])}
     return _record_and_publish(
-        tasks.SPEAKER_SEARCH,
+        task_kinds.SPEAKER_SEARCH,
         result,
         call_leg=result["callLeg"],
         settings=settings,
@@ -87,19 +97,23 @@ def on_voice_tone_status(
     fields = {**fields, "status": result["status"]}
     # The voice tone task has no leg.
     return _record_and_publish(
-        tasks.VOICE_TONE, result, call_leg=None, settings=settings, deadline=deadline, fields=fields
+        task_kinds.VOICE_TONE, result, call_leg=None, settings=settings, deadline=deadline, fields=fields
     )
 
 
 #: Per task kind: the published detail-type, the results metric and the log message prefix.
 _RESULT_KINDS = {
-    tasks.SPEAKER_SEARCH.name: (RESULT_DETAIL_TYPE, metrics.SPEAKER_SEARCH_RESULTS, "speaker_search_result"),
-    tasks.VOICE_TONE.name: (VOICE_TONE_DETAIL_TYPE, metrics.VOICE_TONE_RESULTS, "voice_tone_result"),
+    task_kinds.SPEAKER_SEARCH.name: (
+        RESULT_DETAIL_TYPE,
+        metrics.SPEAKER_SEARCH_RESULTS,
+        "speaker_search_result",
+    ),
+    task_kinds.VOICE_TONE.name: (VOICE_TONE_DETAIL_TYPE, metrics.VOICE_TONE_RESULTS, "voice_tone_result"),
 }
 
 
 def _record_and_publish(
-    kind: tasks.TaskKind,
+    kind: task_kinds.TaskKind,
     result: dict[str, Any],
     *,
     call_leg: str | None,
@@ -108,17 +122,40 @@ def _record_and_publish(
     fields: dict[str, Any],
 ) -> Outcome:
     """Record the status as evidence that the call's task exists (it settles a limit error after a
-    lost start response), publish the result event and count it, in total and by status."""
+    lost start response, and indexes the task), then publish the result event, unless the consent
+    gate withholds it (``consent_gate``), and count it, in total and by status."""
     detail_type, metric, log_prefix = _RESULT_KINDS[kind.name]
-    tasks.note_task_seen(
-        kind,
-        result["voiceConnectorId"],
-        result["transactionId"],
-        call_leg,
-        result["taskId"],
-        settings=settings,
-        deadline=deadline,
-    )
+    table = settings.state_table_name
+    try:
+        calls.note_task_seen(
+            kind,
+            result["voiceConnectorId"],
+            result["transactionId"],
+            call_leg,
+            result["taskId"],
+            settings=settings,
+            deadline=deadline,
+        )
+        voiceprint = VOICEPRINT_STATUSES.get(result["status"]) if kind is task_kinds.SPEAKER_SEARCH else None
+        if voiceprint is not None and table is not None and settings.enable_enrollment:
+            task_index.note_voiceprint(table, result["taskId"], voiceprint, deadline)
+        withheld = None
+        if settings.require_consent:
+            if table is None:
+                return calls.configuration_failure(fields, "REQUIRE_CONSENT needs STATE_TABLE_NAME")
+            withheld = consent_gate.withheld(result, table, deadline)
+    except state.StateError as exc:
+        if settings.require_consent or settings.enable_enrollment:  # the index and the gate need it
+            logger.error("result_state_failed", extra={**fields, "errorCode": exc.code})
+            return Outcome("failed", f"state table: {exc.code}")
+        logger.warning("start_state_unavailable", extra={**fields, "errorCode": exc.code})
+        withheld = None
+    if withheld is not None:
+        level = logging.WARNING if withheld == consent_gate.CALL_UNKNOWN else logging.INFO
+        logger.log(level, "result_withheld", extra={**fields, "withheld": withheld})
+        metrics.count(metrics.RESULTS_WITHHELD)
+        metrics.count(metrics.RESULTS_WITHHELD, status=withheld)
+        return Outcome("skipped", f"result withheld: {withheld}")
     outcome = publish(detail_type, result, settings, deadline, fields, log_prefix=log_prefix)
     if outcome.kind == "published":
         metrics.count(metric)

@@ -23,6 +23,11 @@ class Settings(NamedTuple):
     enable_enrollment: bool = False
     request_source: str = "chime-speaker-search.requests"
     voice_tone_analysis: bool = False  # VOICE_TONE_ANALYSIS=true: AnalyticsReady also starts voice tone
+    # The entry perimeter (perimeter.py): set, only records of this queue are processed.
+    notification_queue_arn: str | None = None
+    notification_queue_url: str | None = None
+    #: The queue's visibility timeout in whole seconds; None when unset or not a whole number >= 0.
+    notification_visibility_timeout_s: int | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,6 +53,9 @@ class Settings(NamedTuple):
             enable_enrollment=_flag("ENABLE_ENROLLMENT"),
             request_source=os.environ.get("REQUEST_SOURCE", "").strip() or "chime-speaker-search.requests",
             voice_tone_analysis=_flag("VOICE_TONE_ANALYSIS"),
+            notification_queue_arn=os.environ.get("NOTIFICATION_QUEUE_ARN", "").strip() or None,
+            notification_queue_url=os.environ.get("NOTIFICATION_QUEUE_URL", "").strip() or None,
+            notification_visibility_timeout_s=_seconds("NOTIFICATION_VISIBILITY_TIMEOUT_S"),
         )
 
     def serves(self, voice_connector_id: str) -> bool:
@@ -57,6 +65,11 @@ class Settings(NamedTuple):
 def _flag(name: str) -> bool:
     """Only an explicit "true" turns a feature on: a typo must not silently open a consent gate."""
     return os.environ.get(name, "").strip().lower() == "true"
+
+
+def _seconds(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else None
 
 
 _settings: Settings | None = None

@@ -59,7 +59,8 @@ def test_alarm_actions_with_enable_alarms_act_on_every_alarm(stack: cdk.Stack) -
         stack, "Search", voice_connectors=[_pbx(stack)], enable_alarms=True, alarm_actions=[_topic(stack)]
     )
     alarms = cdk.assertions.Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 5  # dead letters, handler errors, pipeline failures, detached, failed checks
+    # dead letters, handler errors, pipeline failures, detached, failed checks, refused inputs
+    assert len(alarms) == 6
     assert all(len(alarm["Properties"]["AlarmActions"]) == 1 for alarm in alarms.values())
     assert search.dead_letter_queue_alarm is not None
 
@@ -70,7 +71,7 @@ def test_no_alarm_actions_is_fine_either_way(stack: cdk.Stack, enable_alarms: bo
         stack, "Search", voice_connectors=[_pbx(stack)], enable_alarms=enable_alarms, alarm_actions=[]
     )
     alarms = cdk.assertions.Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == (5 if enable_alarms else 0)
+    assert len(alarms) == (6 if enable_alarms else 0)
 
 
 # --- a connector listed twice ----------------------------------------------------------------------

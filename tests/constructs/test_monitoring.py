@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
@@ -138,9 +139,13 @@ def test_pipeline_failures_alarm_watches_only_the_failures_that_need_action(tone
     [
         ("configuration_detached_alarm", "ConfigurationDetached"),
         ("attachment_check_failures_alarm", "AttachmentCheckFailures"),
+        # Forgery attempts: the handler's total of every refused input (no Status dimension).
+        ("inputs_refused_alarm", "InputsRefused"),
     ],
 )
-def test_the_attachment_guards_alarms(tone: Synthesized, attribute: str, metric_name: str) -> None:
+def test_the_attachment_guards_and_perimeter_alarms(
+    tone: Synthesized, attribute: str, metric_name: str
+) -> None:
     search = tone.constructs["search"]
     assert getattr(search, attribute) is not None
     alarms = [a["Properties"] for a in tone.resources("AWS::CloudWatch::Alarm").values()]
@@ -448,3 +453,43 @@ def test_only_the_health_rule_may_send_to_the_queue(tone: Synthesized) -> None:
         if s["Principal"] == {"Service": "events.amazonaws.com"}
     ]
     assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "111122223333"}
+
+
+@pytest.mark.parametrize(
+    ("method", "metric_name", "reasons"),
+    [
+        ("metric_results_withheld", "ResultsWithheld", ("declined", "no-decision", "call-unknown")),
+        (
+            "metric_inputs_refused",
+            "InputsRefused",
+            ("raw-invocation", "foreign-queue", "invalid-receipt-handle", "no-envelope"),
+        ),
+    ],
+)
+def test_perimeter_and_consent_gate_metrics_in_total_and_by_reason(
+    tone: Synthesized, method: str, metric_name: str, reasons: tuple[str, ...]
+) -> None:
+    """The handler emits each of these in total and by ``Status`` (lambda/speaker_search/perimeter.py,
+    results.py): every reason it emits is offered, and one it never emits is refused."""
+    search = tone.constructs["search"]
+    total = getattr(search, method)()
+    assert (total.metric_name, total.dimensions) == (metric_name, {"SearchId": search.search_id})
+    for reason in reasons:
+        assert getattr(search, method)(reason=reason).dimensions["Status"] == reason
+    with pytest.raises(ValueError, match="reason"):
+        getattr(search, method)(reason="something-else")
+
+
+def test_the_reasons_offered_are_the_ones_the_handler_emits() -> None:
+    """Each ``Status`` value the construct offers is a string constant of the handler's modules, so a
+    method never returns a metric without data (and a renamed reason fails here)."""
+    from chime_speaker_search import monitoring
+
+    constants: set[str] = set()
+    for path in (REPO_ROOT / "lambda" / "speaker_search").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            value = node.value if isinstance(node, ast.Assign) else None
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                constants.add(value.value)
+    for reasons in (monitoring.RESULTS_WITHHELD_REASONS, monitoring.INPUTS_REFUSED_REASONS):
+        assert set(reasons) <= constants, sorted(set(reasons) - constants)

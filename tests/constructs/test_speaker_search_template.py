@@ -205,6 +205,7 @@ def test_alarms_are_opt_in(single: Synthesized, callee_with_options: Synthesized
         "AttachmentCheckFailures",
         "ConfigurationDetached",
         "Errors",
+        "InputsRefused",
         "PipelineFailuresNeedingAction",
     ]
     search = callee_with_options.constructs["search"]
@@ -212,10 +213,12 @@ def test_alarms_are_opt_in(single: Synthesized, callee_with_options: Synthesized
     assert search.pipeline_failures_alarm is not None
     assert search.configuration_detached_alarm is not None
     assert search.attachment_check_failures_alarm is not None
+    assert search.inputs_refused_alarm is not None
     for attribute in (
         "pipeline_failures_alarm",
         "configuration_detached_alarm",
         "attachment_check_failures_alarm",
+        "inputs_refused_alarm",
     ):
         assert getattr(single.constructs["search"], attribute) is None
 

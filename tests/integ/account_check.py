@@ -549,8 +549,8 @@ def handler_token(voice_connector_id: str, transaction_id: str, call_leg: str) -
     """
     root = pathlib.Path(__file__).resolve().parents[2] / "lambda"
     program = (
-        "import sys; sys.path[:0] = sys.argv[1:3]; import tasks; "
-        "print(tasks.client_request_token(*sys.argv[3:6]))"
+        "import sys; sys.path[:0] = sys.argv[1:3]; import task_kinds; "
+        "print(task_kinds.client_request_token(*sys.argv[3:6]))"
     )
     command = [sys.executable, "-c", program, str(root / "_common"), str(root / "speaker_search")]
     output = subprocess.run(

@@ -37,6 +37,14 @@ Voice profile answers AWS leaves open (docs/aws-voice-analytics-facts-3.md), eac
   ``"conflict"`` (409) and ``"same_profile"`` (201 with the first profile) are the alternatives.
 * ``list_lag_s``: ListVoiceProfiles is eventually consistent: a profile is listed only this many
   seconds after it was made (0: at once).
+* ``GetSpeakerSearchTask`` (``GET /voice-connectors/{id}/speaker-search-tasks/{taskId}``) reports a
+  task's voiceprint (:class:`Voiceprint`, per task with :meth:`FakeAws.set_voiceprint`): a made one
+  as ``voiceprint_answer`` says (``"success"``: ``VoiceprintGenerationSuccess``, the API's spelling;
+  ``"successful"``: the notifications' spelling; ``"absent"``: no field at all), one not made yet as
+  ``voiceprint_pending_answer`` says (no field, or the undocumented ``VoiceprintGenerationInProgress``),
+  a failed one as ``VoiceprintGenerationFailure``, with the task status the test chose (an ended
+  task without a voiceprint included). A create or update from a task without a voiceprint is
+  answered 400 ``BadRequestException`` (undocumented) and counted in ``unready_creates``.
 
 Deleting a profile that is gone answers 404 ``NotFoundException`` (documented), as do Get and
 Update of an unknown profile and a create from an unknown task.
@@ -157,6 +165,8 @@ class Request:
             return "PutEvents"
         if path.startswith("/voice-connectors/"):
             kind = "SpeakerSearchTask" if "/speaker-search-tasks" in path else "VoiceToneAnalysisTask"
+            if self.method == "GET":
+                return "Get" + kind
             return ("Stop" if "operation=stop" in self.path else "Start") + kind
         if path == "/voice-profiles":
             return {"POST": "CreateVoiceProfile", "GET": "ListVoiceProfiles"}.get(self.method, "unknown")
@@ -167,6 +177,13 @@ class Request:
 
 
 DUPLICATE_START_ANSWERS = ("same_task", "conflict", "limit_exceeded")
+#: How GetSpeakerSearchTask reports a ready voiceprint: either documented spelling, or not at all.
+VOICEPRINT_ANSWERS = ("success", "successful", "absent")
+#: How it reports a voiceprint not made yet: no field, or a value AWS does not document.
+VOICEPRINT_PENDING_ANSWERS = ("absent", "unknown")
+VOICEPRINT_VALUES = {"success": "VoiceprintGenerationSuccess", "successful": "VoiceprintGenerationSuccessful"}
+#: The undocumented in-progress value the fake gives with ``voiceprint_pending_answer="unknown"``.
+VOICEPRINT_IN_PROGRESS = "VoiceprintGenerationInProgress"
 EXPIRED_TASK_ANSWERS = ("gone", "not_found", "bad_request")
 REPEAT_CREATE_ANSWERS = ("new_profile", "conflict", "same_profile")
 #: A voice profile can be made from a speaker search task for this long after the task.
@@ -207,11 +224,42 @@ def _iso(epoch: float) -> str:
 
 
 @dataclass
+class Voiceprint:
+    """A speaker search task's voiceprint.
+
+    ``made``: a profile can be made from the task; ``failed``: generation failed (reported as
+    ``VoiceprintGenerationFailure``); ``task_status``: the ``SpeakerSearchTaskStatus`` reported.
+    ``ready_after_first_get_s`` makes an early request wait: the voiceprint is made that long after
+    the task's first GetSpeakerSearchTask (``ready_at``). How a made or pending voiceprint is
+    reported is up to the fake's ``voiceprint_answer`` / ``voiceprint_pending_answer``.
+    """
+
+    made: bool = True
+    failed: bool = False
+    task_status: str = "IN_PROGRESS"
+    ready_after_first_get_s: float | None = None
+    ready_at: float | None = None
+
+    def is_made(self) -> bool:
+        if self.failed:
+            return False
+        if self.ready_after_first_get_s is not None or self.ready_at is not None:
+            return self.ready_at is not None and time.time() >= self.ready_at
+        return self.made
+
+
+@dataclass
 class FakeAws:
     duplicate_start_answer: str = "same_task"
     expired_task_answer: str = "gone"
     repeat_create_answer: str = "new_profile"
     list_lag_s: float = 0.0
+    #: GetSpeakerSearchTask's answer for a ready voiceprint (``VOICEPRINT_ANSWERS``) and for one not
+    #: made yet (``VOICEPRINT_PENDING_ANSWERS``); a voiceprint of a task the fake itself started is
+    #: ready ``voiceprint_after_s`` after the start.
+    voiceprint_answer: str = "success"
+    voiceprint_pending_answer: str = "absent"
+    voiceprint_after_s: float = 0.0
     region_task_limit: int | None = None
     conflict_on_repeat: bool = False  # older spelling of duplicate_start_answer="conflict"
     fault_policy: Callable[[str], Reply | None] | None = None
@@ -234,6 +282,12 @@ class FakeAws:
     speaker_search_tasks: dict[str, tuple[str, float]] = field(default_factory=dict)
     #: Every voice profile ever made, deleted ones included (``deleted=True``).
     profiles: dict[str, VoiceProfile] = field(default_factory=dict)
+    #: Creates and updates from a task whose voiceprint was not made (the handler must wait).
+    unready_creates: int = 0
+    #: Speaker search task ID -> (connector, transaction) of its call, for GetSpeakerSearchTask.
+    task_calls: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Per-task voiceprint answers set by a test (``set_voiceprint``); others follow the options.
+    voiceprints: dict[str, Voiceprint] = field(default_factory=dict)
     _scripts: dict[str, deque[Reply]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -271,6 +325,8 @@ class FakeAws:
             ("duplicate_start_answer", DUPLICATE_START_ANSWERS),
             ("expired_task_answer", EXPIRED_TASK_ANSWERS),
             ("repeat_create_answer", REPEAT_CREATE_ANSWERS),
+            ("voiceprint_answer", VOICEPRINT_ANSWERS),
+            ("voiceprint_pending_answer", VOICEPRINT_PENDING_ANSWERS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} {getattr(self, name)!r} not in {allowed}")
@@ -283,10 +339,25 @@ class FakeAws:
             for task_id in sorted(self.active_tasks)[: len(self.active_tasks) if count is None else count]:
                 self.active_tasks.discard(task_id)
 
-    def add_past_task(self, task_id: str, domain_id: str, age_s: float) -> None:
-        """A speaker search task that ran ``age_s`` seconds ago (before the fake started)."""
+    def add_past_task(
+        self,
+        task_id: str,
+        domain_id: str,
+        age_s: float,
+        *,
+        call: tuple[str, str] = ("vc-one", "tx-enrolled"),
+        voiceprint: Voiceprint | None = None,
+    ) -> None:
+        """A speaker search task that ran ``age_s`` seconds ago for ``call`` (before the fake started)."""
         with self._lock:
             self.speaker_search_tasks[task_id] = (domain_id, time.time() - age_s)
+            self.task_calls[task_id] = call
+            if voiceprint is not None:
+                self.voiceprints[task_id] = voiceprint
+
+    def set_voiceprint(self, task_id: str, voiceprint: Voiceprint) -> None:
+        with self._lock:
+            self.voiceprints[task_id] = voiceprint
 
     def add_past_profile(self, profile_id: str, domain_id: str, age_s: float) -> None:
         """A voice profile enrolled ``age_s`` seconds ago, from a task this fake never saw."""
@@ -330,6 +401,8 @@ class FakeAws:
 
     def _default(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
         operation = request.operation
+        if operation == "GetSpeakerSearchTask":
+            return self._get_task(request)
         if operation.startswith("Stop"):
             return self._stop_task(request)
         if operation.startswith("Start"):
@@ -368,6 +441,7 @@ class FakeAws:
                 self.active_tasks.add(task_id)
                 if kind == "speaker-search-tasks":
                     self.speaker_search_tasks[task_id] = (str(body.get("VoiceProfileDomainId")), time.time())
+                    self.task_calls[task_id] = (key[0], key[1])
                 new_task = True
             elif existing[0] != token:
                 self.duplicate_starts += 1
@@ -398,16 +472,53 @@ class FakeAws:
             self.stopped_tasks.append(task_id)
         return 204, {}, None
 
+    def _voiceprint(self, task_id: str) -> Voiceprint:
+        """The task's voiceprint (under the lock): set by a test, else from the options."""
+        voiceprint = self.voiceprints.get(task_id)
+        if voiceprint is not None:
+            return voiceprint
+        return Voiceprint(ready_at=self.speaker_search_tasks[task_id][1] + self.voiceprint_after_s)
+
+    def _get_task(self, request: Request) -> tuple[int, dict[str, Any], str | None]:
+        """``GET /voice-connectors/{id}/speaker-search-tasks/{taskId}`` -> 200 with the task."""
+        parts = request.path.split("?")[0].split("/")
+        connector, task_id = urllib.parse.unquote(parts[2]), urllib.parse.unquote(parts[4])
+        with self._lock:
+            call = self.task_calls.get(task_id)
+            if task_id not in self.speaker_search_tasks or call is None or call[0] != connector:
+                return 404, {"Message": "speaker search task not found"}, "NotFoundException"
+            voiceprint = self._voiceprint(task_id)
+            if voiceprint.ready_after_first_get_s is not None and voiceprint.ready_at is None:
+                voiceprint.ready_at = time.time() + voiceprint.ready_after_first_get_s
+            pending = VOICEPRINT_IN_PROGRESS if self.voiceprint_pending_answer == "unknown" else None
+            if voiceprint.failed:
+                status: str | None = "VoiceprintGenerationFailure"
+            else:
+                status = VOICEPRINT_VALUES.get(self.voiceprint_answer) if voiceprint.is_made() else pending
+            task_status = voiceprint.task_status
+        task: dict[str, Any] = {
+            "SpeakerSearchTaskId": task_id,
+            "SpeakerSearchTaskStatus": task_status,
+            "CallDetails": {"VoiceConnectorId": call[0], "TransactionId": call[1], "IsCaller": True},
+        }
+        if status is not None:
+            task["SpeakerSearchDetails"] = {"Results": [], "VoiceprintGenerationStatus": status}
+        return 200, {"SpeakerSearchTask": task}, None
+
     # -- voice profiles ------------------------------------------------------------------------
 
     def _embeddings(self, task_id: str) -> tuple[str, None] | tuple[None, tuple[int, dict[str, Any], str]]:
-        """(the task's domain, None), or (None, the error) for an unknown or expired task."""
+        """(the task's domain, None), or (None, the error) for an unknown or expired task, or one
+        without a voiceprint (400 BadRequest: what AWS answers then is not documented)."""
         task = self.speaker_search_tasks.get(task_id)
         if task is None:
             return None, (404, {"Message": "speaker search task not found"}, "NotFoundException")
         if time.time() - task[1] > EMBEDDING_RETENTION_S:
             status, code = _ERRORS[self.expired_task_answer]
             return None, (status, {"Message": "the task's embeddings are gone"}, code)
+        if not self._voiceprint(task_id).is_made():
+            self.unready_creates += 1
+            return None, (400, {"Message": "the task has no voiceprint"}, "BadRequestException")
         return task[0], None
 
     def _create_profile(self, request: Request) -> tuple[int, dict[str, Any], str | None]:

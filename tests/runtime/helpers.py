@@ -85,3 +85,46 @@ def state_item(table: str, key: str) -> dict[str, Any] | None:
         boto3.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": key}}).get("Item")
     )
     return found
+
+
+#: Where the enrollment tests' tasks ran (the task index binds each to this call).
+INDEXED_CONNECTOR, INDEXED_TRANSACTION = "vc-one", "tx-enrolled"
+
+
+def index_tasks(table: str, *task_ids: str, kind: str = "speaker_search") -> None:
+    """Index ``task_ids`` as this construct's tasks (as a start's answer would)."""
+    import aws_calls
+    import task_index
+
+    for task_id in task_ids:
+        task_index.record(
+            table,
+            task_id,
+            kind=kind,
+            voice_connector_id=INDEXED_CONNECTOR,
+            transaction_id=INDEXED_TRANSACTION,
+            call_leg="Caller",
+            deadline=aws_calls.Deadline.after(30),
+        )
+
+
+def voiceprints_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every task's voiceprint is ready (task_scope.readiness is tested on its own, with a Stubber)."""
+    import task_scope
+
+    monkeypatch.setattr(task_scope, "readiness", lambda *_, **__: task_scope.Ready())
+
+
+def in_domain(stubs: Stubs, profile_id: str = "vp-1", domain: str = VOICE_PROFILE_DOMAIN) -> None:
+    """Queue the GetVoiceProfile answer that puts ``profile_id`` in ``domain``."""
+    stubs.chime.add_response(
+        "get_voice_profile",
+        {
+            "VoiceProfile": {
+                "VoiceProfileId": profile_id,
+                "VoiceProfileArn": f"arn:aws:chime:us-east-1:111122223333:voice-profile/{profile_id}",
+                "VoiceProfileDomainId": domain,
+            }
+        },
+        {"VoiceProfileId": profile_id},
+    )

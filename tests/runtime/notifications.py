@@ -124,3 +124,12 @@ def sqs_record(body: Any, message_id: str) -> dict[str, Any]:
 def sqs_event(*bodies: Any) -> dict[str, Any]:
     """An SQS batch; record i gets messageId ``m-i``."""
     return {"Records": [sqs_record(body, f"m-{i}") for i, body in enumerate(bodies)]}
+
+
+#: ``envelope`` of a request wrapped by the construct's rules (lambda/speaker_search/notifications.py).
+REQUEST_ENVELOPE = "chime-speaker-search/request"
+
+
+def request_envelope(event: dict[str, Any], ingestion_time: Any = "2029-11-25T10:01:00Z") -> dict[str, Any]:
+    """``event`` as a request rule's input transformer delivers it: with EventBridge's ingestion time."""
+    return {"envelope": REQUEST_ENVELOPE, "ingestionTime": ingestion_time, "event": event}

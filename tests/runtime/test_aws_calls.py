@@ -24,6 +24,8 @@ def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
         ("ThrottlingException", 400, ErrorKind.THROTTLED),
         ("TooManyRequestsException", 400, ErrorKind.THROTTLED),
         ("SomethingNew", 429, ErrorKind.THROTTLED),  # the status alone is enough
+        ("RequestThrottled", 403, ErrorKind.THROTTLED),  # SQS, whatever the status
+        ("KmsThrottled", 400, ErrorKind.THROTTLED),  # SQS on an encrypted queue
         ("ServiceFailureException", 500, ErrorKind.TRANSIENT),
         ("ServiceUnavailableException", 503, ErrorKind.TRANSIENT),
         ("Unknown", 502, ErrorKind.TRANSIENT),

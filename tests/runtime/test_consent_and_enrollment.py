@@ -12,24 +12,42 @@ from types import ModuleType
 from typing import Any
 
 import aws_calls
+import consent_state
+import enrollment_state
 import metrics
 import pytest
 import state
+from notifications import parse_instant
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
 from tests.runtime.conftest import StateAws
-from tests.runtime.helpers import Stubs, events_of, listing, logged, put_ok, state_item
+from tests.runtime.helpers import (
+    Stubs,
+    events_of,
+    in_domain,
+    index_tasks,
+    listing,
+    logged,
+    put_ok,
+    state_item,
+    voiceprints_ready,
+)
 
 SOURCE = "chime-speaker-search.requests"
 
 
+#: The request events' own ``time``, set by their producer: never used for ordering (``at`` is).
+PRODUCER_TIME = "2031-01-01T00:00:00Z"
+
+
 def request(
-    detail_type: str, detail: dict[str, Any], *, rid: str = "req-1", time: str = "2029-11-25T10:01:00Z"
+    detail_type: str, detail: dict[str, Any], *, rid: str = "req-1", at: str = "2029-11-25T10:01:00Z"
 ) -> dict[str, Any]:
+    """The request as its rule delivers it: in the envelope, ingested by EventBridge ``at``."""
     event = n.envelope(detail_type, detail, rid)
-    event.update(source=SOURCE, time=time)
-    return event
+    event.update(source=SOURCE, time=PRODUCER_TIME)
+    return n.request_envelope(event, at)
 
 
 def consent(
@@ -135,14 +153,14 @@ def test_declined_means_never_searched(
 
 
 def test_declined_after_the_start_stops_the_running_task(handler: ModuleType, gate: f.FakeAws) -> None:
-    run(handler, consent(time="2029-11-25T10:00:00Z"), n.analytics_ready())
+    run(handler, consent(at="2029-11-25T10:00:00Z"), n.analytics_ready())
     assert gate.active_tasks == {"task-000001"}
-    assert run(handler, consent("declined", rid="req-2", time="2029-11-25T10:05:00Z")) == {
+    assert run(handler, consent("declined", rid="req-2", at="2029-11-25T10:05:00Z")) == {
         "batchItemFailures": []
     }
     assert gate.stopped_tasks == ["task-000001"]
     # Stopping again (a redelivered decline) finds the task gone and still succeeds.
-    assert run(handler, consent("declined", rid="req-2", time="2029-11-25T10:05:00Z")) == {
+    assert run(handler, consent("declined", rid="req-2", at="2029-11-25T10:05:00Z")) == {
         "batchItemFailures": []
     }
 
@@ -152,8 +170,8 @@ def test_a_decline_stops_a_task_whose_id_only_its_status_names(handler: ModuleTy
     could not stop the task by ID; its first status notification names it, and it is stopped then."""
     gate.duplicate_start_answer = "conflict"
     gate.script(f.CHIME, f.lost_response())
-    run(handler, consent(time="2029-11-25T10:00:00Z"), n.analytics_ready())
-    run(handler, consent("declined", rid="req-2", time="2029-11-25T10:05:00Z"))
+    run(handler, consent(at="2029-11-25T10:00:00Z"), n.analytics_ready())
+    run(handler, consent("declined", rid="req-2", at="2029-11-25T10:05:00Z"))
     assert gate.active_tasks == {"task-000001"}  # not stoppable yet: its ID is unknown
     status = n.search_status(task_id="task-000001", transaction_id="tx-1", is_caller=True)
     assert run(handler, status) == {"batchItemFailures": []}
@@ -164,8 +182,8 @@ def test_a_decline_stops_a_task_whose_id_only_its_status_names(handler: ModuleTy
 
 
 def test_the_latest_decision_wins_whatever_the_delivery_order(handler: ModuleType, gate: f.FakeAws) -> None:
-    run(handler, consent("declined", time="2029-11-25T10:05:00Z"))
-    run(handler, consent("granted", rid="older", time="2029-11-25T10:00:00Z"))  # arrives late, is older
+    run(handler, consent("declined", at="2029-11-25T10:05:00Z"))
+    run(handler, consent("granted", rid="older", at="2029-11-25T10:00:00Z"))  # arrives late, is older
     run(handler, n.analytics_ready())
     assert start_calls(gate) == []
 
@@ -175,11 +193,16 @@ def test_a_tie_is_decided_for_declined(handler: ModuleType, gate: f.FakeAws) -> 
     assert start_calls(gate) == []
 
 
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(404, "NotFoundException"), (422, "UnprocessableEntityException"), (410, "GoneException")],
+)
 def test_consent_after_the_call_ended_is_a_documented_skip(
-    handler: ModuleType, gate: f.FakeAws, state_aws: StateAws, emf: io.StringIO
+    handler: ModuleType, gate: f.FakeAws, state_aws: StateAws, emf: io.StringIO, status: int, code: str
 ) -> None:
+    """Issue 23 item 7: a late consent answered 422 is the "ended" skip too, not the DLQ."""
     run(handler, n.analytics_ready())
-    gate.script(f.CHIME, f.Reply(404, "NotFoundException", label="404"))
+    gate.script(f.CHIME, f.Reply(status, code, label=str(status)))
     assert run(handler, consent()) == {"batchItemFailures": []}
     assert total(emf, "CallsNotSearched", status="ended") == 1
     assert state_aws.dead_letters() == []
@@ -225,7 +248,7 @@ def test_consent_for_a_connector_this_construct_does_not_serve_is_ignored(
 
 def test_a_request_from_another_source_is_not_trusted(handler: ModuleType, gate: f.FakeAws) -> None:
     forged = consent()
-    forged["source"] = "someone.else"
+    forged["event"]["source"] = "someone.else"
     run(handler, forged, n.analytics_ready())
     assert start_calls(gate) == []
 
@@ -240,9 +263,9 @@ def test_with_the_gate_off_every_call_is_searched_and_consent_events_are_ignored
 def test_consent_state_holds_ids_only(handler: ModuleType, gate: f.FakeAws, state_aws: StateAws) -> None:
     run(handler, consent(), n.analytics_ready())
     [call] = [i for i in state_aws.items() if i["pk"]["S"].startswith("call#")]
-    assert set(call) == {"pk", "consent", "consentReference", "decidedAt", "ready", "expiresAt"}
+    assert set(call) == {"pk", "consent", "consentReference", "decidedAtMs", "ready", "expiresAt"}
     assert n.SERVED_CONNECTOR not in call["pk"]["S"]  # a digest of the IDs
-    assert float(call["expiresAt"]["N"]) <= state._now() + 24 * 3600 + 1
+    assert float(call["expiresAt"]["N"]) <= state._now() + 48 * 3600 + 1
 
 
 # -- enrollment ------------------------------------------------------------------------------------
@@ -271,6 +294,8 @@ def enrollment(
     import settings
 
     settings.reset()
+    index_tasks(state_aws.table_name, TASK, "t-2", "t-3")  # tasks this construct started
+    voiceprints_ready(monkeypatch)
     return stubs
 
 
@@ -315,7 +340,7 @@ def test_a_lost_create_response_adopts_the_profile_it_made(
 ) -> None:
     attempted = PROFILE["CreatedTimestamp"].timestamp() - 1
     monkeypatch.setattr(state, "_now", lambda: attempted)
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
     monkeypatch.setattr(state, "_now", lambda: attempted + 600)  # the attempt's window has passed
     other = {**PROFILE, "VoiceProfileId": "vp-old", "CreatedTimestamp": datetime(2029, 1, 1, tzinfo=UTC)}
     listing(enrollment, _summary(other), _summary(PROFILE))
@@ -329,7 +354,7 @@ def test_a_lost_create_that_made_nothing_is_created_again(
     enrollment: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(state, "_now", lambda: 1_000.0)
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
     monkeypatch.setattr(state, "_now", lambda: 5_000.0)
     enrollment.chime.add_response("list_voice_profiles", {"VoiceProfiles": [_summary(PROFILE)]})
     enrollment.chime.add_response(
@@ -351,19 +376,21 @@ def test_a_lost_create_does_not_adopt_a_profile_another_lost_create_may_have_mad
     table, domain = state_aws.table_name, "vpd-0123456789"
     attempted = PROFILE["CreatedTimestamp"].timestamp() - 1
     monkeypatch.setattr(state, "_now", lambda: attempted)
-    state.begin_enroll(table, TASK, "req-0", _deadline())
-    state.note_create_attempt(table, domain, TASK, _deadline())
-    state.note_create_attempt(table, domain, "ssk-task-2", _deadline())
+    enrollment_state.begin_enroll(table, TASK, "req-0", _deadline())
+    enrollment_state.note_create_attempt(table, domain, TASK, _deadline())
+    enrollment_state.note_create_attempt(table, domain, "ssk-task-2", _deadline())
     monkeypatch.setattr(state, "_now", lambda: attempted + 600)  # both windows have passed
     listing(enrollment, _summary(PROFILE))
     put_ok(enrollment)
     assert run(handler, enroll()) == {"batchItemFailures": []}
     [(detail_type, detail)] = events_of(enrollment)
     assert (detail_type, detail["reason"]) == ("Voice Profile Request Failed", "AmbiguousLostResponse")
-    assert not state.profile_claimed(table, "vp-1", _deadline())
+    assert not enrollment_state.profile_claimed(table, "vp-1", _deadline())
     # The verdict stands once the other create has settled: one request, one outcome.
-    other = [a.entry for a in state.create_attempts(table, domain, _deadline()) if a.task_id != TASK]
-    state.clear_create_attempts(table, domain, other, _deadline())
+    other = [
+        a.entry for a in enrollment_state.create_attempts(table, domain, _deadline()) if a.task_id != TASK
+    ]
+    enrollment_state.clear_create_attempts(table, domain, other, _deadline())
     put_ok(enrollment)
     assert run(handler, enroll()) == {"batchItemFailures": []}  # no ListVoiceProfiles this time
     assert [d["reason"] for _, d in events_of(enrollment)] == ["AmbiguousLostResponse"] * 2
@@ -376,7 +403,7 @@ def test_a_transient_error_checking_a_lost_create_is_retried_not_reported(
 
     monkeypatch.setattr(clients, "MAX_ATTEMPTS", 1)
     monkeypatch.setattr(state, "_now", lambda: 1_000.0)
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
     monkeypatch.setattr(state, "_now", lambda: 5_000.0)
     enrollment.chime.add_client_error(
         "list_voice_profiles", service_error_code="ServiceUnavailableException", http_status_code=503
@@ -404,14 +431,14 @@ def test_a_create_stays_recorded_until_its_outcome_is_known(
     put_ok(enrollment, 2)
     run(handler, enroll(speakerSearchTaskId="t-2"))  # answered
     run(handler, enroll(speakerSearchTaskId="t-3"))  # definitely failed
-    assert [a.task_id for a in state.create_attempts(table, domain, _deadline())] == [TASK]
+    assert [a.task_id for a in enrollment_state.create_attempts(table, domain, _deadline())] == [TASK]
     assert [d for d, _ in events_of(enrollment)] == ["Voice Profile Enrolled", "Voice Profile Request Failed"]
 
 
 def test_a_create_in_flight_elsewhere_is_not_duplicated(
     enrollment: Stubs, handler: ModuleType, state_aws: StateAws
 ) -> None:
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", _deadline())
     assert run(handler, enroll()) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}  # redelivered later
 
 
@@ -495,6 +522,7 @@ def test_malformed_voice_profile_requests_publish_a_failure(
 
 
 def test_update_refreshes_the_profile(enrollment: Stubs, handler: ModuleType, emf: io.StringIO) -> None:
+    in_domain(enrollment)
     enrollment.chime.add_response(
         "update_voice_profile",
         {"VoiceProfile": PROFILE},
@@ -520,15 +548,23 @@ def test_update_refreshes_the_profile(enrollment: Stubs, handler: ModuleType, em
     assert total(emf, "VoiceProfilesUpdated") == 1
 
 
-@pytest.mark.parametrize("gone", [False, True], ids=["deleted", "already-gone"])
+@pytest.mark.parametrize(
+    "gone", ["no", "before", "meanwhile"], ids=["deleted", "already-gone", "gone-meanwhile"]
+)
 def test_delete_succeeds_also_when_the_profile_is_already_gone(
-    enrollment: Stubs, handler: ModuleType, emf: io.StringIO, gone: bool
+    enrollment: Stubs, handler: ModuleType, emf: io.StringIO, gone: str
 ) -> None:
-    if gone:
+    if gone == "before":  # GetVoiceProfile finds nothing: no DeleteVoiceProfile
+        enrollment.chime.add_client_error(
+            "get_voice_profile", service_error_code="NotFoundException", http_status_code=404
+        )
+    else:
+        in_domain(enrollment)
+    if gone == "meanwhile":
         enrollment.chime.add_client_error(
             "delete_voice_profile", service_error_code="NotFoundException", http_status_code=404
         )
-    else:
+    elif gone == "no":
         enrollment.chime.add_response("delete_voice_profile", {}, {"VoiceProfileId": "vp-1"})
     put_ok(enrollment)
     body = request("Delete Voice Profile", {"searchId": "search-abc", "voiceProfileId": "vp-1"})
@@ -589,7 +625,7 @@ def test_values_that_are_not_id_shaped_never_reach_the_logs(
 ) -> None:
     phone = "+1 555 0100"
     body = consent()
-    body["detail"]["consentReference"] = phone
+    body["event"]["detail"]["consentReference"] = phone
     assert run(handler, body) == {"batchItemFailures": []}
     assert logged(caplog, "consent_recorded", messageId="m-0")
     assert all(phone not in str(r.__dict__) for r in caplog.records)
@@ -598,17 +634,17 @@ def test_values_that_are_not_id_shaped_never_reach_the_logs(
 def test_a_decline_that_lands_while_the_start_is_in_flight_stops_the_new_task(
     handler: ModuleType, gate: f.FakeAws, state_aws: StateAws
 ) -> None:
-    run(handler, consent(time="2029-11-25T10:00:00Z"))
+    run(handler, consent(at="2029-11-25T10:00:00Z"))
 
     def decline_meanwhile(service: str) -> f.Reply | None:
         if service == f.CHIME and not gate.tasks:  # the start request: the decline is handled now
-            state.record_consent(
+            consent_state.record_consent(
                 state_aws.table_name,
                 n.SERVED_CONNECTOR,
                 "tx-1",
                 consent="declined",
                 consent_reference=None,
-                decided_at="2029-11-25T10:05:00Z",
+                decided_at=parse_instant("2029-11-25T10:05:00Z"),  # type: ignore[arg-type]
                 deadline=aws_calls.Deadline.after(30),
             )
         return None
@@ -630,7 +666,7 @@ def test_a_retaken_claim_gets_a_whole_create_budget_from_the_retake(
     clock = [0.0]
     monkeypatch.setattr(aws_calls, "_clock", lambda: clock[0])
     monkeypatch.setattr(state, "_now", lambda: 1_000.0)
-    state.begin_enroll(table, TASK, "req-0", aws_calls.Deadline.after(30))
+    enrollment_state.begin_enroll(table, TASK, "req-0", aws_calls.Deadline.after(30))
     monkeypatch.setattr(state, "_now", lambda: 5_000.0)  # the lost create's window has passed
 
     def slow_listing(**_: Any) -> None:
@@ -648,7 +684,7 @@ def test_a_retaken_claim_gets_a_whole_create_budget_from_the_retake(
     claim = state_item(table, f"enroll#{TASK}")
     assert (claim["requestId"], claim["attemptedAt"]) == ({"S": "req-1"}, {"N": "5000"})
     assert float(claim["endsBy"]["N"]) == 5_000 + 20  # CREATE_BUDGET_S from the retake
-    [attempt] = state.create_attempts(table, domain, _deadline())
+    [attempt] = enrollment_state.create_attempts(table, domain, _deadline())
     assert (attempt.task_id, attempt.started_at, attempt.ends_by) == (TASK, 5_000, 5_020)
 
 
@@ -679,13 +715,13 @@ def test_a_search_for_a_lost_profile_drops_creates_older_than_any_enrollable_tas
     now = PROFILE["CreatedTimestamp"].timestamp() + 600
     for task, started in (("t-old", now - 26 * 3600), ("t-recent", now - 24 * 3600)):
         monkeypatch.setattr(state, "_now", lambda started=started: started)
-        state.note_create_attempt(table, domain, task, _deadline())
+        enrollment_state.note_create_attempt(table, domain, task, _deadline())
     monkeypatch.setattr(state, "_now", lambda: now - 600)
-    state.begin_enroll(table, TASK, "req-0", _deadline())
+    enrollment_state.begin_enroll(table, TASK, "req-0", _deadline())
     monkeypatch.setattr(state, "_now", lambda: now)
     listing(enrollment)
     enrollment.chime.add_response("create_voice_profile", {"VoiceProfile": PROFILE})
     put_ok(enrollment)
     run(handler, enroll())
     # 26 h old: gone; 24 h old (its task may still be enrolled for a while): kept.
-    assert [a.task_id for a in state.create_attempts(table, domain, _deadline())] == ["t-recent"]
+    assert [a.task_id for a in enrollment_state.create_attempts(table, domain, _deadline())] == ["t-recent"]

@@ -9,7 +9,7 @@ from typing import Any
 import aws_calls
 import clients
 import pytest
-import tasks
+import task_kinds
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
@@ -33,7 +33,7 @@ def test_wire_format_of_start_request(handler: ModuleType, fake_aws: FakeAws) ->
         "TransactionId": "tx-1",
         "VoiceProfileDomainId": "vpd-0123456789",
         "CallLeg": "Caller",
-        "ClientRequestToken": tasks.client_request_token("vc-one", "tx-1", "Caller"),
+        "ClientRequestToken": task_kinds.client_request_token("vc-one", "tx-1", "Caller"),
     }
     assert "chime-speaker-search/" in request.headers["user-agent"]
     assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256")
@@ -84,7 +84,7 @@ def test_success_after_faults_with_the_same_token(
 
     sent = tokens(fake_aws)
     assert len(sent) == len(faults) + 1
-    assert set(sent) == {tasks.client_request_token("vc-one", "tx-1", "Caller")}
+    assert set(sent) == {task_kinds.client_request_token("vc-one", "tx-1", "Caller")}
     assert len(sleeps.delays) == len(faults)
     [record] = logged(caplog, "speaker_search_started")
     assert record.attempts == len(faults) + 1
@@ -129,12 +129,24 @@ def test_bad_request_is_not_retried(
     assert (record.errorCode, record.attempts) == ("BadRequestException", 1)
 
 
-def test_conflict_counts_as_started(
+def test_a_first_conflict_is_contention_retried_with_the_same_token(
     handler: ModuleType, fake_aws: FakeAws, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_aws.script(f.CHIME, f.conflict())
     assert handler.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
-    assert len(fake_aws.requests_for(f.CHIME)) == 1
+    assert len(set(tokens(fake_aws))) == 1
+    assert len(fake_aws.requests_for(f.CHIME)) == 2
+    assert len(fake_aws.tasks) == 1
+    assert logged(caplog, "speaker_search_started", duplicate=False)
+
+
+def test_a_conflict_after_our_own_lost_start_counts_as_started(
+    handler: ModuleType, fake_aws: FakeAws, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_aws.duplicate_start_answer = "conflict"
+    fake_aws.script(f.CHIME, f.lost_response())
+    assert handler.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
+    assert len(fake_aws.requests_for(f.CHIME)) == 2
     assert logged(caplog, "speaker_search_started", duplicate=True)
 
 

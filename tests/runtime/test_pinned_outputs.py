@@ -13,10 +13,10 @@ from types import ModuleType
 from typing import Any
 
 import aws_calls
+import calls
 import metrics
 import pytest
 import results
-import tasks
 
 from tests.runtime import notifications as n
 from tests.runtime.helpers import Stubs, logged
@@ -32,7 +32,7 @@ def test_raw_outcome_reasons_of_a_published_and_a_skipped_result(handler: Module
     }
     assert handler.handler(n.search_status(voice_connector_id=n.FOREIGN_CONNECTOR), None) == {
         "outcome": "skipped",
-        "reason": tasks.NOT_SERVED,
+        "reason": calls.NOT_SERVED,
     }
 
 

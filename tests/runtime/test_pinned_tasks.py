@@ -17,11 +17,15 @@ from types import ModuleType
 from typing import Any
 
 import aws_calls
+import calls
 import clients
+import consent_state
 import metrics
 import pytest
 import settings
 import state
+import task_index
+import task_kinds
 import tasks
 
 from tests.runtime import notifications as n
@@ -39,8 +43,10 @@ READY_IDS = {
     "voiceConnectorId": n.SERVED_CONNECTOR,
     "transactionId": "tx-1",
 }
-SEARCH_TOKEN = tasks.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
-TONE_TOKEN = tasks.client_request_token(n.SERVED_CONNECTOR, "tx-1", tasks.NO_CALL_LEG, tasks.VOICE_TONE)
+SEARCH_TOKEN = task_kinds.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
+TONE_TOKEN = task_kinds.client_request_token(
+    n.SERVED_CONNECTOR, "tx-1", task_kinds.NO_CALL_LEG, task_kinds.VOICE_TONE
+)
 
 
 def extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -81,21 +87,35 @@ class FakeState:
 
     def __init__(self) -> None:
         self.starts: dict[str, state.StartRecord] = {}
-        self.calls: dict[tuple[str, str], state.CallRecord] = {}
+        self.calls: dict[tuple[str, str], consent_state.CallRecord] = {}
         self.failing: set[str] = set()
         self.marked: list[tuple[str, str | None]] = []
         self.reads: list[str] = []  # get_start calls, by token
+        self.indexed: dict[str, tuple[str, str]] = {}  # task ID -> (connector, transaction)
+        self.released: list[str] = []  # release_start calls, by token
 
     def _check(self, name: str) -> None:
         if name in self.failing:
             raise state.StateError("ProvisionedThroughputExceededException", "still failing")
 
-    def begin_start(self, table: str | None, token: str, deadline: Any) -> state.StartRecord | None:
+    def begin_start(
+        self, table: str | None, token: str, deadline: Any, *, attempt_id: str = ""
+    ) -> state.StartRecord | None:
         self._check("begin_start")
         prior = self.starts.get(token)
-        if prior is None:
-            self.starts[token] = state.StartRecord(state.ATTEMPTED, None)
+        if prior is None or prior.status != state.STARTED:
+            released = prior.released_id if prior is not None else None
+            self.starts[token] = state.StartRecord(state.ATTEMPTED, None, attempt_id, released)
         return prior
+
+    def release_start(self, table: str | None, token: str, attempt_id: str, deadline: Any) -> bool:
+        self._check("release_start")
+        self.released.append(token)
+        record = self.starts.get(token)
+        if record is None or record.status != state.ATTEMPTED or record.attempt_id != attempt_id:
+            return False
+        self.starts[token] = record._replace(released_id=attempt_id)
+        return True
 
     def get_start(self, table: str | None, token: str, deadline: Any) -> state.StartRecord | None:
         self.reads.append(token)
@@ -107,20 +127,29 @@ class FakeState:
         self.marked.append((token, task_id))
         self.starts[token] = state.StartRecord(state.STARTED, task_id)
 
-    def note_analytics_ready(self, table: str, vc: str, tx: str, deadline: Any) -> state.CallRecord:
+    def note_analytics_ready(self, table: str, vc: str, tx: str, deadline: Any) -> consent_state.CallRecord:
         self._check("note_analytics_ready")
-        return self.calls.get((vc, tx), state.CallRecord(None, None, None, ready=True))
+        return self.calls.get((vc, tx), consent_state.CallRecord(None, None, None, ready=True))
 
-    def get_call(self, table: str, vc: str, tx: str, deadline: Any) -> state.CallRecord:
+    def record(
+        self, table: str, task_id: str, *, voice_connector_id: str, transaction_id: str, **_: Any
+    ) -> None:
+        self._check("record")
+        self.indexed.setdefault(task_id, (voice_connector_id, transaction_id))
+
+    def get_call(self, table: str, vc: str, tx: str, deadline: Any) -> consent_state.CallRecord:
         self._check("get_call")
-        return self.calls.get((vc, tx), state.CallRecord(None, None, None, ready=True))
+        return self.calls.get((vc, tx), consent_state.CallRecord(None, None, None, ready=True))
 
 
 @pytest.fixture
 def table(handler: ModuleType, monkeypatch: pytest.MonkeyPatch) -> FakeState:
     fake = FakeState()
-    for name in ("begin_start", "get_start", "mark_started", "note_analytics_ready", "get_call"):
+    for name in ("begin_start", "get_start", "mark_started", "release_start"):
         monkeypatch.setattr(state, name, getattr(fake, name))
+    for name in ("note_analytics_ready", "get_call"):
+        monkeypatch.setattr(consent_state, name, getattr(fake, name))
+    monkeypatch.setattr(task_index, "record", fake.record)
     reconfigure(handler, monkeypatch, STATE_TABLE_NAME="speaker-search-state")
     return fake
 
@@ -205,9 +234,10 @@ def test_the_voice_tone_task_id_is_taken_from_its_start_answer(
     }
 
 
-def test_a_conflict_is_a_logged_and_counted_duplicate(
-    handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture, emf: io.StringIO
+def test_a_conflict_after_an_earlier_attempt_of_ours_is_a_logged_and_counted_duplicate(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture, emf: io.StringIO
 ) -> None:
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.ATTEMPTED, None, "earlier-delivery", None)
     error(stubs, "start_speaker_search_task", "ConflictException", 409)
 
     outcome = handler.handler(n.analytics_ready(), None)
@@ -261,7 +291,7 @@ def test_only_permanent_start_errors_send_the_record_to_the_dead_letter_queue(
     handler: ModuleType, stubs: Stubs, table: FakeState
 ) -> None:
     error(stubs, "start_speaker_search_task", "BadRequestException", 400)
-    permanent = tasks.start_call(
+    permanent = calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-1",
         notification_time=None,
@@ -270,7 +300,7 @@ def test_only_permanent_start_errors_send_the_record_to_the_dead_letter_queue(
         fields={},
     )
     error(stubs, "start_speaker_search_task", "NotFoundException", 404)
-    not_found = tasks.start_call(
+    not_found = calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-2",
         notification_time=None,
@@ -326,7 +356,7 @@ def test_a_limit_answer_with_no_earlier_attempt_is_a_failed_start_for_redelivery
 ) -> None:
     for _ in range(clients.MAX_ATTEMPTS):
         error(stubs, "start_speaker_search_task", "ResourceLimitExceededException", 400)
-    outcome = tasks.start_call(
+    outcome = calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-1",
         notification_time=None,
@@ -453,17 +483,73 @@ def test_a_state_table_outage_around_a_start_is_logged_and_the_start_still_count
     }
 
 
-def test_a_conflict_records_the_task_as_started_without_an_id(
+def test_a_conflict_after_an_earlier_attempt_records_the_task_as_started_without_an_id(
     handler: ModuleType, stubs: Stubs, table: FakeState
 ) -> None:
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.ATTEMPTED, None, "earlier-delivery", None)
     error(stubs, "start_speaker_search_task", "ConflictException", 409)
     handler.handler(n.analytics_ready(), None)
     assert table.marked == [(SEARCH_TOKEN, None)]
+    assert table.released == []
+
+
+def test_a_first_conflict_is_contention_retried_with_the_same_token(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture, sleeps: Any
+) -> None:
+    """One concurrent call per voice profile domain: a 409 on our first start is someone else's call."""
+    token = {"ClientRequestToken": SEARCH_TOKEN}
+    stubs.chime.add_client_error(
+        "start_speaker_search_task", "ConflictException", http_status_code=409, expected_params=None
+    )
+    stubs.chime.add_response(
+        "start_speaker_search_task",
+        {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-1"}},
+        {
+            "VoiceConnectorId": n.SERVED_CONNECTOR,
+            "TransactionId": "tx-1",
+            "VoiceProfileDomainId": "vpd-0123456789",
+            "CallLeg": "Caller",
+            **token,
+        },
+    )
+    assert handler.handler(n.analytics_ready(), None) == {
+        "outcome": "started",
+        "reason": "speaker_search: task started",
+    }
+    assert extras(only(caplog, "speaker_search_started"))["attempts"] == 2
+    assert len(sleeps.delays) == 1
+    assert table.marked == [(SEARCH_TOKEN, "t-1")]
+
+
+@pytest.mark.parametrize("prior", ["none", "released"])
+def test_a_conflict_that_lasts_fails_the_record_for_redelivery_and_releases_the_attempt(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture, prior: str
+) -> None:
+    if prior == "released":  # an earlier delivery's attempt ended without a task: not ours to wait for
+        table.starts[SEARCH_TOKEN] = state.StartRecord(state.ATTEMPTED, None, "earlier", "earlier")
+    for _ in range(clients.MAX_ATTEMPTS):
+        error(stubs, "start_speaker_search_task", "ConflictException", 409)
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(n.analytics_ready(), None)
+    assert str(raised.value) == "speaker_search: ConflictException: still failing after 8 attempts"
+    failed = only(caplog, "speaker_search_start_failed")
+    assert (failed.errorCode, failed.permanent) == ("ConflictException", False)  # redelivered, not the DLQ
+    assert table.released == [SEARCH_TOKEN]
+    assert table.starts[SEARCH_TOKEN].outstanding is False  # so the redelivery's 409 is contention again
+
+
+def test_a_conflict_after_an_unanswered_attempt_in_this_invocation_is_a_duplicate(
+    handler: ModuleType, stubs: Stubs, table: FakeState
+) -> None:
+    error(stubs, "start_speaker_search_task", "ServiceFailureException", 500)  # maybe it started
+    error(stubs, "start_speaker_search_task", "ConflictException", 409)  # then: our own first attempt
+    assert handler.handler(n.analytics_ready(), None)["outcome"] == "duplicate"
+    assert table.released == []  # not released: that attempt may hold the task
 
 
 def test_a_status_notification_records_its_task_as_started(handler: ModuleType, table: FakeState) -> None:
-    tasks.note_task_seen(
-        tasks.VOICE_TONE,
+    calls.note_task_seen(
+        task_kinds.VOICE_TONE,
         n.SERVED_CONNECTOR,
         "tx-1",
         None,
@@ -492,8 +578,14 @@ def test_a_status_notification_without_what_makes_the_token_records_nothing(
     leg: str | None,
     task: str | None,
 ) -> None:
-    tasks.note_task_seen(
-        tasks.SPEAKER_SEARCH, connector, transaction, leg, task, settings=settings.get(), deadline=deadline()
+    calls.note_task_seen(
+        task_kinds.SPEAKER_SEARCH,
+        connector,
+        transaction,
+        leg,
+        task,
+        settings=settings.get(),
+        deadline=deadline(),
     )
     assert table.marked == []
 
@@ -503,8 +595,8 @@ def test_a_status_notification_without_a_state_table_records_nothing(
 ) -> None:
     seen: list[Any] = []
     monkeypatch.setattr(state, "mark_started", lambda *args: seen.append(args))
-    tasks.note_task_seen(
-        tasks.SPEAKER_SEARCH,
+    calls.note_task_seen(
+        task_kinds.SPEAKER_SEARCH,
         n.SERVED_CONNECTOR,
         "tx-1",
         "Caller",
@@ -515,23 +607,36 @@ def test_a_status_notification_without_a_state_table_records_nothing(
     assert seen == []
 
 
-def test_a_status_notification_that_cannot_be_recorded_is_logged(
-    handler: ModuleType, table: FakeState, caplog: pytest.LogCaptureFixture
+def test_a_status_notification_that_cannot_be_recorded_is_published_and_logged(
+    handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Without consent or enrollment nothing reads the index: the evidence is best effort."""
     table.failing.add("mark_started")
-    tasks.note_task_seen(
-        tasks.SPEAKER_SEARCH,
-        n.SERVED_CONNECTOR,
-        "tx-1",
-        "Caller",
-        "t-1",
-        settings=settings.get(),
-        deadline=deadline(),
+    stubs.events.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "e"}]})
+    assert handler.handler(n.search_status(task_id="t-1"), None)["outcome"] == "published"
+    assert (
+        extras(only(caplog, "start_state_unavailable"))["errorCode"]
+        == "ProvisionedThroughputExceededException"
     )
-    assert extras(only(caplog, "start_state_unavailable")) == {
-        "errorCode": "ProvisionedThroughputExceededException",
-        "operation": "mark_started",
-    }
+    assert table.indexed == {}  # not indexed either: nothing would read it
+
+
+@pytest.mark.parametrize("feature", ["REQUIRE_CONSENT", "ENABLE_ENROLLMENT"])
+def test_a_status_that_cannot_be_indexed_fails_when_consent_or_enrollment_reads_the_index(
+    handler: ModuleType,
+    stubs: Stubs,
+    table: FakeState,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    feature: str,
+) -> None:
+    reconfigure(handler, monkeypatch, **{feature: "true"})
+    table.failing.add("record")
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(n.search_status(task_id="t-1"), None)
+    assert str(raised.value) == "state table: ProvisionedThroughputExceededException"
+    assert only(caplog, "result_state_failed").errorCode == "ProvisionedThroughputExceededException"
+    assert stubs.published_details() == []
 
 
 # -- consent gate: what AnalyticsReady does with the call's consent ------------------------------
@@ -555,7 +660,9 @@ def test_without_a_decision_the_call_waits_for_consent(
 def test_a_declined_call_is_skipped_with_its_consent_reference_and_counted(
     handler: ModuleType, stubs: Stubs, gate: FakeState, caplog: pytest.LogCaptureFixture, emf: io.StringIO
 ) -> None:
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-7", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.DECLINED, "ivr-7", None, ready=True
+    )
 
     assert handler.handler(n.analytics_ready(), None) == {"outcome": "skipped", "reason": "consent declined"}
 
@@ -582,10 +689,14 @@ def test_a_consent_state_that_cannot_be_read_fails_the_record(
 
 def _decline_during_the_start(gate: FakeState, stubs: Stubs) -> None:
     """Consent is granted when the notification is read and declined while task t-5 starts."""
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.GRANTED, "ivr-1", None, ready=True
+    )
 
     def decline_meanwhile(**_: Any) -> None:
-        gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+        gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+            state.DECLINED, "ivr-1", None, ready=True
+        )
 
     clients.chime().meta.events.register(
         "before-parameter-build.chime-sdk-voice.StartSpeakerSearchTask", decline_meanwhile
@@ -635,7 +746,9 @@ def test_a_failed_stop_after_a_racing_decline_fails_the_record_and_the_redeliver
 def test_a_declined_call_whose_stop_fails_again_is_redelivered_again(
     handler: ModuleType, stubs: Stubs, gate: FakeState, emf: io.StringIO
 ) -> None:
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.DECLINED, "ivr-1", None, ready=True
+    )
     gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-5")
     error(stubs, "stop_speaker_search_task", "AccessDeniedException", 403)
     with pytest.raises(handler.NotificationFailedError) as raised:
@@ -653,11 +766,13 @@ def test_a_status_naming_a_task_already_known_stops_nothing(
 ) -> None:
     # The start recorded t-5 and the decline handler stopped what it knew: the status naming t-5
     # again (not its first sight) must not stop anything a second time.
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.DECLINED, "ivr-1", None, ready=True
+    )
     gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-5")
     monkeypatch.setattr(state, "mark_started", lambda *_: False)  # the task ID was recorded before
-    tasks.note_task_seen(
-        tasks.SPEAKER_SEARCH,
+    calls.note_task_seen(
+        task_kinds.SPEAKER_SEARCH,
         n.SERVED_CONNECTOR,
         "tx-1",
         "Caller",
@@ -672,7 +787,9 @@ def test_a_status_naming_a_task_already_known_stops_nothing(
 def test_after_the_start_only_a_readable_decline_stops_the_task(
     handler: ModuleType, stubs: Stubs, gate: FakeState, later: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.GRANTED, "ivr-1", None, ready=True
+    )
     if later == "unreadable":
         gate.failing.add("get_call")
     stubs.chime.add_response(
@@ -686,7 +803,7 @@ def test_after_the_start_only_a_readable_decline_stops_the_task(
 
 
 def stop(fields: dict[str, Any] | None = None) -> Any:
-    return tasks.stop_call(
+    return calls.stop_call(
         n.SERVED_CONNECTOR, "tx-1", settings=settings.get(), deadline=deadline(), fields=fields or {}
     )
 
@@ -841,7 +958,7 @@ class Recorder:
         self.answers = answers
         self.deadlines: dict[str, float] = {}
 
-    def __call__(self, kind: tasks.TaskKind, **kwargs: Any) -> tasks.Outcome:
+    def __call__(self, kind: task_kinds.TaskKind, **kwargs: Any) -> tasks.Outcome:
         self.deadlines[kind.name] = kwargs["deadline"].at
         return self.answers[kind.name]
 
@@ -851,7 +968,7 @@ def start_call_with(
 ) -> tasks.Outcome:
     reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
     monkeypatch.setattr(tasks, "start_task", Recorder({"speaker_search": search, "voice_tone": tone}))
-    return tasks.start_call(
+    return calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-1",
         notification_time=None,
@@ -871,7 +988,7 @@ def test_each_kind_gets_an_equal_share_of_the_time_left_and_the_last_one_all_of_
     monkeypatch.setattr(tasks, "start_task", recorder)
     reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
 
-    tasks.start_call(
+    calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-1",
         notification_time=None,
@@ -944,25 +1061,27 @@ def test_start_latency_is_unknown_without_a_zoned_iso_time(value: Any) -> None:
 def test_the_task_kinds_follow_the_voice_tone_setting(
     handler: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert tasks.task_kinds(settings.get()) == (tasks.SPEAKER_SEARCH,)
+    assert task_kinds.task_kinds(settings.get()) == (task_kinds.SPEAKER_SEARCH,)
     reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
-    assert tasks.task_kinds(settings.get()) == (tasks.SPEAKER_SEARCH, tasks.VOICE_TONE)
+    assert task_kinds.task_kinds(settings.get()) == (task_kinds.SPEAKER_SEARCH, task_kinds.VOICE_TONE)
 
 
 def test_kind_tokens_use_the_call_leg_only_where_the_kind_takes_one() -> None:
-    assert tasks.kind_token(tasks.SPEAKER_SEARCH, "vc-one", "tx-1", "Callee") == tasks.client_request_token(
-        "vc-one", "tx-1", "Callee"
-    )
-    assert tasks.kind_token(tasks.SPEAKER_SEARCH, "vc-one", "tx-1", None) is None
-    assert tasks.kind_token(tasks.VOICE_TONE, "vc-one", "tx-1", None) == TONE_TOKEN
-    assert tasks.kind_token(tasks.VOICE_TONE, "vc-one", "tx-1", "Callee") == TONE_TOKEN
+    assert task_kinds.kind_token(
+        task_kinds.SPEAKER_SEARCH, "vc-one", "tx-1", "Callee"
+    ) == task_kinds.client_request_token("vc-one", "tx-1", "Callee")
+    assert task_kinds.kind_token(task_kinds.SPEAKER_SEARCH, "vc-one", "tx-1", None) is None
+    assert task_kinds.kind_token(task_kinds.VOICE_TONE, "vc-one", "tx-1", None) == TONE_TOKEN
+    assert task_kinds.kind_token(task_kinds.VOICE_TONE, "vc-one", "tx-1", "Callee") == TONE_TOKEN
 
 
 def test_with_the_gate_off_a_recorded_decline_stops_nothing(
     handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture
 ) -> None:
     # REQUIRE_CONSENT is off: consent records (say from before it was turned off) are not read.
-    table.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+    table.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.DECLINED, "ivr-1", None, ready=True
+    )
     stubs.chime.add_response(
         "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-5"}}
     )
@@ -978,10 +1097,14 @@ def test_a_decline_after_starts_that_were_all_duplicates_stops_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The decline handler stops what the table knows; this delivery started nothing new.
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.GRANTED, "ivr-1", None, ready=True
+    )
     gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-old")
     monkeypatch.setattr(
-        state, "get_call", lambda *_: state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+        consent_state,
+        "get_call",
+        lambda *_: consent_state.CallRecord(state.DECLINED, "ivr-1", None, ready=True),
     )
     assert handler.handler(n.analytics_ready(), None)["outcome"] == "duplicate"
     assert_nothing_stopped(caplog)
@@ -991,13 +1114,17 @@ def test_a_decline_after_one_of_two_starts_stops_the_started_one(
     handler: ModuleType, stubs: Stubs, gate: FakeState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reconfigure(handler, monkeypatch, VOICE_TONE_ANALYSIS="true")
-    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = state.CallRecord(state.GRANTED, "ivr-1", None, ready=True)
+    gate.calls[(n.SERVED_CONNECTOR, "tx-1")] = consent_state.CallRecord(
+        state.GRANTED, "ivr-1", None, ready=True
+    )
     gate.starts[SEARCH_TOKEN] = state.StartRecord(state.STARTED, "t-old")  # a duplicate this time
     stubs.chime.add_response(
         "start_voice_tone_analysis_task", {"VoiceToneAnalysisTask": {"VoiceToneAnalysisTaskId": "tone-1"}}
     )
     monkeypatch.setattr(
-        state, "get_call", lambda *_: state.CallRecord(state.DECLINED, "ivr-1", None, ready=True)
+        consent_state,
+        "get_call",
+        lambda *_: consent_state.CallRecord(state.DECLINED, "ivr-1", None, ready=True),
     )
     _expect_stop(stubs, "t-old")
     stubs.chime.add_response(
@@ -1084,6 +1211,7 @@ def test_a_conflict_that_cannot_be_recorded_is_logged_and_still_a_duplicate(
     handler: ModuleType, stubs: Stubs, table: FakeState, caplog: pytest.LogCaptureFixture
 ) -> None:
     table.failing.add("mark_started")
+    table.starts[SEARCH_TOKEN] = state.StartRecord(state.ATTEMPTED, None, "earlier-delivery", None)
     error(stubs, "start_speaker_search_task", "ConflictException", 409)
     assert handler.handler(n.analytics_ready(), None)["outcome"] == "duplicate"
     assert extras(only(caplog, "start_state_unavailable")) == {
@@ -1107,7 +1235,7 @@ def test_the_start_record_is_read_again_only_before_a_retry(
         "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-2"}}
     )
     assert handler.handler(n.analytics_ready("tx-2"), None)["outcome"] == "started"
-    assert table.reads == [tasks.client_request_token(n.SERVED_CONNECTOR, "tx-2", "Caller")]
+    assert table.reads == [task_kinds.client_request_token(n.SERVED_CONNECTOR, "tx-2", "Caller")]
 
 
 def test_a_state_table_that_failed_before_the_start_is_not_read_between_retries(
@@ -1126,10 +1254,15 @@ def test_a_state_table_that_failed_before_the_start_is_not_read_between_retries(
 def test_a_start_after_a_late_consent_that_finds_the_call_over_is_a_counted_skip(
     handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture, emf: io.StringIO, code: str
 ) -> None:
-    status = {"NotFoundException": 404, "GoneException": 410, "BadRequestException": 400}[code]
+    status = {
+        "NotFoundException": 404,
+        "GoneException": 410,
+        "BadRequestException": 400,
+        "UnprocessableEntityException": 422,
+    }[code]
     error(stubs, "start_speaker_search_task", code, status)
 
-    outcome = tasks.start_call(
+    outcome = calls.start_call(
         n.SERVED_CONNECTOR,
         "tx-1",
         notification_time=None,

@@ -8,8 +8,6 @@ bus is a botocore Stubber, the state table moto's; no call here reaches chime-sd
 from __future__ import annotations
 
 import logging
-import re
-from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -22,11 +20,14 @@ from tests.runtime.helpers import Stubs, logged, put_ok, reconfigure
 SOURCE = "chime-speaker-search.requests"
 
 
-def request(detail_type: str, detail: dict[str, Any], **envelope: Any) -> dict[str, Any]:
+def request(
+    detail_type: str, detail: dict[str, Any], *, at: Any = "2029-11-25T10:01:00Z", **fields: Any
+) -> dict[str, Any]:
+    """The request as its rule delivers it (envelope, ingested ``at``); ``fields`` change the event."""
     event = n.envelope(detail_type, detail, "req-1")
     event.update(source=SOURCE, time="2029-11-25T10:01:00Z")
-    event.update(envelope)
-    return event
+    event.update(fields)
+    return n.request_envelope(event, at)
 
 
 def consent(value: Any = "granted", **detail: Any) -> dict[str, Any]:
@@ -197,33 +198,45 @@ def test_an_older_decision_arriving_late_is_skipped(
 ) -> None:
     put_ok(bus)
     handler.handler(request("Speaker Search Consent", consent("declined")), None)
-    late = request("Speaker Search Consent", consent("granted"), time="2029-11-25T10:00:00Z")
-    reason = "a later consent decision is already recorded"
+    late = request("Speaker Search Consent", consent("granted"), at="2029-11-25T10:00:00Z")
+    reason = "a later consent decision, or a decline with the same time, is already recorded"
     assert handler.handler(late, None) == {"outcome": "skipped", "reason": reason}
     assert skipped(caplog) == (logging.INFO, reason)
 
 
-def test_an_event_time_with_fractions_of_a_second_is_kept(bus: Stubs, handler: ModuleType) -> None:
+def test_an_ingestion_time_with_fractions_of_a_second_is_kept(bus: Stubs, handler: ModuleType) -> None:
     put_ok(bus)
-    handler.handler(request("Speaker Search Consent", consent(), time="2029-11-25T10:01:00.250Z"), None)
+    handler.handler(request("Speaker Search Consent", consent(), at="2029-11-25T10:01:00.250Z"), None)
     assert bus.published_details()[0]["decidedAt"] == "2029-11-25T10:01:00.250Z"
 
 
-@pytest.mark.parametrize(
-    "time", [None, 1_700_000_000, "2029-11-25 10:01:00", "2029-11-25T10:01:00Z trailing"]
-)
-def test_a_missing_or_odd_event_time_is_replaced_by_now_in_utc(
-    bus: Stubs, handler: ModuleType, time: Any
-) -> None:
+@pytest.mark.parametrize("time", [None, 1_700_000_000, "yesterday", "2099-01-01T00:00:00Z"])
+def test_the_events_own_time_plays_no_part(bus: Stubs, handler: ModuleType, time: Any) -> None:
     put_ok(bus)
-    before = datetime.now(UTC).replace(microsecond=0)
-    event = request("Speaker Search Consent", consent())
-    event.pop("time") if time is None else event.update(time=time)
-    handler.handler(event, None)
-    decided = bus.published_details()[0]["decidedAt"]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", decided)
-    stamp = datetime.strptime(decided, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert before <= stamp <= datetime.now(UTC) + timedelta(seconds=1)
+    envelope = request("Speaker Search Consent", consent())
+    envelope["event"].pop("time") if time is None else envelope["event"].update(time=time)
+    handler.handler(envelope, None)
+    assert bus.published_details()[0]["decidedAt"] == "2029-11-25T10:01:00Z"
+
+
+@pytest.mark.parametrize(
+    "at",
+    [None, 1_700_000_000, "2029-11-25 10:01:00Z", "2029-11-25T10:01:00Z trailing", "2029-11-25T10:01:00"],
+    ids=["missing", "number", "space", "trailing", "no-offset"],
+)
+def test_an_envelope_without_a_usable_ingestion_time_is_malformed_and_serves_nothing(
+    bus: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, at: Any
+) -> None:
+    envelope = request("Speaker Search Consent", consent(), at=at)
+    if at is None:
+        del envelope["ingestionTime"]
+    with pytest.raises(handler.NotificationFailedError) as raised:
+        handler.handler(envelope, None)
+    reason = "envelope.ingestionTime is not an ISO 8601 date-time with an offset"
+    assert str(raised.value) == reason
+    [line] = logged(caplog, "notification_rejected")
+    assert line.reason == reason
+    assert bus.published_details() == []
 
 
 @pytest.mark.parametrize(
@@ -244,7 +257,8 @@ def test_the_request_id_is_the_events_id_when_it_is_a_string(
         request("Speaker Search Consent", consent()),
         request("Delete Voice Profile", {"searchId": "search-abc"}),  # fails: no voiceProfileId
     ]
-    for event in events:
+    for envelope in events:
+        event = envelope["event"]
         event.pop("id") if notification_id is None else event.update(id=notification_id)
-        handler.handler(event, None)
+        handler.handler(envelope, None)
     assert [d["requestId"] for d in bus.published_details()] == [consent_request_id, profile_request_id]

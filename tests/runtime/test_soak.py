@@ -148,8 +148,36 @@ def test_soak_with_consent_and_enrollment_keeps_every_invariant(
     assert "enroll failed:detail.consentReference is required" in kinds
     assert report.profiles_created > 0
     assert sum(report.faults.values()) > 0
+    # results of calls not granted were withheld, and accounted for
+    assert report.withheld == sum(report.withheld_by.values()) > 0
+    assert report.unready_creates == 0
     total = report.sent + report.status_notifications
-    assert report.started + report.published + report.skipped + sum(report.dlq.values()) == total
+    accounted = report.started + report.published + report.withheld + report.skipped
+    assert accounted + sum(report.dlq.values()) == total
+
+
+@pytest.mark.slow
+def test_soak_scopes_every_voice_profile_request() -> None:
+    """The trust-boundary requests of the consent soak, all served as the attacker must not wish:
+    another team's or a made-up task, a declined call's task, another domain's profile (updated or
+    deleted: it must stay untouched), an update without consentReference, and an early enroll
+    (its voiceprint made a moment after the first look: the handler waits, never creates early)."""
+    report = load_soak().run(
+        notifications=400, seed=14, fault_rate=0.1, duplicate_answer="same_task", consent=True
+    )
+
+    assert report.ok, report.render()
+    kinds = set(report.profile_requests)
+    assert {
+        "enroll failed:UnknownSpeakerSearchTask",
+        "enroll failed:ConsentDeclined",
+        "update failed:VoiceProfileInAnotherDomain",
+        "delete failed:VoiceProfileInAnotherDomain",
+        "update failed:detail.consentReference is required",
+    } <= kinds
+    assert report.early_enrolls > 0
+    assert report.unready_creates == 0
+    assert report.profile_violations == []
 
 
 def _lossy_policy(rate: float, rng: random.Random) -> Callable[[str], Any]:
@@ -176,8 +204,8 @@ def test_the_soak_catches_a_second_profile_for_one_enroll(
         @contextmanager
         def never_adopting(*args: Any, **kwargs: Any) -> Iterator[Any]:
             with original(*args, **kwargs) as loaded:
-                requests = sys.modules["user_requests"]._VoiceProfileRequest
-                with mock.patch.object(requests, "find_lost_profile", return_value=None):
+                enrollment = sys.modules["enrollment"]
+                with mock.patch.object(enrollment, "find_lost_profile", return_value=None):
                     yield loaded
 
         monkeypatch.setattr(soak, "_soak_handler", never_adopting)
@@ -236,7 +264,7 @@ def test_a_second_profile_is_explained_against_the_search_window(
     """A duplicate names when its task's first profile was made after the claim it belongs to."""
     soak = load_soak()
     # the soak's scaled times: a 0.6 s create budget + 0.5 s clock skew = a 1.1 s window
-    monkeypatch.setitem(sys.modules, "user_requests", mock.Mock(CREATE_BUDGET_S=0.6))
+    monkeypatch.setitem(sys.modules, "enrollment", mock.Mock(CREATE_BUDGET_S=0.6))
     fake = f.FakeAws()
     body = b'{"SpeakerSearchTaskId": "task-1"}'
     for _ in range(2):

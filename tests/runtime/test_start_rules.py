@@ -18,7 +18,7 @@ import metrics
 import pytest
 import settings
 import state
-import tasks
+import task_kinds
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
@@ -81,8 +81,8 @@ def test_the_state_table_holds_ids_only_and_expires_within_about_a_day(
 ) -> None:
     handler.handler(n.sqs_event(n.analytics_ready()), None)
     [record] = start_records(state_aws)
-    assert set(record) == {"pk", "s", "attemptedAt", "expiresAt", "taskId"}
-    token = tasks.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
+    assert set(record) == {"pk", "s", "attemptedAt", "attemptId", "expiresAt", "taskId"}
+    token = task_kinds.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
     assert record["pk"]["S"] == f"start#{token}"
     assert n.CALL_ID not in json.dumps(record)
     lifetime = float(record["expiresAt"]["N"]) - float(record["attemptedAt"]["N"])
@@ -129,7 +129,7 @@ def test_a_concurrent_delivery_that_started_the_task_turns_rle_into_a_duplicate(
     handler: ModuleType, fake_aws: f.FakeAws, state_aws: StateAws, emf: io.StringIO
 ) -> None:
     """Delivery B gets RLE because delivery A holds the task; A records it before B's retry."""
-    token = tasks.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
+    token = task_kinds.client_request_token(n.SERVED_CONNECTOR, "tx-1", "Caller")
     answered = []
 
     def concurrent_start_elsewhere(service: str) -> f.Reply | None:
@@ -188,14 +188,15 @@ def test_the_region_limit_retries_stop_before_the_deadline(
 
 
 @pytest.mark.parametrize("answer", ANSWERS)
-def test_without_a_state_table_a_repeat_still_never_reaches_the_dead_letter_queue(
+def test_without_a_state_table_a_repeat_is_a_duplicate_or_redelivered_never_started_twice(
     handler: ModuleType, fake_aws: f.FakeAws, answer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Degraded mode (no STATE_TABLE_NAME): same_task/conflict end at once, RLE is redelivered."""
+    """Degraded mode (no STATE_TABLE_NAME): same_task ends at once; 409 and RLE, which nothing here
+    can tell from contention and a full Region, are redelivered (visible, never a second task)."""
     fake_aws.duplicate_start_answer = answer
     handler.handler(n.sqs_event(n.analytics_ready()), None)
     second = handler.handler(n.sqs_event(n.analytics_ready()), FakeContext(20_000))
-    expected = [{"itemIdentifier": "m-0"}] if answer == "limit_exceeded" else []
+    expected = [] if answer == "same_task" else [{"itemIdentifier": "m-0"}]
     assert second == {"batchItemFailures": expected}
     assert fake_aws.duplicate_starts == 0
 
@@ -313,3 +314,39 @@ def test_the_raw_shape_still_raises_on_a_permanent_error(
     with pytest.raises(handler.NotificationFailedError):
         handler.handler(n.analytics_ready(), None)
     assert state_aws.dead_letters() == []  # Lambda's own async retry / DLQ handles the raw shape
+
+
+def test_contention_until_the_deadline_still_leaves_time_to_release_the_attempt(
+    handler: ModuleType, stubs: Stubs, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by bench/burst.py: 409s used up the deadline, the release could not be written, and
+    the redelivery took the contention for our own task (a call ended unsearched). The starts now
+    stop one write's time before the deadline."""
+    clock = [0.0]
+    monkeypatch.setattr(aws_calls, "_clock", lambda: clock[0])
+
+    def two_seconds_each(**_: Any) -> None:
+        clock[0] += 2.0
+
+    clients.chime().meta.events.register(
+        "before-parameter-build.chime-sdk-voice.StartSpeakerSearchTask", two_seconds_each
+    )
+    # 20 s left, 3 s margin: the deadline is at 17 s; an attempt costs 7 s (connect + read), so the
+    # starts stop at 10 s: attempts at 0 s and 2 s fit, one at 4 s would not.
+    for _ in range(2):
+        stubs.chime.add_client_error("start_speaker_search_task", "ConflictException", http_status_code=409)
+    context = FakeContext(20_000)
+    assert handler.handler(n.sqs_event(n.analytics_ready()), context) == {
+        "batchItemFailures": [{"itemIdentifier": "m-0"}]
+    }
+    [record] = start_records(state_aws)
+    assert record["releasedId"] == record["attemptId"]  # released: no start of ours is in flight
+    # The redelivery meets contention again: retried, not taken for our task.
+    stubs.chime.add_client_error("start_speaker_search_task", "ConflictException", http_status_code=409)
+    stubs.chime.add_response(
+        "start_speaker_search_task", {"SpeakerSearchTask": {"SpeakerSearchTaskId": "t-1"}}
+    )
+    clock[0] = 100.0
+    assert handler.handler(n.sqs_event(n.analytics_ready()), FakeContext(20_000)) == {"batchItemFailures": []}
+    [record] = start_records(state_aws)
+    assert (record["s"], record["taskId"]) == ({"S": "started"}, {"S": "t-1"})

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
 
 import aws_calls
 import clients
+import consent_state
+import enrollment_state
 import pytest
 import state
 from botocore import stub
@@ -52,9 +53,9 @@ def deadline() -> aws_calls.Deadline:
 def test_a_retaken_claim_records_the_new_request_and_attempt(
     table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    state.begin_enroll(table, TASK, "req-0", deadline())
+    enrollment_state.begin_enroll(table, TASK, "req-0", deadline())
     monkeypatch.setattr(state, "_now", lambda: NOW + 600)
-    assert state.retake_enroll(table, TASK, "req-1", NOW, deadline()) is True
+    assert enrollment_state.retake_enroll(table, TASK, "req-1", NOW, deadline()) is True
     assert state_item(table, f"enroll#{TASK}") == {
         "pk": {"S": f"enroll#{TASK}"},
         "s": {"S": "creating"},
@@ -66,53 +67,58 @@ def test_a_retaken_claim_records_the_new_request_and_attempt(
 
 
 def test_a_claim_someone_else_retook_is_not_retaken(table: str) -> None:
-    state.begin_enroll(table, TASK, "req-0", deadline())
-    assert state.retake_enroll(table, TASK, "req-1", NOW - 600, deadline()) is False  # attempt changed
+    enrollment_state.begin_enroll(table, TASK, "req-0", deadline())
+    assert (
+        enrollment_state.retake_enroll(table, TASK, "req-1", NOW - 600, deadline()) is False
+    )  # attempt changed
     assert state_item(table, f"enroll#{TASK}")["requestId"] == {"S": "req-0"}  # type: ignore[index]
 
 
 def test_releasing_a_claim_another_request_holds_keeps_it(table: str) -> None:
-    state.begin_enroll(table, TASK, "req-0", deadline())
-    state.release_enroll(table, TASK, "req-1", deadline())  # no error: the claim is theirs now
+    enrollment_state.begin_enroll(table, TASK, "req-0", deadline())
+    enrollment_state.release_enroll(table, TASK, "req-1", deadline())  # no error: the claim is theirs now
     assert state_item(table, f"enroll#{TASK}")["requestId"] == {"S": "req-0"}  # type: ignore[index]
-    state.release_enroll(table, TASK, "req-0", deadline())
+    enrollment_state.release_enroll(table, TASK, "req-0", deadline())
     assert state_item(table, f"enroll#{TASK}") == {
         "pk": {"S": f"enroll#{TASK}"},
         "s": {"S": "released"},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
     }
-    assert state.begin_enroll(table, TASK, "req-0", deadline()) == (None, True)  # throttled: try again
+    assert enrollment_state.begin_enroll(table, TASK, "req-0", deadline()) == (
+        None,
+        True,
+    )  # throttled: try again
 
 
 def test_a_released_verdict_is_kept_for_its_request_and_frees_the_task_for_others(table: str) -> None:
-    state.begin_enroll(table, TASK, "req-0", deadline())
-    state.release_enroll(table, TASK, "req-0", deadline(), verdict="GoneException")
+    enrollment_state.begin_enroll(table, TASK, "req-0", deadline())
+    enrollment_state.release_enroll(table, TASK, "req-0", deadline(), verdict="GoneException")
     assert state_item(table, f"enroll#{TASK}") == {
         "pk": {"S": f"enroll#{TASK}"},
         "s": {"S": "released"},
         "failed:req-0": {"S": "GoneException"},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
     }
-    prior, claimed = state.begin_enroll(table, TASK, "req-0", deadline())
+    prior, claimed = enrollment_state.begin_enroll(table, TASK, "req-0", deadline())
     assert claimed is False
-    assert prior == state.EnrollRecord(
+    assert prior == enrollment_state.EnrollRecord(
         status="released",
         attempted_at=0.0,
         ends_by=0.0,
         profile={"voiceProfileId": None, "voiceProfileArn": None, "expirationTimestamp": None},
         failure="GoneException",
     )
-    assert state.begin_enroll(table, TASK, "req-1", deadline()) == (None, True)
+    assert enrollment_state.begin_enroll(table, TASK, "req-1", deadline()) == (None, True)
     # A redelivery of the failed request still reads its verdict while another request holds the claim.
-    prior, claimed = state.begin_enroll(table, TASK, "req-0", deadline())
+    prior, claimed = enrollment_state.begin_enroll(table, TASK, "req-0", deadline())
     assert claimed is False
     assert prior is not None
     assert (prior.status, prior.failure, prior.ends_by) == ("creating", "GoneException", NOW + 30)
 
 
 def test_a_kept_verdict_leaves_the_claim_creating(table: str) -> None:
-    state.begin_enroll(table, TASK, "req-0", deadline())
-    state.keep_verdict(table, TASK, "req-0", "cannot check: ForbiddenException", deadline())
+    enrollment_state.begin_enroll(table, TASK, "req-0", deadline())
+    enrollment_state.keep_verdict(table, TASK, "req-0", "cannot check: ForbiddenException", deadline())
     assert state_item(table, f"enroll#{TASK}") == {
         "pk": {"S": f"enroll#{TASK}"},
         "s": {"S": "creating"},
@@ -122,7 +128,7 @@ def test_a_kept_verdict_leaves_the_claim_creating(table: str) -> None:
         "failed:req-0": {"S": "cannot check: ForbiddenException"},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
     }
-    prior, claimed = state.begin_enroll(table, TASK, "req-0", deadline())
+    prior, claimed = enrollment_state.begin_enroll(table, TASK, "req-0", deadline())
     assert (claimed, prior and prior.status, prior and prior.failure) == (
         False,
         "creating",
@@ -138,15 +144,15 @@ def test_a_throttled_release_is_retried_and_logged_as_an_update(
     )
     stubbed_dynamodb.add_response("update_item", {})
     with caplog.at_level(logging.DEBUG):
-        state.release_enroll("t", TASK, "req-0", deadline())
+        enrollment_state.release_enroll("t", TASK, "req-0", deadline())
     [retry] = logged(caplog, "aws_call_retrying", errorCode="ThrottlingException")
     assert retry.operation == "UpdateItem"
 
 
 def test_an_enrolled_task_records_its_profile_and_claims_the_profile_for_it(table: str) -> None:
-    state.begin_enroll(table, TASK, "req-0", deadline())
+    enrollment_state.begin_enroll(table, TASK, "req-0", deadline())
     profile = {"voiceProfileId": "vp-1", "voiceProfileArn": "arn:vp-1", "expirationTimestamp": None}
-    state.finish_enroll(table, TASK, profile, deadline())
+    enrollment_state.finish_enroll(table, TASK, profile, deadline())
     assert state_item(table, f"enroll#{TASK}") == {
         "pk": {"S": f"enroll#{TASK}"},
         "s": {"S": "enrolled"},
@@ -162,13 +168,13 @@ def test_an_enrolled_task_records_its_profile_and_claims_the_profile_for_it(tabl
         "taskId": {"S": TASK},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
     }
-    assert state.profile_claimed(table, "vp-1", deadline())
+    assert enrollment_state.profile_claimed(table, "vp-1", deadline())
 
 
 def test_a_profile_belongs_to_the_first_task_that_claims_it(table: str) -> None:
-    assert state.claim_profile(table, "vp-1", "task-a", deadline()) is True
-    assert state.claim_profile(table, "vp-1", "task-b", deadline()) is False
-    assert state.claim_profile(table, "vp-1", "task-a", deadline()) is True  # a retry of the owner
+    assert enrollment_state.claim_profile(table, "vp-1", "task-a", deadline()) is True
+    assert enrollment_state.claim_profile(table, "vp-1", "task-b", deadline()) is False
+    assert enrollment_state.claim_profile(table, "vp-1", "task-a", deadline()) is True  # a retry of the owner
     assert state_item(table, "profile#vp-1")["taskId"] == {"S": "task-a"}  # type: ignore[index]
 
 
@@ -180,19 +186,21 @@ def test_an_enrollment_written_after_its_claim_expired_still_reads_as_enrolled(t
         "voiceProfileArn": "arn:vp-1",
         "expirationTimestamp": "2032-11-25T10:00:00Z",
     }
-    state.finish_enroll(table, TASK, profile, deadline())
-    prior, claimed = state.begin_enroll(table, TASK, "req-1", deadline())
+    enrollment_state.finish_enroll(table, TASK, profile, deadline())
+    prior, claimed = enrollment_state.begin_enroll(table, TASK, "req-1", deadline())
     assert claimed is False
-    assert prior == state.EnrollRecord(status="enrolled", attempted_at=0.0, ends_by=0.0, profile=profile)
+    assert prior == enrollment_state.EnrollRecord(
+        status="enrolled", attempted_at=0.0, ends_by=0.0, profile=profile
+    )
 
 
 def test_abandoning_a_claim_settles_it_as_ambiguous_unless_it_was_enrolled_meanwhile(table: str) -> None:
-    state.begin_enroll(table, TASK, "req-0", deadline())
-    state.abandon_enroll(table, TASK, deadline())
+    enrollment_state.begin_enroll(table, TASK, "req-0", deadline())
+    enrollment_state.abandon_enroll(table, TASK, deadline())
     assert state_item(table, f"enroll#{TASK}")["s"] == {"S": "ambiguous"}  # type: ignore[index]
-    state.begin_enroll(table, "ssk-task-2", "req-2", deadline())
-    state.finish_enroll(table, "ssk-task-2", {"voiceProfileId": "vp-2"}, deadline())
-    state.abandon_enroll(table, "ssk-task-2", deadline())  # no error: the enrollment stands
+    enrollment_state.begin_enroll(table, "ssk-task-2", "req-2", deadline())
+    enrollment_state.finish_enroll(table, "ssk-task-2", {"voiceProfileId": "vp-2"}, deadline())
+    enrollment_state.abandon_enroll(table, "ssk-task-2", deadline())  # no error: the enrollment stands
     assert state_item(table, "enroll#ssk-task-2")["s"] == {"S": "enrolled"}  # type: ignore[index]
 
 
@@ -203,7 +211,7 @@ def test_a_claim_that_vanishes_between_the_write_and_the_read_reads_as_nothing(
         "update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400
     )
     stubbed_dynamodb.add_response("get_item", {})
-    assert state.begin_enroll("t", TASK, "req-1", deadline()) == (None, False)
+    assert enrollment_state.begin_enroll("t", TASK, "req-1", deadline()) == (None, False)
 
 
 # -- creates in flight per voice profile domain ----------------------------------------------------
@@ -212,19 +220,19 @@ def test_a_claim_that_vanishes_between_the_write_and_the_read_reads_as_nothing(
 def test_a_create_in_flight_is_recorded_with_its_window_and_read_back_until_cleared(table: str) -> None:
     # A task ID is any string the request carried, "|" included: the times are split off the end.
     task = "ssk|odd|task"
-    assert state.create_attempts(table, "vpd-1", deadline()) == []
-    entry = state.note_create_attempt(table, "vpd-1", task, deadline())
+    assert enrollment_state.create_attempts(table, "vpd-1", deadline()) == []
+    entry = enrollment_state.note_create_attempt(table, "vpd-1", task, deadline())
     assert entry == f"{task}|{NOW:.3f}|{NOW + 30:.3f}"
     assert state_item(table, "creates#vpd-1") == {
         "pk": {"S": "creates#vpd-1"},
         "attempts": {"SS": [entry]},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
     }
-    assert state.create_attempts(table, "vpd-1", deadline()) == [
-        state.CreateAttempt(entry=entry, task_id=task, started_at=NOW, ends_by=NOW + 30)
+    assert enrollment_state.create_attempts(table, "vpd-1", deadline()) == [
+        enrollment_state.CreateAttempt(entry=entry, task_id=task, started_at=NOW, ends_by=NOW + 30)
     ]
-    state.clear_create_attempts(table, "vpd-1", [entry], deadline())
-    assert state.create_attempts(table, "vpd-1", deadline()) == []
+    enrollment_state.clear_create_attempts(table, "vpd-1", [entry], deadline())
+    assert enrollment_state.create_attempts(table, "vpd-1", deadline()) == []
     assert state_item(table, "creates#vpd-1") == {
         "pk": {"S": "creates#vpd-1"},
         "expiresAt": {"N": str(int(NOW + 25 * 3600))},
@@ -242,12 +250,35 @@ def test_the_first_write_of_a_task_id_reports_it_as_new(table: str) -> None:
         "pk": {"S": "start#tok-1"},
         "s": {"S": "started"},
         "attemptedAt": {"N": str(int(NOW))},
+        "attemptId": {"S": ""},
         "taskId": {"S": "task-1"},
         "expiresAt": {"N": str(int(NOW + 24 * 3600))},
     }
     assert state.get_start(table, "tok-1", deadline()) == state.StartRecord(
-        status="started", task_id="task-1"
+        status="started", task_id="task-1", attempt_id=""
     )
+
+
+def test_an_attempt_is_released_only_while_it_is_the_last_and_unstarted(table: str) -> None:
+    state.begin_start(table, "tok-1", deadline(), attempt_id="a1")
+    assert state.get_start(table, "tok-1", deadline()).outstanding is True  # type: ignore[union-attr]
+    state.begin_start(table, "tok-1", deadline(), attempt_id="a2")  # a concurrent delivery's attempt
+    assert state.release_start(table, "tok-1", "a1", deadline()) is False  # a2 may still start it
+    assert state.release_start(table, "tok-1", "a2", deadline()) is True
+    record = state.get_start(table, "tok-1", deadline())
+    assert record is not None and (record.released_id, record.outstanding) == ("a2", False)
+    # a later attempt is outstanding again until it is released
+    state.begin_start(table, "tok-1", deadline(), attempt_id="a3")
+    assert state.get_start(table, "tok-1", deadline()).outstanding is True  # type: ignore[union-attr]
+    # a started task is never released
+    state.mark_started(table, "tok-1", "task-1", deadline())
+    assert state.release_start(table, "tok-1", "a3", deadline()) is False
+    assert state.get_start(table, "tok-1", deadline()).outstanding is True  # type: ignore[union-attr]
+
+
+def test_an_attempt_of_the_previous_version_is_outstanding() -> None:
+    """Items written before attempt IDs existed: an attempt whose outcome is unknown."""
+    assert state.StartRecord(state.ATTEMPTED, None).outstanding is True
 
 
 def test_a_task_id_recorded_before_is_not_reported_as_new(table: str) -> None:
@@ -310,7 +341,7 @@ def test_reads_are_consistent_and_a_throttled_read_is_retried_and_logged_as_a_ge
     )
     stubbed_dynamodb.add_response("get_item", {"Item": {"s": {"S": "enrolled"}}}, expected)
     with caplog.at_level(logging.DEBUG):
-        prior, claimed = state.begin_enroll("t", TASK, "req-1", deadline())
+        prior, claimed = enrollment_state.begin_enroll("t", TASK, "req-1", deadline())
     assert (prior.status if prior else None, claimed) == ("enrolled", False)
     [retry] = logged(caplog, "aws_call_retrying", errorCode="ThrottlingException")
     assert retry.operation == "GetItem"
@@ -321,82 +352,6 @@ def test_reads_are_consistent_and_a_throttled_read_is_retried_and_logged_as_a_ge
 
 def test_an_unreachable_table_raises_a_state_error_with_code_and_reason(table: str) -> None:
     with pytest.raises(state.StateError) as raised:
-        state.get_call("no-such-table", "vc-one", "tx-1", deadline())
+        consent_state.get_call("no-such-table", "vc-one", "tx-1", deadline())
     assert raised.value.code == "ResourceNotFoundException"
     assert str(raised.value) == "ResourceNotFoundException: not retryable"
-
-
-# -- call records (consent gate) -------------------------------------------------------------------
-
-CONNECTOR, TRANSACTION = "vc-1", "tx-1"
-
-
-def call_item(table: str) -> dict[str, Any] | None:
-    return state_item(table, state.call_key(CONNECTOR, TRANSACTION))
-
-
-def consent(table: str, decision: str, reference: str | None, at: str) -> tuple[state.CallRecord, bool]:
-    return state.record_consent(
-        table,
-        CONNECTOR,
-        TRANSACTION,
-        consent=decision,
-        consent_reference=reference,
-        decided_at=at,
-        deadline=deadline(),
-    )
-
-
-def test_analytics_ready_marks_the_call_and_expires_it_a_day_later(table: str) -> None:
-    record = state.note_analytics_ready(table, CONNECTOR, TRANSACTION, deadline())
-
-    assert record == state.CallRecord(consent=None, consent_reference=None, decided_at=None, ready=True)
-    assert call_item(table) == {
-        "pk": {"S": state.call_key(CONNECTOR, TRANSACTION)},
-        "ready": {"BOOL": True},
-        "expiresAt": {"N": str(int(NOW + 24 * 3600))},
-    }
-
-
-def test_a_decision_is_stored_and_read_back_with_its_reference_and_time(table: str) -> None:
-    record, applied = consent(table, "granted", "ivr-42", "2029-11-25T10:01:00Z")
-
-    assert applied is True
-    assert record == state.CallRecord(
-        consent="granted", consent_reference="ivr-42", decided_at="2029-11-25T10:01:00Z", ready=False
-    )
-    assert call_item(table) == {
-        "pk": {"S": state.call_key(CONNECTOR, TRANSACTION)},
-        "consent": {"S": "granted"},
-        "consentReference": {"S": "ivr-42"},
-        "decidedAt": {"S": "2029-11-25T10:01:00Z"},
-        "expiresAt": {"N": str(int(NOW + 24 * 3600))},
-    }
-    # the call's record as a later AnalyticsReady reads it
-    assert state.get_call(table, CONNECTOR, TRANSACTION, deadline()) == state.CallRecord(
-        consent="granted", consent_reference="ivr-42", decided_at="2029-11-25T10:01:00Z", ready=False
-    )
-
-
-def test_a_later_decision_without_a_reference_drops_the_earlier_reference(table: str) -> None:
-    consent(table, "granted", "ivr-42", "2029-11-25T10:01:00Z")
-
-    record, applied = consent(table, "declined", None, "2029-11-25T10:02:00Z")
-
-    assert applied is True
-    assert record.consent_reference is None
-    stored = call_item(table)
-    assert stored is not None
-    assert "consentReference" not in stored
-    assert stored["consent"] == {"S": "declined"}
-
-
-def test_an_earlier_decision_is_refused_and_the_stored_one_returned(table: str) -> None:
-    consent(table, "declined", "ivr-7", "2029-11-25T10:02:00Z")
-
-    record, applied = consent(table, "granted", "ivr-8", "2029-11-25T10:01:00Z")
-
-    assert applied is False
-    assert record == state.CallRecord(
-        consent="declined", consent_reference="ivr-7", decided_at="2029-11-25T10:02:00Z", ready=False
-    )

@@ -12,7 +12,7 @@ from typing import Any
 import clients
 import pytest
 import results
-import tasks
+import task_kinds
 
 from tests.runtime import notifications as n
 from tests.runtime.helpers import FakeContext, Stubs, logged, reconfigure
@@ -70,15 +70,15 @@ def test_analytics_ready_starts_search_with_configured_leg(
 
 
 def test_token_is_stable_and_valid(handler: ModuleType) -> None:
-    token = tasks.client_request_token("vc-one", "tx-1", "Caller")
-    assert token == tasks.client_request_token("vc-one", "tx-1", "Caller")
+    token = task_kinds.client_request_token("vc-one", "tx-1", "Caller")
+    assert token == task_kinds.client_request_token("vc-one", "tx-1", "Caller")
     assert token == hashlib.sha256(b"vc-one|tx-1|Caller|speaker-search").hexdigest()[:64]
     assert TOKEN_RULE.fullmatch(token)
     assert len(token) == 64
     others = {
-        tasks.client_request_token("vc-one", "tx-1", "Callee"),
-        tasks.client_request_token("vc-one", "tx-2", "Caller"),
-        tasks.client_request_token("vc-two", "tx-1", "Caller"),
+        task_kinds.client_request_token("vc-one", "tx-1", "Callee"),
+        task_kinds.client_request_token("vc-one", "tx-2", "Caller"),
+        task_kinds.client_request_token("vc-two", "tx-1", "Caller"),
     }
     assert token not in others
     assert len(others) == 3
@@ -86,19 +86,36 @@ def test_token_is_stable_and_valid(handler: ModuleType) -> None:
 
 def test_token_is_valid_for_awkward_ids(handler: ModuleType) -> None:
     """SIP-ish IDs with '@', '.', spaces and unicode still give a token the API accepts."""
-    token = tasks.client_request_token("vc one", "12345678-1234@10.0.0.1;tag=ü", "Callee")
+    token = task_kinds.client_request_token("vc one", "12345678-1234@10.0.0.1;tag=ü", "Callee")
     assert TOKEN_RULE.fullmatch(token)
 
 
-def test_conflict_means_task_already_running(
-    handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture
+def test_a_first_conflict_is_contention_and_retried_with_the_same_token(
+    handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture, sleeps: Any
 ) -> None:
     stubs.chime.add_client_error(
         "start_speaker_search_task", service_error_code="ConflictException", http_status_code=409
     )
+    expect_start(stubs)  # the retry carries the same parameters, token included
     result = handler.handler(n.sqs_event(n.analytics_ready()), None)
     assert result == {"batchItemFailures": []}
-    assert logged(caplog, "speaker_search_started", messageId="m-0", duplicate=True)
+    assert logged(caplog, "speaker_search_started", messageId="m-0", duplicate=False, attempts=2)
+    assert len(sleeps.delays) == 1
+
+
+def test_without_a_state_table_a_conflict_on_every_attempt_is_redelivered_not_taken_for_a_task(
+    handler: ModuleType, stubs: Stubs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing tells contention from a running task here: the visible choice (redelivery, at worst
+    the DLQ) over a call reported searched that never was."""
+    for _ in range(clients.MAX_ATTEMPTS):
+        stubs.chime.add_client_error(
+            "start_speaker_search_task", service_error_code="ConflictException", http_status_code=409
+        )
+    result = handler.handler(n.sqs_event(n.analytics_ready()), FakeContext(120_000))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    [line] = logged(caplog, "speaker_search_start_failed", messageId="m-0")
+    assert (line.errorCode, line.permanent) == ("ConflictException", False)
 
 
 def test_throttling_is_retried_with_backoff(

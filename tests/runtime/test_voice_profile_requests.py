@@ -22,6 +22,7 @@ from typing import Any
 import aws_calls
 import boto3
 import clients
+import enrollment_state
 import metrics
 import pytest
 import state
@@ -33,11 +34,14 @@ from tests.runtime.helpers import (
     FakeContext,
     Stubs,
     events_of,
+    in_domain,
+    index_tasks,
     listing,
     logged,
     put_ok,
     reconfigure,
     state_item,
+    voiceprints_ready,
 )
 
 TASK = "ssk-task-1"
@@ -80,7 +84,7 @@ def request(detail_type: str = "Enroll Voice Profile", **detail: Any) -> dict[st
     body = {"searchId": "search-abc", "speakerSearchTaskId": TASK, "consentReference": "ivr-42", **detail}
     event = n.envelope(detail_type, {k: v for k, v in body.items() if v is not None}, "req-1")
     event.update(source="chime-speaker-search.requests", time="2029-11-25T10:01:00Z")
-    return event
+    return n.request_envelope(event)
 
 
 @pytest.fixture
@@ -100,6 +104,8 @@ def chime(handler: ModuleType, stubs: Stubs, state_aws: StateAws, monkeypatch: p
     reconfigure(handler, monkeypatch, ENABLE_ENROLLMENT="true")
     # Deadlines do not count down, so a claim's end is exactly its start plus the time it had.
     monkeypatch.setattr(aws_calls, "_clock", lambda: 0.0)
+    index_tasks(state_aws.table_name, TASK)  # a task this construct started
+    voiceprints_ready(monkeypatch)
     return stubs
 
 
@@ -107,7 +113,7 @@ def chime(handler: ModuleType, stubs: Stubs, state_aws: StateAws, monkeypatch: p
 def lost_create(chime: Stubs, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch) -> Stubs:
     """An earlier delivery claimed the task and lost CreateVoiceProfile's answer; its window has passed."""
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", deadline())
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
     return chime
 
@@ -159,7 +165,7 @@ def test_the_expiration_is_published_in_utc_whatever_the_hosts_zone(
     assert detail["expirationTimestamp"] == "2032-11-25T10:00:00Z"
 
 
-def test_a_consent_without_an_event_time_is_stamped_with_the_current_time_in_utc(
+def test_a_consent_is_dated_by_its_ingestion_time_in_utc_whatever_its_offset_and_the_hosts_zone(
     handler: ModuleType,
     stubs: Stubs,
     state_aws: StateAws,
@@ -169,14 +175,12 @@ def test_a_consent_without_an_event_time_is_stamped_with_the_current_time_in_utc
     reconfigure(handler, monkeypatch, REQUIRE_CONSENT="true")
     put_ok(stubs)
     detail = {"voiceConnectorId": n.SERVED_CONNECTOR, "transactionId": "tx-1", "consent": "declined"}
-    event = request("Speaker Search Consent", **detail)
-    del event["time"]
-    before = datetime.now(UTC).replace(microsecond=0)
-    handler.handler(event, None)
-    after = datetime.now(UTC)
+    envelope = request("Speaker Search Consent", **detail)
+    envelope["ingestionTime"] = "2029-11-25T15:31:00.25+05:30"
+    del envelope["event"]["time"]  # the producer's time plays no part
+    handler.handler(envelope, None)
     [(_, published)] = events_of(stubs)
-    decided = datetime.strptime(published["decidedAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert before <= decided <= after
+    assert published["decidedAt"] == "2029-11-25T10:01:00.25Z"
 
 
 # -- a lost CreateVoiceProfile response ------------------------------------------------------------
@@ -216,7 +220,9 @@ def test_another_tasks_long_create_that_overlaps_the_window_blocks_adoption(
     at 10,000 notifications: a throttled create outlived a window of one attempt).
     """
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED - 200)
-    state.note_create_attempt(state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(300))
+    enrollment_state.note_create_attempt(
+        state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(300)
+    )
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
     listing(lost_create, profile("vp-1"))
     put_ok(lost_create)
@@ -229,7 +235,9 @@ def test_another_tasks_create_that_ended_before_the_window_does_not_block_adopti
     lost_create: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED - 200)
-    state.note_create_attempt(state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(79))
+    enrollment_state.note_create_attempt(
+        state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(79)
+    )
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
     listing(lost_create, profile("vp-1"))
     put_ok(lost_create)
@@ -261,7 +269,7 @@ def test_another_tasks_create_blocks_adoption_exactly_when_its_skewed_window_mee
 ) -> None:
     """Both windows are widened by ``CLOCK_SKEW_S``; windows that touch overlap (the edges count)."""
     monkeypatch.setattr(state, "_now", lambda: started)
-    other = state.note_create_attempt(
+    other = enrollment_state.note_create_attempt(
         state_aws.table_name, DOMAIN, "ssk-task-other", aws_calls.Deadline.after(claim_s)
     )
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
@@ -292,9 +300,9 @@ def test_adopting_a_lost_profile_settles_only_this_tasks_creates(
     """The lost create's own entry never blocks its adoption, and adopting clears it (and only it)."""
     table = state_aws.table_name
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
-    state.note_create_attempt(table, DOMAIN, TASK, deadline())
+    enrollment_state.note_create_attempt(table, DOMAIN, TASK, deadline())
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED - 500)  # another task's, long settled by time
-    other = state.note_create_attempt(table, DOMAIN, "ssk-task-other", deadline())
+    other = enrollment_state.note_create_attempt(table, DOMAIN, "ssk-task-other", deadline())
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
     listing(lost_create, profile("vp-1"))
     put_ok(lost_create)
@@ -308,8 +316,8 @@ def test_a_lost_create_that_made_nothing_settles_its_entry_and_creates_again(
 ) -> None:
     table = state_aws.table_name
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
-    lost = state.note_create_attempt(table, DOMAIN, TASK, deadline())
-    other = state.note_create_attempt(table, DOMAIN, "ssk-task-other", deadline())
+    lost = enrollment_state.note_create_attempt(table, DOMAIN, TASK, deadline())
+    other = enrollment_state.note_create_attempt(table, DOMAIN, "ssk-task-other", deadline())
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + 600)
     listing(lost_create)  # nothing was made
     lost_create.chime.add_response(
@@ -330,9 +338,13 @@ def test_a_search_drops_unsettled_creates_that_ended_more_than_an_enrollment_ttl
     table, now = state_aws.table_name, ATTEMPTED + 600
     horizon = now - state.ENROLL_TTL_S
     monkeypatch.setattr(state, "_now", lambda: horizon - CLAIM_S)
-    at_horizon = state.note_create_attempt(table, DOMAIN, "ssk-task-at", deadline())  # ends at the horizon
+    at_horizon = enrollment_state.note_create_attempt(
+        table, DOMAIN, "ssk-task-at", deadline()
+    )  # ends at the horizon
     monkeypatch.setattr(state, "_now", lambda: horizon - CLAIM_S - 1)
-    state.note_create_attempt(table, DOMAIN, "ssk-task-before", deadline())  # ended a second earlier
+    enrollment_state.note_create_attempt(
+        table, DOMAIN, "ssk-task-before", deadline()
+    )  # ended a second earlier
     monkeypatch.setattr(state, "_now", lambda: now)
     listing(lost_create, profile("vp-1"))
     put_ok(lost_create)
@@ -344,7 +356,7 @@ def test_a_search_drops_unsettled_creates_that_ended_more_than_an_enrollment_ttl
 def test_a_profile_another_task_owns_is_not_adopted(
     lost_create: Stubs, handler: ModuleType, state_aws: StateAws
 ) -> None:
-    state.claim_profile(state_aws.table_name, "vp-other", "ssk-task-other", deadline())
+    enrollment_state.claim_profile(state_aws.table_name, "vp-other", "ssk-task-other", deadline())
     listing(lost_create, profile("vp-other"), profile("vp-1"))
     put_ok(lost_create)
     handler.handler(n.sqs_event(request()), None)
@@ -420,7 +432,7 @@ def test_a_listing_that_fails_for_good_fails_the_request_with_the_code(
     assert events_of(lost_create)[-1] == (detail_type, detail)
     listing(lost_create, profile())
     put_ok(lost_create)
-    handler.handler(n.sqs_event({**request(), "id": "req-2"}), None)
+    handler.handler(n.sqs_event(n.request_envelope({**request()["event"], "id": "req-2"})), None)
     assert events_of(lost_create)[-1][0] == "Voice Profile Enrolled"
 
 
@@ -497,6 +509,7 @@ def test_a_candidate_claimed_by_another_task_meanwhile_is_retried_later(
 
 
 def test_update_publishes_the_profile_it_was_answered_with(chime: Stubs, handler: ModuleType) -> None:
+    in_domain(chime)
     chime.chime.add_response(
         "update_voice_profile",
         {"VoiceProfile": profile()},
@@ -512,6 +525,7 @@ def test_update_publishes_the_profile_it_was_answered_with(chime: Stubs, handler
 def test_update_answered_without_a_profile_publishes_the_requested_id(
     chime: Stubs, handler: ModuleType
 ) -> None:
+    in_domain(chime)
     chime.chime.add_response("update_voice_profile", {})
     put_ok(chime)
     handler.handler(n.sqs_event(request("Update Voice Profile", voiceProfileId="vp-1")), None)
@@ -530,6 +544,7 @@ def test_update_answered_without_a_profile_publishes_the_requested_id(
 def test_an_update_or_delete_refused_for_good_publishes_a_failure(
     chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, kind: str, operation: str
 ) -> None:
+    in_domain(chime)
     chime.chime.add_client_error(operation, service_error_code="BadRequestException", http_status_code=400)
     put_ok(chime)
     assert handler.handler(request(kind, voiceProfileId="vp-1"), None)["outcome"] == "published"
@@ -552,17 +567,15 @@ def test_an_update_or_delete_refused_for_good_publishes_a_failure(
     assert failed.voiceProfileId == "vp-1"
 
 
-@pytest.mark.parametrize(
-    ("kind", "operation"),
-    [("Update Voice Profile", "UpdateVoiceProfile"), ("Delete Voice Profile", "DeleteVoiceProfile")],
-)
+@pytest.mark.parametrize("kind", ["Update Voice Profile", "Delete Voice Profile"])
 def test_an_update_or_delete_that_cannot_be_tried_now_is_redelivered(
-    chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, kind: str, operation: str
+    chime: Stubs, handler: ModuleType, caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
-    # Less time left than one attempt takes: nothing is called, the record comes back later.
+    # Less time left than one attempt takes: nothing is called (the domain check is the first
+    # call), the record comes back later.
     with pytest.raises(handler.NotificationFailedError) as raised:
         handler.handler(request(kind, voiceProfileId="vp-1"), FakeContext(5000))
-    assert str(raised.value) == f"{operation}: DeadlineExceeded: not enough time left"
+    assert str(raised.value) == "GetVoiceProfile: DeadlineExceeded: not enough time left"
     [retrying] = logged(caplog, "voice_profile_request_retrying")
     assert (retrying.levelno, retrying.errorCode, retrying.voiceProfileId) == (
         logging.WARNING,
@@ -629,7 +642,7 @@ def test_a_claim_is_treated_as_in_flight_until_its_window_and_the_clock_skew_hav
     searched: bool,
 ) -> None:
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
-    state.begin_enroll(state_aws.table_name, TASK, "req-0", deadline())
+    enrollment_state.begin_enroll(state_aws.table_name, TASK, "req-0", deadline())
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED + elapsed)
     if searched:
         listing(chime)  # nothing was made: created again
@@ -650,7 +663,7 @@ def test_a_claim_retaken_by_another_delivery_meanwhile_is_left_to_it(
     listing(lost_create)
 
     def retake_meanwhile(**_: Any) -> None:  # the other delivery retakes while we list
-        state.retake_enroll(state_aws.table_name, TASK, "req-other", ATTEMPTED, deadline())
+        enrollment_state.retake_enroll(state_aws.table_name, TASK, "req-other", ATTEMPTED, deadline())
 
     lost_create.chime.client.meta.events.register(
         "after-call.chime-sdk-voice.ListVoiceProfiles", retake_meanwhile
@@ -661,8 +674,20 @@ def test_a_claim_retaken_by_another_delivery_meanwhile_is_left_to_it(
     assert state_item(state_aws.table_name, f"enroll#{TASK}")["requestId"] == {"S": "req-other"}  # type: ignore[index]
 
 
+def unclaimed_and_indexed(dynamodb: Stubber) -> None:
+    """The reads before a claim: no enrollment of the task yet, and the task in the index."""
+    dynamodb.add_response("get_item", {})
+    entry = {
+        "voiceConnectorId": {"S": "vc-one"},
+        "transactionId": {"S": "tx-1"},
+        "taskKind": {"S": "speaker_search"},
+    }
+    dynamodb.add_response("get_item", {"Item": {"pk": {"S": f"task#{TASK}"}, **entry}})
+
+
 def test_a_claim_that_vanished_meanwhile_is_retried_later(chime: Stubs, handler: ModuleType) -> None:
     with Stubber(clients.dynamodb()) as dynamodb:
+        unclaimed_and_indexed(dynamodb)
         dynamodb.add_client_error(
             "update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400
         )
@@ -678,6 +703,7 @@ def test_a_claim_released_between_the_write_and_the_read_is_retried_later(
     """Another request held the claim when this one tried, and released it before this one read it."""
     released = {"pk": {"S": f"enroll#{TASK}"}, "s": {"S": "released"}, "expiresAt": {"N": "1900090000"}}
     with Stubber(clients.dynamodb()) as dynamodb:
+        unclaimed_and_indexed(dynamodb)
         dynamodb.add_client_error(
             "update_item", service_error_code="ConditionalCheckFailedException", http_status_code=400
         )
@@ -732,7 +758,7 @@ def test_a_create_answered_without_a_profile_keeps_the_claim_and_its_entry_for_t
     )
     assert events_of(chime) == []
     assert state_item(state_aws.table_name, f"enroll#{TASK}")["s"] == {"S": "creating"}  # type: ignore[index]
-    [attempt] = state.create_attempts(state_aws.table_name, DOMAIN, deadline())
+    [attempt] = enrollment_state.create_attempts(state_aws.table_name, DOMAIN, deadline())
     assert attempt.task_id == TASK  # a profile may exist: the create stays unsettled
 
 
@@ -764,11 +790,11 @@ def test_creates_stop_at_the_claims_end(
     chime: Stubs, handler: ModuleType, state_aws: StateAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each throttled attempt takes 2 s; with a 10 s budget and 7 s per attempt, the third cannot start."""
-    import user_requests
+    import enrollment
 
     clock = [0.0]
     monkeypatch.setattr(aws_calls, "_clock", lambda: clock[0])
-    monkeypatch.setattr(user_requests, "CREATE_BUDGET_S", 10.0)
+    monkeypatch.setattr(enrollment, "CREATE_BUDGET_S", 10.0)
     monkeypatch.setattr(state, "_now", lambda: ATTEMPTED)
 
     def slow_throttle(**_: Any) -> None:

@@ -10,12 +10,13 @@ from types import ModuleType
 from typing import Any
 
 import aws_calls
+import calls
 import clients
 import metrics
 import pytest
 import results
 import settings as settings_module
-import tasks
+import task_kinds
 
 from tests.runtime import fake_aws as f
 from tests.runtime import notifications as n
@@ -27,8 +28,8 @@ from tests.runtime.helpers import FakeContext, Stubs, logged, reconfigure
 READY = n.sqs_event(n.analytics_ready())
 SEARCH_PATH = "/voice-connectors/vc-one/speaker-search-tasks"
 TONE_PATH = "/voice-connectors/vc-one/voice-tone-analysis-tasks"
-TONE_TOKEN = tasks.client_request_token("vc-one", "tx-1", tasks.NO_CALL_LEG, tasks.VOICE_TONE)
-SEARCH_TOKEN = tasks.client_request_token("vc-one", "tx-1", "Caller")
+TONE_TOKEN = task_kinds.client_request_token("vc-one", "tx-1", task_kinds.NO_CALL_LEG, task_kinds.VOICE_TONE)
+SEARCH_TOKEN = task_kinds.client_request_token("vc-one", "tx-1", "Caller")
 
 
 @pytest.fixture
@@ -217,10 +218,24 @@ def test_redelivery_after_a_partial_failure_reuses_both_tokens(
     assert fake_aws.duplicate_starts == 0
 
 
-def test_conflict_on_voice_tone_is_a_duplicate_not_a_failure(
+def test_a_first_conflict_on_voice_tone_is_contention_retried_not_a_duplicate(
     tone_on: ModuleType, fake_aws: FakeAws, emf: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_aws.script(f.CHIME, f.Reply(), f.conflict())
+
+    assert tone_on.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
+
+    assert logged(caplog, "voice_tone_started", duplicate=False, attempts=2)
+    values = emf_values(emf)
+    assert values[(metrics.VOICE_TONE_STARTED, None)] == [1.0]
+    assert (metrics.VOICE_TONE_DUPLICATE_STARTS, None) not in values
+
+
+def test_a_conflict_on_voice_tone_after_its_own_lost_start_is_a_duplicate_not_a_failure(
+    tone_on: ModuleType, fake_aws: FakeAws, emf: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_aws.duplicate_start_answer = "conflict"
+    fake_aws.script(f.CHIME, f.Reply(), f.lost_response())  # the tone task starts, its answer is lost
 
     assert tone_on.handler(READY, FakeContext(60_000)) == {"batchItemFailures": []}
 
@@ -404,7 +419,7 @@ def test_malformed_tone_results_fail_the_record(
             logging.WARNING,
             "unknown VoiceToneAnalysisStatus detailStatus",
         ),
-        ({"voiceConnectorId": n.FOREIGN_CONNECTOR}, logging.DEBUG, tasks.NOT_SERVED),
+        ({"voiceConnectorId": n.FOREIGN_CONNECTOR}, logging.DEBUG, calls.NOT_SERVED),
     ],
     ids=["unknown-status", "other-connector"],
 )
